@@ -1,0 +1,2 @@
+_base_ = ['./umixformer_mit-b0_1xb16-160k_ade20k-512x512.py', '../_base_/models/lvt.py']
+model = dict(backbone={{_base_.lvt_backbone}}, decode_head=dict(in_channels=[64, 64, 160, 256]))

@@ -1,0 +1,28 @@
+import os
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIG_DIR = os.path.join(ROOT, 'experiments', 'configs')
+DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data')
+
+# tests run single-threaded CPU work; keep torch from oversubscribing 2 cores
+os.environ.setdefault('OMP_NUM_THREADS', '2')
+
+
+def model_configs():
+    """Every runnable model config of the suite (not the _base_ fragments)."""
+    out = []
+    for dirpath, _, files in os.walk(CONFIG_DIR):
+        if '_base_' in dirpath.split(os.sep):
+            continue
+        out += [os.path.join(dirpath, f) for f in files if f.endswith('.py')]
+    return sorted(out)
+
+
+@pytest.fixture(scope='session', autouse=True)
+def _register():
+    import umixformer  # noqa: F401
+    from mmseg.utils import register_all_modules
+    register_all_modules(init_default_scope=True)

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Creates .venv and installs the pinned stack. Idempotent: a second run with the same
+# pins installs nothing (a stamp file records the pins that were installed).
+set -euo pipefail
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+VENV=${UMIX_VENV:-$ROOT/.venv}
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null || PY=python3
+
+# Pins: torch first (a plain `torch` requirement would pull a multi-GB CUDA build),
+# setuptools that still ships pkg_resources (mmcv 2.1.0's setup.py needs it).
+TORCH=torch==2.13.0
+SETUPTOOLS='setuptools>=77,<81'
+MMCV=mmcv==2.1.0
+STACK=(mmengine==0.10.7 mmsegmentation==1.2.2 ftfy regex fvcore 'numpy<2.5' pandas jinja2 matplotlib
+       rich pytest pytest-timeout 'imagecorruptions==1.1.2' 'scikit-image' 'opencv-python-headless')
+STAMP_TEXT="$TORCH $SETUPTOOLS $MMCV ${STACK[*]} $(sha1sum "$ROOT/pyproject.toml" | cut -c1-12)"
+STAMP=$VENV/.umixformer-installed
+
+if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$STAMP_TEXT" ]; then
+  exit 0
+fi
+log() { echo "[install] $*" >&2; }
+[ -x "$VENV/bin/python" ] || { log "creating $VENV"; "$PY" -m venv "$VENV"; }
+PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+log "torch + build tools"
+"${PIP[@]}" "$TORCH" "$SETUPTOOLS" wheel ninja
+if ! "$VENV/bin/python" -c 'import mmcv, mmcv.ops' 2>/dev/null; then
+  log "mmcv 2.1.0 with compiled ops (first time on a machine: about 9 minutes on 2 cores; pip caches the wheel)"
+  MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+    "${PIP[@]}" --no-build-isolation "$MMCV"
+fi
+log "mmengine, mmsegmentation and the rest"
+"${PIP[@]}" "$TORCH" "${STACK[@]}"
+"${PIP[@]}" --no-build-isolation --no-deps -e "$ROOT"
+echo "$STAMP_TEXT" > "$STAMP"
+log "done: $VENV"

@@ -1,0 +1,130 @@
+"""Params and GFLOPs the way the paper counts them.
+
+Convention (paper-tables.md): mmengine's ``get_model_complexity_info`` on the
+segmentor in ``mode='tensor'`` (logits at H/4; the final upsample is not
+counted), eval mode, SyncBN reverted to BN, batch 1, at 512x512 for ADE20K and
+2048x1024 for Cityscapes. Params are reported twice: effective (what this
+implementation builds) and as published (plus the modules the official head
+builds but never uses, see ``converters.official.official_unused_params``).
+"""
+import argparse
+import os
+import sys
+from dataclasses import asdict, dataclass
+from math import prod
+from typing import Any, List, Optional, Sequence, Tuple, Union
+
+import torch
+from mmengine.config import Config
+
+PAPER_INPUT = {'ade20k': (512, 512), 'cityscapes': (1024, 2048)}  # (H, W)
+
+
+@dataclass
+class Complexity:
+    params: int
+    params_published_layout: int
+    flops: int
+    input_hw: Tuple[int, int]
+
+    @property
+    def params_m(self) -> float:
+        return self.params / 1e6
+
+    @property
+    def params_published_layout_m(self) -> float:
+        return self.params_published_layout / 1e6
+
+    @property
+    def gflops(self) -> float:
+        return self.flops / 1e9
+
+
+def load_config(config: Union[str, Config]) -> Config:
+    """Loads a config file, naming the file in the error when it is malformed."""
+    if isinstance(config, Config):
+        return config
+    if not os.path.isfile(config):
+        raise FileNotFoundError(f'config not found: {config}')
+    try:
+        return Config.fromfile(config)
+    except Exception as err:  # mmengine raises many kinds for a broken file
+        raise ValueError(f'cannot load config {config}: {err}') from err
+
+
+def build_segmentor(config: Union[str, Config], eval_mode: bool = True) -> torch.nn.Module:
+    """Builds the segmentor of a config without loading pretrained weights."""
+    import umixformer  # noqa: F401  (registers the plugins)
+    from mmengine.model import revert_sync_batchnorm
+    from mmseg.registry import MODELS
+    from mmseg.utils import register_all_modules
+
+    register_all_modules(init_default_scope=True)
+    cfg = load_config(config)
+    model = MODELS.build(cfg.model)
+    model = revert_sync_batchnorm(model)
+    return model.eval() if eval_mode else model
+
+
+def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
+    """``scaled_dot_product_attention`` counted as the two matmuls it fuses
+    (q @ k^T and attn @ v), as mmengine counts the unfused form."""
+    from mmengine.analysis.jit_handles import get_shape
+
+    q, k, v = (get_shape(x) for x in inputs[:3])
+    batch = prod(q[:-2])
+    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
+
+
+def count_flops(model: torch.nn.Module, input_hw: Sequence[int]) -> int:
+    """mmengine's FlopAnalyzer (what ``get_model_complexity_info`` uses) on a
+    (1, 3, H, W) input, with fused attention counted like its plain form."""
+    from mmengine.analysis import FlopAnalyzer
+
+    model.eval()
+    with torch.no_grad():
+        analyzer = FlopAnalyzer(model, torch.randn(1, 3, *input_hw))
+        analyzer.set_op_handle('aten::scaled_dot_product_attention', sdpa_flop_jit)
+        analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
+        return int(analyzer.total())
+
+
+def measure(model: torch.nn.Module, input_hw: Sequence[int]) -> Complexity:
+    """Counts params and FLOPs of ``model`` (tensor mode) on one image."""
+    from .converters.official import official_unused_params
+
+    params = sum(p.numel() for p in model.parameters())
+    return Complexity(
+        params=params,
+        params_published_layout=params + official_unused_params(model),
+        flops=count_flops(model, input_hw),
+        input_hw=tuple(input_hw))
+
+
+def measure_config(config: Union[str, Config], dataset: str) -> Complexity:
+    return measure(build_segmentor(config), PAPER_INPUT[dataset])
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog='umixformer-complexity',
+        description='Params and GFLOPs of model configs, the paper\'s way (see module doc).')
+    parser.add_argument('configs', nargs='+', help='mmseg config files')
+    parser.add_argument('--dataset', choices=sorted(PAPER_INPUT), default=None,
+                        help='input size of this dataset (default: from the config name)')
+    args = parser.parse_args(argv)
+    for path in args.configs:
+        dataset = args.dataset or ('cityscapes' if 'cityscapes' in os.path.basename(path) else 'ade20k')
+        try:
+            c = measure_config(path, dataset)
+        except (FileNotFoundError, ValueError) as err:
+            print(f'umixformer-complexity: error: {err}', file=sys.stderr)
+            return 2
+        print(f'{os.path.basename(path)}: {c.params_m:.2f} M params '
+              f'({c.params_published_layout_m:.2f} M in the official layout), '
+              f'{c.gflops:.2f} GFLOPs at {c.input_hw[1]}x{c.input_hw[0]}')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

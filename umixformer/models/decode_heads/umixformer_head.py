@@ -1,0 +1,206 @@
+"""U-MixFormer decode head (Yeom & von Klitzing, arXiv 2312.06272)."""
+from typing import Dict, List, Sequence, Tuple, Union
+
+import torch
+import torch.nn as nn
+from mmcv.cnn import ConvModule
+from mmseg.models.decode_heads.decode_head import BaseDecodeHead
+from mmseg.models.utils import resize
+from mmseg.registry import MODELS
+from torch import Tensor
+
+from ..layers import KVPool, MixAttentionBlock
+
+STAGES = (4, 3, 2, 1)  # decoder order: deepest first
+
+# Key/value source sets per decoder stage (deepest first), by stage number.
+# With U-Net chaining a stage that is already decoded contributes its decoder
+# output, every other stage its encoder feature.
+KV_SOURCE_PRESETS: Dict[str, Tuple[Tuple[int, ...], ...]] = {
+    # mix-attention over all four stages (the paper's design)
+    'all': ((4, 3, 2, 1), (4, 3, 2, 1), (4, 3, 2, 1), (4, 3, 2, 1)),
+    # the stage itself and its neighbours
+    'adjacent': ((4, 3), (4, 3, 2), (3, 2, 1), (2, 1)),
+    # the stage itself and the single previous (deeper) decoder stage
+    'previous': ((4, ), (4, 3), (3, 2), (2, 1)),
+    # self-attention: keys/values from the query's own feature
+    'self': ((4, ), (3, ), (2, ), (1, )),
+    # cross-attention: keys/values from one other stage, the previous decoder
+    # output (the first stage has none and attends to E3)
+    'cross': ((3, ), (4, ), (3, ), (2, )),
+}
+ATTENTION_TYPES = ('mix', 'self', 'cross')
+
+KVSources = Union[str, Sequence[Sequence[int]]]
+
+
+def resolve_kv_sources(attention_type: str, kv_sources: KVSources,
+                       stages: Sequence[int] = STAGES) -> Tuple[Tuple[int, ...], ...]:
+    """Turns (attention_type, kv_sources) into one tuple of stage numbers per
+    decoded stage; explicit sequences are taken as they are."""
+    if attention_type not in ATTENTION_TYPES:
+        raise ValueError(f'attention_type must be one of {ATTENTION_TYPES}, got {attention_type!r}')
+    if isinstance(kv_sources, str):
+        if attention_type != 'mix':
+            if kv_sources != 'all':
+                raise ValueError(f'kv_sources={kv_sources!r} only applies to attention_type="mix"; '
+                                 f'{attention_type}-attention fixes its own sources')
+            kv_sources = attention_type
+        if kv_sources not in KV_SOURCE_PRESETS:
+            raise ValueError(f'unknown kv_sources {kv_sources!r}; use one of '
+                             f'{sorted(KV_SOURCE_PRESETS)} or explicit stage tuples')
+        preset = dict(zip(STAGES, KV_SOURCE_PRESETS[kv_sources]))
+        return tuple(preset[s] for s in stages)
+    resolved = tuple(tuple(int(s) for s in src) for src in kv_sources)
+    if len(resolved) != len(stages) or any(not src or set(src) - set(STAGES) for src in resolved):
+        raise ValueError(f'kv_sources must give a non-empty tuple of stages 1-4 for each of the '
+                         f'{len(stages)} decoded stages {tuple(stages)}, got {kv_sources!r}')
+    return resolved
+
+
+def pool_ratio(kv_stride: int, stage: int) -> int:
+    """Pool ratio that takes stage ``stage`` (stride 2**(stage+1)) to ``kv_stride``."""
+    src = 2**(stage + 1)
+    if kv_stride % src:
+        raise ValueError(f'kv_stride {kv_stride} is not a multiple of stage {stage}\'s stride {src}')
+    return kv_stride // src
+
+
+@MODELS.register_module()
+class UMixFormerHead(BaseDecodeHead):
+    """U-Net-like transformer decoder with mix-attention.
+
+    Four decoder stages, deepest first; the query of each is its lateral encoder
+    feature, its keys/values the pooled mix of the source set (with U-Net
+    chaining, decoder outputs replace their encoder counterparts). The decoder
+    outputs are upsampled to stride 4, fused by a 1x1 ConvModule to
+    ``channels`` and classified by ``conv_seg``. ADE20K and Cityscapes heads,
+    the ablation variants and FeedFormer are configurations of this class.
+
+    Args:
+        num_heads (Sequence[int]): Attention heads of the decoder stages,
+            deepest first. Default: (8, 5, 2, 1).
+        kv_stride (int | Sequence[int]): Stride of the key/value grid, one
+            value or one per decoded stage. Every source at stride s is average
+            pooled by kv_stride / s (with its own 1x1 conv where that is > 1):
+            32 is the ADE20K head (pool ratios 1, 2, 4, 8), 64 the Cityscapes
+            head (2, 4, 8, 16); FeedFormer uses (32, 16, 8).
+        query_pool (int): Query pool ratio inside the attention: 1 (ADE20K
+            head) or 2 (Cityscapes head).
+        kv_norm (bool): Extra LayerNorm on the keys/values inside the
+            attention (Cityscapes head).
+        attention_type (str): 'mix', 'self' or 'cross'.
+        kv_sources (str | Sequence[Sequence[int]]): For mix-attention, the
+            source set: 'all', 'adjacent', 'previous' (see KV_SOURCE_PRESETS),
+            or explicit stage numbers per decoded stage.
+        unet (bool): U-Net chaining: decoder outputs replace their encoder
+            features in the key/value sets of later stages. False decodes
+            every stage from the encoder features (parallel).
+        decoded_stages (Sequence[int]): Stages that get a decoder block,
+            deepest first; the others pass their encoder feature to the fuse.
+        kv_pre_norm (bool): LayerNorm each source before pooling (FeedFormer)
+            instead of normalizing the pooled set.
+        mlp_ratio (float): Mix-FFN expansion. Default: 4.
+        drop_path_rate (float): Stochastic depth of every block. Default: 0.1.
+        fused_attention (bool): Use ``scaled_dot_product_attention``.
+        **kwargs: BaseDecodeHead arguments. ``in_channels``/``in_index`` list
+            the four stages (stride 4 to 32) and then any extra stage-3 maps
+            (U-MixFormer-dagger taps), which join every key/value set pooled
+            by the stage-3 ratio. ``channels`` is the fuse width (embed_dim).
+    """
+
+    def __init__(self,
+                 num_heads: Sequence[int] = (8, 5, 2, 1),
+                 kv_stride: Union[int, Sequence[int]] = 32,
+                 query_pool: int = 1,
+                 kv_norm: bool = False,
+                 attention_type: str = 'mix',
+                 kv_sources: KVSources = 'all',
+                 unet: bool = True,
+                 decoded_stages: Sequence[int] = STAGES,
+                 kv_pre_norm: bool = False,
+                 mlp_ratio: float = 4.,
+                 drop_path_rate: float = 0.1,
+                 fused_attention: bool = True,
+                 **kwargs) -> None:
+        super().__init__(input_transform='multiple_select', **kwargs)
+        if len(self.in_channels) < 4:
+            raise ValueError(f'in_channels needs the four encoder stages, got {self.in_channels}')
+        if len(num_heads) != 4:
+            raise ValueError(f'num_heads takes one value per stage (deepest first), got {num_heads}')
+        self.decoded_stages = tuple(decoded_stages)
+        if set(self.decoded_stages) - set(STAGES) or list(self.decoded_stages) != sorted(
+                self.decoded_stages, reverse=True):
+            raise ValueError(f'decoded_stages must be stages 1-4, deepest first, got {decoded_stages}')
+        self.stage_channels = {s: self.in_channels[s - 1] for s in STAGES}
+        self.num_taps = len(self.in_channels) - 4
+        tap_channels = list(self.in_channels[4:])
+        self.kv_sources = resolve_kv_sources(attention_type, kv_sources, self.decoded_stages)
+        kv_strides = ([kv_stride] * len(self.decoded_stages)
+                      if isinstance(kv_stride, int) else list(kv_stride))
+        if len(kv_strides) != len(self.decoded_stages):
+            raise ValueError(f'kv_stride needs one value or one per decoded stage '
+                             f'{self.decoded_stages}, got {kv_stride}')
+        self.unet = unet
+        self.kv_pre_norm = kv_pre_norm
+
+        self.kv_pools = nn.ModuleList()
+        self.kv_pre_norms = nn.ModuleList()
+        self.blocks = nn.ModuleList()
+        for stage, sources, stride in zip(self.decoded_stages, self.kv_sources, kv_strides):
+            channels = [self.stage_channels[s] for s in sources] + tap_channels
+            ratios = [pool_ratio(stride, s) for s in sources]
+            if self.num_taps:
+                ratios += [pool_ratio(stride, 3)] * self.num_taps
+            pool = KVPool(channels, ratios)
+            self.kv_pools.append(pool)
+            if kv_pre_norm:
+                self.kv_pre_norms.append(nn.ModuleList(nn.LayerNorm(c) for c in channels))
+            self.blocks.append(
+                MixAttentionBlock(
+                    self.stage_channels[stage],
+                    pool.out_channels,
+                    num_heads[STAGES.index(stage)],
+                    mlp_ratio=mlp_ratio,
+                    drop_path=drop_path_rate,
+                    query_pool=query_pool,
+                    kv_norm=kv_norm,
+                    fused=fused_attention))
+        self.fuse = ConvModule(
+            sum(self.stage_channels.values()),
+            self.channels,
+            kernel_size=1,
+            conv_cfg=self.conv_cfg,
+            norm_cfg=self.norm_cfg,
+            act_cfg=self.act_cfg)
+
+    def _kv_tokens(self, idx: int, feats: List[Tensor]) -> Tensor:
+        if self.kv_pre_norm:
+            feats = [
+                norm(f.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+                for f, norm in zip(feats, self.kv_pre_norms[idx])
+            ]
+        return self.kv_pools[idx](feats)[0]
+
+    def forward(self, inputs: Sequence[Tensor]) -> Tensor:
+        """Returns class logits at the stride-4 grid."""
+        feats = self._transform_inputs(inputs)
+        enc = dict(zip((1, 2, 3, 4), feats[:4]))
+        taps = list(feats[4:])
+        memory = dict(enc)  # what later stages see of each stage
+        out = dict(enc)
+        for idx, (stage, sources) in enumerate(zip(self.decoded_stages, self.kv_sources)):
+            kv = self._kv_tokens(idx, [memory[s] for s in sources] + taps)
+            q = enc[stage]
+            B, C, H, W = q.shape
+            x = self.blocks[idx](q.flatten(2).transpose(1, 2), (H, W), kv)
+            out[stage] = x.transpose(1, 2).reshape(B, C, H, W)
+            if self.unet:
+                memory[stage] = out[stage]
+        size = enc[1].shape[2:]
+        fused = self.fuse(
+            torch.cat([
+                resize(out[s], size=size, mode='bilinear', align_corners=False) if s != 1 else out[s]
+                for s in STAGES
+            ], dim=1))
+        return self.cls_seg(fused)
