@@ -11,11 +11,13 @@ from umixformer.complexity import build_segmentor, load_config
 @pytest.mark.parametrize('config', model_configs(), ids=os.path.basename)
 def test_config_forward(config):
     model = build_segmentor(config)
-    num_classes = load_config(config).model.decode_head.num_classes
+    head = load_config(config).model.decode_head
+    in_index = head.in_index if isinstance(head.in_index, (list, tuple)) else [head.in_index]
+    stride = 4 * 2**min(in_index)  # logits come at the finest stage the head reads
     x = torch.randn(1, 3, 64, 96)
     with torch.no_grad():
-        logits = model(x)  # mode='tensor': logits at stride 4
-    assert logits.shape == (1, num_classes, 16, 24)
+        logits = model(x)  # mode='tensor'
+    assert logits.shape == (1, head.num_classes, 64 // stride, 96 // stride)
     assert torch.isfinite(logits).all()
 
 

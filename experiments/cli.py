@@ -1,0 +1,224 @@
+"""run-experiment: list, show, plan, run and inspect the paper's tables.
+
+    run-experiment list
+    run-experiment show TABLE
+    run-experiment plan TABLE [--rows R,..] [--stages S,..] [--profile P]
+    run-experiment TABLE [--rows R,..] [--stages S,..] [--seeds N,..] [--profile P] [--backend local]
+    run-experiment status TABLE
+"""
+import argparse
+import math
+import os
+import sys
+from typing import Dict, List, Optional
+
+COMMANDS = ('list', 'show', 'plan', 'status', 'run')
+
+
+def _csv(value: str) -> List[str]:
+    return [v.strip() for v in value.split(',') if v.strip()]
+
+
+def _data_roots(values: List[str]) -> Dict[str, str]:
+    from .registry import DATASETS
+    out = {}
+    for v in values or []:
+        ds, sep, path = v.partition('=')
+        if not sep or ds not in DATASETS or not path:
+            raise ValueError(f'--data-root takes DATASET=PATH with DATASET one of {", ".join(DATASETS)}, got {v!r}')
+        out[ds] = path
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog='run-experiment', description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('command', help='list | show | plan | status | run | TABLE (= run TABLE)')
+    p.add_argument('table', nargs='?', help='table name (see `run-experiment list`)')
+    p.add_argument('--rows', type=_csv, default=None, help='comma-separated row ids (default: all runnable)')
+    p.add_argument('--stages', type=_csv, default=None,
+                   help='comma-separated stages: train,test,complexity,latency,robustness (default: the rows\')')
+    p.add_argument('--seeds', type=lambda s: [int(x) for x in _csv(s)], default=None,
+                   help='comma-separated seeds (default: the rows\')')
+    p.add_argument('--profile', default='paper', help='paper (default), smoke (built-in data, CPU minutes) '
+                   'or tiny (tests)')
+    p.add_argument('--backend', default='local', choices=['local'], help='where to run')
+    p.add_argument('--runs-dir', default=os.environ.get('UMIX_RUNS', 'runs'),
+                   help='results store and run folders (default: ./runs or $UMIX_RUNS)')
+    p.add_argument('--data-root', action='append', default=[], metavar='DATASET=PATH',
+                   help='dataset root, e.g. ade20k=/data/ADEChallengeData2016 (else $UMIX_ADE20K_ROOT / '
+                   '$UMIX_CITYSCAPES_ROOT; the smoke profile defaults to the built-in data)')
+    p.add_argument('--tables', action='append', default=[], metavar='DIR',
+                   help='extra folder of table files (also $UMIX_TABLES)')
+    return p
+
+
+def _fmt(v, nd=2) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return '—'
+    return f'{v:.{nd}f}' if isinstance(v, float) else str(v)
+
+
+def cmd_list(args, console) -> int:
+    from rich.table import Table as RTable
+    from .registry import load_registry
+    t = RTable(title='tables')
+    for col in ('name', 'title', 'runnable rows', 'cited rows', 'file'):
+        t.add_column(col)
+    for name, table in sorted(load_registry(args.tables).items()):
+        t.add_row(name, table.title, str(len(table.runnable())), str(len(table.rows) - len(table.runnable())),
+                  os.path.relpath(table.path))
+    console.print(t)
+    return 0
+
+
+def cmd_show(args, console) -> int:
+    from rich.table import Table as RTable
+    from .registry import CONFIG_DIR, get_table
+    table = get_table(args.table, args.tables)
+    t = RTable(title=f'{table.name}: {table.title}', caption=table.source)
+    for col in ('row', 'group', 'method', 'dataset', 'stages', 'seeds', 'config', 'published', 'provenance'):
+        t.add_column(col, overflow='fold')
+    for r in table.rows:
+        pub = ', '.join(f'{k}={v}' for k, v in r.published.items()) or 'UNKNOWN'
+        cfg = os.path.relpath(r.config, CONFIG_DIR) if r.config else '(cited)'
+        t.add_row(r.id, r.group, r.label, r.dataset, ','.join(r.stages), ','.join(map(str, r.seeds)), cfg,
+                  pub, r.provenance)
+    console.print(t)
+    return 0
+
+
+def _plan(args):
+    from .profiles import get_profile
+    from .registry import get_table, select_rows
+    from .store import Store
+    from .tasks import plan
+    table = get_table(args.table, args.tables)
+    profile = get_profile(args.profile)
+    rows_arg = args.rows
+    if rows_arg is None and profile.name in table.profiles:
+        rows_arg = table.profiles[profile.name].get('rows')
+    rows = select_rows(table, rows_arg)
+    store = Store(args.runs_dir)
+    tasks = plan(table, rows, args.stages, args.seeds, profile, _data_roots(args.data_root), store)
+    return table, profile, rows, store, tasks
+
+
+def _command_for(args, profile):
+    from .tasks import reproduce_command
+    roots = _data_roots(args.data_root)
+    return lambda t: reproduce_command(t.row.table, t.row.id, t.stage, t.seed, profile.name, roots)
+
+
+def cmd_plan(args, console) -> int:
+    from rich.table import Table as RTable
+    table, profile, rows, store, tasks = _plan(args)
+    t = RTable(title=f'plan: {table.name}, profile {profile.name}, backend {args.backend}')
+    for col in ('stage', 'row(s)', 'seed', 'record', 'state', 'estimate'):
+        t.add_column(col, overflow='fold')
+    total = 0.0
+    unit = 'CPU min' if profile.minutes_per_stage else 'GPU h'
+    for task in tasks:
+        rec = store.get(task.key)
+        state = rec.status if rec else 'to run'
+        if state == 'done':
+            est = 0.0
+        elif profile.minutes_per_stage:
+            est = profile.minutes_per_stage.get(task.stage, 1.0)
+        else:
+            est = task.row.gpu_hours.get(task.stage, 0.0) * (task.row.gpus if task.stage == 'train' else 1)
+        total += est
+        t.add_row(task.stage, '\n'.join(task.rows), _fmt(task.seed), task.key,
+                  'done (skipped)' if state == 'done' else state, f'{est:.2f} {unit}')
+    console.print(t)
+    todo = sum(1 for task in tasks if not store.is_done(task.key))
+    console.print(f'{len(tasks)} tasks, {todo} to run, about {total:.1f} {unit} by the registry\'s estimates '
+                  f'(dry run: nothing was started)')
+    return 0
+
+
+def cmd_status(args, console) -> int:
+    from rich.table import Table as RTable
+    table, profile, rows, store, tasks = _plan(args)
+    t = RTable(title=f'status: {table.name}, profile {profile.name}')
+    for col in ('row(s)', 'stage', 'seed', 'state', 'result', 'log / record'):
+        t.add_column(col, overflow='fold')
+    for task in tasks:
+        rec = store.get(task.key)
+        state = rec.status if rec else 'missing'
+        result = ''
+        if rec and rec.status == 'done':
+            m = rec.metrics
+            result = ', '.join(f'{k}={_fmt(m[k])}' for k in ('miou', 'gflops', 'params_m', 'latency_ms',
+                                                              'final_loss') if k in m)
+            if rec.resumed_from:
+                result += f' (resumed from {os.path.basename(rec.resumed_from)})'
+        elif rec and rec.status == 'failed':
+            result = rec.error.splitlines()[0][:120]
+        t.add_row('\n'.join(task.rows), task.stage, _fmt(task.seed), state, result,
+                  (rec.log if rec and rec.log else '') + '\n' + store.path(task.key))
+    console.print(t)
+    return 0
+
+
+def print_comparison(table, tasks, store, rows, console) -> None:
+    from rich.table import Table as RTable
+    from analysis.collect import POINT_METRICS, table_frame
+    df = table_frame(table, tasks, store, rows)
+    t = RTable(title=f'{table.title}: reproduced vs published ({table.source})')
+    for col in ('row', 'dataset'):
+        t.add_column(col)
+    for m in table.metrics:
+        t.add_column(m, justify='right')
+        t.add_column('paper', justify='right')
+        t.add_column('Δ' if m in POINT_METRICS else 'Δ%', justify='right')
+    for _, line in df.iterrows():
+        cells = [f'{line["method"]} ({line["encoder"]})', line['dataset']]
+        for m in table.metrics:
+            diff = line.get(f'{m}_diff', line.get(f'{m}_diff_pct'))
+            cells += [_fmt(line[m]), _fmt(line[f'{m}_published']), _fmt(diff, 1)]
+        t.add_row(*cells)
+    console.print(t)
+
+
+def cmd_run(args, console) -> int:
+    from slurm.local import run_local
+    from .executor import prepare_data
+    table, profile, rows, store, tasks = _plan(args)
+    todo = [t for t in tasks if not store.is_done(t.key)]
+    console.print(f'[bold]{table.name}[/]: {len(tasks)} tasks, {len(tasks) - len(todo)} already done, '
+                  f'{len(todo)} to run (profile {profile.name}, results in {store.root})')
+    prepare_data(todo, store)  # a missing or malformed root fails here, before any job
+    results = run_local(tasks, store, _command_for(args, profile), console)
+    print_comparison(table, tasks, store, rows, console)
+    failed = [k for k, r in results.items() if r is None or r.status != 'done']
+    if failed:
+        console.print(f'[red]{len(failed)} task(s) did not finish[/]: ' + ', '.join(failed) +
+                      '\nsee `run-experiment status ' + table.name + '`; running the same command again '
+                      're-runs exactly those')
+        return 1
+    return 0
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    from rich.console import Console
+    from .datasets import DatasetRootError
+    from .registry import RegistryError
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    if args.command not in COMMANDS:  # `run-experiment table1 ...`
+        args.table, args.command = args.command, 'run'
+    elif args.command != 'list' and not args.table:
+        build_parser().error(f'{args.command} needs a TABLE (see `run-experiment list`)')
+    # a pipe or a log file gets wide tables rather than 80 columns
+    console = Console() if sys.stdout.isatty() else Console(width=170)
+    handlers = dict(list=cmd_list, show=cmd_show, plan=cmd_plan, status=cmd_status, run=cmd_run)
+    try:
+        return handlers[args.command](args, console)
+    except (RegistryError, DatasetRootError, ValueError, FileNotFoundError) as err:
+        console.print(f'[red]run-experiment: error:[/] {err}', markup=True, highlight=False)
+        return 2
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())

@@ -1,0 +1,245 @@
+"""The declarative experiment registry: each paper table is a TOML file of rows.
+
+A row names its model config, dataset, schedule, seeds and stages, and carries
+the published values with their provenance. Rows copied from other papers are
+``cited = true``: they have no config and never run. Tables are validated on
+load; every error names the file, the row and the field.
+
+Adding a table is writing one file: put ``mytable.toml`` in ``experiments/tables``
+or in a folder given by ``--tables DIR`` / ``UMIX_TABLES=DIR[:DIR...]``.
+"""
+import os
+import tomllib
+from dataclasses import dataclass, field
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONFIG_DIR = os.path.join(HERE, 'configs')
+TABLE_DIR = os.path.join(HERE, 'tables')
+
+STAGES = ('train', 'test', 'complexity', 'latency', 'robustness')
+# a stage that needs another stage's result of the same (row, seed)
+STAGE_NEEDS = {'test': 'train', 'robustness': 'train'}
+DATASETS = ('ade20k', 'cityscapes')
+METRICS = ('params_m', 'params_published_layout_m', 'gflops', 'miou', 'latency_ms', 'fps',
+           'miou_clean', 'miou_corrupted')
+ROW_FIELDS = {'id', 'group', 'method', 'encoder', 'dataset', 'config', 'seeds', 'stages',
+              'schedule', 'published', 'provenance', 'cited', 'notes', 'gpu_hours', 'gpus'}
+TABLE_FIELDS = {'name', 'title', 'source', 'metrics', 'defaults', 'rows', 'profiles', 'notes'}
+DEFAULT_GPU_HOURS = {'train': 24.0, 'test': 0.3, 'complexity': 0.02, 'latency': 0.05,
+                     'robustness': 6.0}
+
+
+class RegistryError(ValueError):
+    """A table file is malformed; the message names file, row and field."""
+
+
+@dataclass(frozen=True)
+class Row:
+    table: str
+    id: str
+    method: str
+    encoder: str
+    dataset: str
+    group: str = ''
+    config: Optional[str] = None  # absolute path, None for cited rows
+    seeds: Tuple[int, ...] = (0, )
+    stages: Tuple[str, ...] = ()
+    schedule: str = ''
+    published: Mapping[str, float] = field(default_factory=dict)
+    provenance: str = ''
+    cited: bool = False
+    notes: str = ''
+    gpu_hours: Mapping[str, float] = field(default_factory=dict)
+    gpus: int = 1
+
+    @property
+    def label(self) -> str:
+        return f'{self.method} ({self.encoder})' if self.encoder else self.method
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    title: str
+    path: str
+    rows: Tuple[Row, ...]
+    source: str = ''
+    metrics: Tuple[str, ...] = ('miou', )
+    profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    notes: str = ''
+
+    def row(self, row_id: str) -> Row:
+        for r in self.rows:
+            if r.id == row_id:
+                return r
+        raise RegistryError(f'table {self.name!r} has no row {row_id!r}; rows: '
+                            f'{", ".join(r.id for r in self.rows)}')
+
+    def runnable(self) -> List[Row]:
+        return [r for r in self.rows if not r.cited]
+
+
+def _resolve_config(value: str, table_path: str) -> Optional[str]:
+    for base in ('', os.path.dirname(table_path), CONFIG_DIR):
+        path = os.path.join(base, value) if base else value
+        if os.path.isabs(path) and os.path.isfile(path):
+            return os.path.normpath(path)
+        if base and os.path.isfile(path):
+            return os.path.abspath(path)
+    return None
+
+
+def _check_type(where: str, name: str, value: Any, kind, what: str) -> None:
+    if not isinstance(value, kind) or isinstance(value, bool) and kind is not bool:
+        raise RegistryError(f'{where}: field {name!r} must be {what}, got {value!r}')
+
+
+def _parse_row(path: str, table: str, index: int, raw: Mapping[str, Any],
+               defaults: Mapping[str, Any]) -> Row:
+    rid = raw.get('id')
+    where = f'{path}: row {index + 1}' + (f' ({rid})' if rid else '')
+    if not isinstance(raw, Mapping):
+        raise RegistryError(f'{where}: a row must be a table ([[rows]]), got {raw!r}')
+    unknown = set(raw) - ROW_FIELDS
+    if unknown:
+        raise RegistryError(f'{where}: unknown field(s) {sorted(unknown)}; known: {sorted(ROW_FIELDS)}')
+    merged = {**defaults, **raw}
+    for name in ('id', 'method', 'dataset'):
+        if name not in merged:
+            raise RegistryError(f'{where}: missing field {name!r}')
+        _check_type(where, name, merged[name], str, 'a string')
+    if merged['dataset'] not in DATASETS:
+        raise RegistryError(f'{where}: field \'dataset\': unknown dataset {merged["dataset"]!r}; '
+                            f'known: {", ".join(DATASETS)}')
+    cited = bool(merged.get('cited', False))
+    seeds = merged.get('seeds', [0])
+    if not isinstance(seeds, list) or not seeds or not all(
+            isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise RegistryError(f'{where}: field \'seeds\' must be a non-empty list of integers, got {seeds!r}')
+    stages = merged.get('stages', [])
+    if not isinstance(stages, list) or not all(isinstance(s, str) for s in stages):
+        raise RegistryError(f'{where}: field \'stages\' must be a list of stage names, got {stages!r}')
+    bad = [s for s in stages if s not in STAGES]
+    if bad:
+        raise RegistryError(f'{where}: field \'stages\': unknown stage(s) {bad}; known: {", ".join(STAGES)}')
+    for s in stages:
+        need = STAGE_NEEDS.get(s)
+        if need and need not in stages:
+            raise RegistryError(f'{where}: field \'stages\': {s!r} needs {need!r} in the same row')
+    published = merged.get('published', {})
+    if not isinstance(published, Mapping):
+        raise RegistryError(f'{where}: field \'published\' must be a table of metric = value')
+    for k, v in published.items():
+        if k not in METRICS:
+            raise RegistryError(f'{where}: field \'published\': unknown metric {k!r}; known: {", ".join(METRICS)}')
+        if not isinstance(v, (int, float)) or isinstance(v, bool):
+            raise RegistryError(f'{where}: field \'published\': {k} must be a number '
+                                '(leave an unknown value out, never write 0)')
+    config = None
+    if cited:
+        if raw.get('config'):
+            raise RegistryError(f'{where}: field \'config\': a cited row never runs and takes no config')
+        stages = []
+    else:
+        if 'config' not in merged:
+            raise RegistryError(f'{where}: missing field \'config\' (or mark the row cited = true)')
+        _check_type(where, 'config', merged['config'], str, 'a path')
+        config = _resolve_config(merged['config'], path)
+        if config is None:
+            raise RegistryError(f'{where}: field \'config\': no such config {merged["config"]!r} '
+                                f'(looked beside the table and under {CONFIG_DIR})')
+        if not stages:
+            raise RegistryError(f'{where}: field \'stages\' is empty: nothing to run')
+    gpu_hours = {**DEFAULT_GPU_HOURS, **merged.get('gpu_hours', {})}
+    return Row(table=table, id=merged['id'], method=merged['method'],
+               encoder=str(merged.get('encoder', '')), dataset=merged['dataset'],
+               group=str(merged.get('group', '')), config=config, seeds=tuple(seeds),
+               stages=tuple(s for s in STAGES if s in stages), schedule=str(merged.get('schedule', '')),
+               published=dict(published), provenance=str(merged.get('provenance', '')),
+               cited=cited, notes=str(merged.get('notes', '')), gpu_hours=gpu_hours,
+               gpus=int(merged.get('gpus', 1)))
+
+
+def load_table(path: str) -> Table:
+    """Parses and validates one table file."""
+    try:
+        with open(path, 'rb') as f:
+            data = tomllib.load(f)
+    except FileNotFoundError:
+        raise RegistryError(f'{path}: no such table file') from None
+    except tomllib.TOMLDecodeError as err:
+        raise RegistryError(f'{path}: malformed TOML: {err}') from None
+    unknown = set(data) - TABLE_FIELDS
+    if unknown:
+        raise RegistryError(f'{path}: unknown top-level field(s) {sorted(unknown)}; known: {sorted(TABLE_FIELDS)}')
+    for name in ('name', 'title'):
+        if not isinstance(data.get(name), str) or not data[name]:
+            raise RegistryError(f'{path}: missing field {name!r} (a non-empty string)')
+    rows_raw = data.get('rows')
+    if not isinstance(rows_raw, list) or not rows_raw:
+        raise RegistryError(f'{path}: no rows: add [[rows]] entries')
+    defaults = data.get('defaults', {})
+    if not isinstance(defaults, Mapping) or set(defaults) - ROW_FIELDS:
+        raise RegistryError(f'{path}: field \'defaults\' may only hold row fields {sorted(ROW_FIELDS)}')
+    rows, seen = [], set()
+    for i, raw in enumerate(rows_raw):
+        row = _parse_row(path, data['name'], i, raw, defaults)
+        if row.id in seen:
+            raise RegistryError(f'{path}: row {i + 1} ({row.id}): field \'id\': duplicate row id')
+        seen.add(row.id)
+        rows.append(row)
+    metrics = tuple(data.get('metrics', ['miou']))
+    bad = [m for m in metrics if m not in METRICS]
+    if bad:
+        raise RegistryError(f'{path}: field \'metrics\': unknown metric(s) {bad}')
+    profiles = data.get('profiles', {})
+    for pname, prof in profiles.items():
+        for rid in prof.get('rows', []):
+            if rid not in seen:
+                raise RegistryError(f'{path}: field \'profiles.{pname}.rows\': no row {rid!r}')
+    return Table(name=data['name'], title=data['title'], path=os.path.abspath(path), rows=tuple(rows),
+                 source=str(data.get('source', '')), metrics=metrics, profiles=profiles,
+                 notes=str(data.get('notes', '')))
+
+
+def table_dirs(extra: Sequence[str] = ()) -> List[str]:
+    env = [d for d in os.environ.get('UMIX_TABLES', '').split(os.pathsep) if d]
+    return [TABLE_DIR, *env, *extra]
+
+
+def load_registry(extra_dirs: Sequence[str] = ()) -> Dict[str, Table]:
+    """All tables: the built-in ones and those in ``extra_dirs`` / $UMIX_TABLES."""
+    tables: Dict[str, Table] = {}
+    for d in table_dirs(extra_dirs):
+        if not os.path.isdir(d):
+            raise RegistryError(f'table folder {d} does not exist')
+        for fname in sorted(os.listdir(d)):
+            if not fname.endswith('.toml'):
+                continue
+            table = load_table(os.path.join(d, fname))
+            if table.name in tables:
+                raise RegistryError(f'{table.path}: table name {table.name!r} is already defined in '
+                                    f'{tables[table.name].path}')
+            tables[table.name] = table
+    return tables
+
+
+def get_table(name: str, extra_dirs: Sequence[str] = ()) -> Table:
+    tables = load_registry(extra_dirs)
+    if name not in tables:
+        raise RegistryError(f'unknown table {name!r}; known tables: {", ".join(sorted(tables))}')
+    return tables[name]
+
+
+def select_rows(table: Table, row_ids: Optional[Iterable[str]] = None) -> List[Row]:
+    """The runnable rows, or those named (each must exist and be runnable)."""
+    if not row_ids:
+        return table.runnable()
+    rows = []
+    for rid in row_ids:
+        row = table.row(rid)
+        if row.cited:
+            raise RegistryError(f'row {rid!r} of {table.name} is cited from another paper and never runs')
+        rows.append(row)
+    return rows

@@ -1,0 +1,104 @@
+"""What each stage computes. Each returns (metrics, artifacts, resumed_from)."""
+import os
+import statistics
+import time
+from typing import Any, Dict, Optional, Tuple
+
+import torch
+
+from .store import Store
+from .tasks import Task
+
+StageResult = Tuple[Dict[str, Any], Dict[str, str], Optional[str]]
+
+
+class StageError(RuntimeError):
+    """A stage cannot run (missing input, unavailable in this version)."""
+
+
+def _runner(task: Task, work_dir: str, **overrides):
+    from mmengine.runner import Runner
+
+    # mmengine's checkpoints carry its message hub (HistoryBuffer, numpy
+    # scalars); torch >= 2.6 refuses them under weights_only. These are
+    # checkpoints this suite wrote itself (or a user's, given explicitly).
+    os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
+    cfg = task.cfg.copy()
+    cfg.work_dir = work_dir
+    cfg.experiment_name = task.key.replace('/', '_') + time.strftime('_%Y%m%d_%H%M%S')
+    cfg.launcher = 'none'
+    for k, v in overrides.items():
+        cfg[k] = v
+    return Runner.from_cfg(cfg)
+
+
+def _read_last_checkpoint(work_dir: str) -> Optional[str]:
+    path = os.path.join(work_dir, 'last_checkpoint')
+    if not os.path.exists(path):
+        return None
+    ckpt = open(path).read().strip()
+    return ckpt if os.path.exists(ckpt) else None
+
+
+def run_train(task: Task, store: Store) -> StageResult:
+    """mmengine Runner training; resumes from the last checkpoint of its work dir."""
+    work = store.work_dir(task.key)
+    resumed = _read_last_checkpoint(work)
+    runner = _runner(task, work, resume=resumed is not None, load_from=None)
+    runner.train()
+    ckpt = _read_last_checkpoint(work)
+    if ckpt is None:
+        raise StageError(f'training finished but left no checkpoint in {work}')
+    loss = runner.message_hub.get_scalar('train/loss').current()
+    metrics = {'iters': runner.iter, 'final_loss': float(loss)}
+    return metrics, {'checkpoint': ckpt, 'work_dir': work}, resumed
+
+
+def run_test(task: Task, store: Store) -> StageResult:
+    """Single-scale mIoU with the config's IoUMetric, on the trained checkpoint."""
+    train = store.get(task.needs) if task.needs else None
+    if train is None or train.status != 'done':
+        raise StageError(f'test needs the finished training record {task.needs}')
+    work = store.work_dir(task.key)
+    runner = _runner(task, work, load_from=train.artifacts['checkpoint'], resume=False)
+    metrics = runner.test()
+    out = {k: float(v) for k, v in metrics.items()}
+    out['miou'] = out.get('mIoU', float('nan'))
+    return out, {'checkpoint': train.artifacts['checkpoint'], 'work_dir': work}, None
+
+
+def paper_input_hw(task: Task) -> Tuple[int, int]:
+    """The paper's measuring resolution: Cityscapes 2048x1024, ADE20K the crop
+    of the config as written (512, or 640 for the B5 640 recipe)."""
+    if task.row.dataset == 'cityscapes':
+        return (1024, 2048)
+    size = task.base_cfg.model.get('data_preprocessor', {}).get('size') or (512, 512)
+    return tuple(size)
+
+
+def run_complexity(task: Task, store: Store) -> StageResult:
+    from umixformer.complexity import build_segmentor, measure
+    hw = paper_input_hw(task)
+    c = measure(build_segmentor(task.base_cfg), hw)
+    metrics = {'params_m': c.params_m, 'params_published_layout_m': c.params_published_layout_m,
+               'gflops': c.gflops, 'input_hw': list(hw)}
+    return metrics, {}, None
+
+
+def run_latency(task: Task, store: Store) -> StageResult:
+    from .latency import measure_latency
+    return measure_latency(task), {}, None
+
+
+def run_robustness(task: Task, store: Store) -> StageResult:
+    raise StageError('the robustness stage (Cityscapes-C) is declared in the registry but not '
+                     'implemented in this version; run the other stages with --stages')
+
+
+STAGE_FUNCS = {
+    'train': run_train,
+    'test': run_test,
+    'complexity': run_complexity,
+    'latency': run_latency,
+    'robustness': run_robustness,
+}
