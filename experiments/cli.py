@@ -168,12 +168,17 @@ def print_comparison(table, tasks, store, rows, console) -> None:
     t = RTable(title=f'{table.title}: reproduced vs published ({table.source})')
     for col in ('row', 'dataset'):
         t.add_column(col)
+    show_effective = 'params_m' in table.metrics
+    if show_effective:  # what this implementation builds, beside the published-layout count
+        t.add_column('params eff.', justify='right')
     for m in table.metrics:
         t.add_column(m, justify='right')
         t.add_column('paper', justify='right')
         t.add_column('Δ' if m in POINT_METRICS else 'Δ%', justify='right')
     for _, line in df.iterrows():
-        cells = [f'{line["method"]} ({line["encoder"]})', line['dataset']]
+        cells = [f'{line["method"]} ({line["encoder"]})' if line['encoder'] else line['method'], line['dataset']]
+        if show_effective:
+            cells.append(_fmt(line.get('params_effective_m')))
         for m in table.metrics:
             diff = line.get(f'{m}_diff', line.get(f'{m}_diff_pct'))
             cells += [_fmt(line[m]), _fmt(line[f'{m}_published']), _fmt(diff, 1)]
@@ -200,8 +205,16 @@ def cmd_run(args, console) -> int:
     return 0
 
 
+# mmseg's own deprecation chatter, printed once per model built
+_QUIET = ('``build_loss`` would be deprecated', 'Default ``avg_non_ignore`` is False',
+          '`reduce_zero_label` will be deprecated', 'pkg_resources is deprecated')
+
+
 def main(argv: Optional[List[str]] = None) -> int:
+    import warnings
     from rich.console import Console
+    for msg in _QUIET:
+        warnings.filterwarnings('ignore', message='.*' + msg.replace('`', '.'))
     from .datasets import DatasetRootError
     from .registry import RegistryError
     argv = list(sys.argv[1:] if argv is None else argv)

@@ -55,10 +55,10 @@ PROFILES = {
                            'robustness': 2.0}),
     'tiny': Profile(
         name='tiny',
-        description='for tests and CI: built-in data, 64x64 crops, 40 iterations of batch 2, '
+        description='for tests and CI: built-in data, 64x64 crops, 60 iterations of batch 2, '
         'a checkpoint every 10',
         builtin_data=True,
-        max_iters=40,
+        max_iters=60,
         crop=64,
         batch_size=2,
         lr=6e-4,

@@ -1,0 +1,46 @@
+"""Params and GFLOPs against the paper (and the spec's cross-checks of the
+official code), counted the paper's way."""
+import pytest
+
+from experiments.registry import get_table
+from umixformer.complexity import PAPER_INPUT, build_segmentor, measure
+
+TABLE1 = get_table('table1')
+# (row, tolerance in percent on published params and GFLOPs)
+ROWS = [('umixformer_mit-b0_ade20k', 1.0), ('umixformer_lvt_ade20k', 1.0),
+        ('umixformer_mscan-t_ade20k', 1.0), ('umixformer_mit-b1_ade20k', 1.0),
+        ('umixformer_mit-b2_ade20k', 1.0), ('umixformer-s_mscan-s_ade20k', 1.0),
+        ('feedformer_mit-b0_ade20k', 3.0), ('feedformer_lvt_ade20k', 3.0),
+        ('feedformer_mit-b2_ade20k', 3.0), ('segformer_mit-b1_ade20k', 1.0),
+        ('segformer_mit-b2_ade20k', 1.0)]
+
+
+@pytest.mark.parametrize('row_id,tol', ROWS)
+def test_table1_row_matches_paper(row_id, tol):
+    row = TABLE1.row(row_id)
+    c = measure(build_segmentor(row.config), PAPER_INPUT[row.dataset])
+    for value, metric in ((c.params_published_layout_m, 'params_m'), (c.gflops, 'gflops')):
+        pub = row.published[metric]
+        assert abs(value - pub) / pub * 100 <= tol, (metric, value, pub)
+
+
+@pytest.mark.parametrize('config,gflops,params_m', [
+    # the spec's counts of the official code / of mmsegmentation 1.2.2
+    ('umixformer/umixformer_mit-b0_1xb16-160k_ade20k-512x512.py', 6.16, 6.14),
+    ('umixformer/umixformer_mit-b1_1xb16-160k_ade20k-512x512.py', 17.89, 24.05),
+    ('umixformer/umixformer_mit-b2_1xb16-160k_ade20k-512x512.py', 40.06, 35.85),
+    ('segformer/segformer_mit-b0_8xb2-160k_ade20k-512x512.py', 8.51, 3.75),
+])
+def test_cross_checks_at_512(config, gflops, params_m):
+    from conftest import CONFIG_DIR
+    c = measure(build_segmentor(f'{CONFIG_DIR}/{config}'), (512, 512))
+    assert round(c.gflops, 2) == gflops
+    assert round(c.params_published_layout_m, 2) == params_m
+
+
+def test_cityscapes_b0_cross_check():
+    row = TABLE1.row('umixformer_mit-b0_cityscapes')
+    c = measure(build_segmentor(row.config), PAPER_INPUT['cityscapes'])
+    assert round(c.gflops, 2) == 101.65
+    # effective params: the dead modules are not built
+    assert c.params < c.params_published_layout

@@ -1,0 +1,119 @@
+"""run-experiment end to end on the built-in data (tiny profile): records,
+re-runs, shared training, SIGKILL and resume."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import DATA_DIR, ROOT
+from experiments.cli import main
+from experiments.store import Record, RecordExistsError, Store
+
+TABLES = os.path.join(DATA_DIR, 'tables')
+CLI = [sys.executable, '-m', 'experiments.cli']
+
+
+def _records(runs):
+    return {r.key: r for r in Store(str(runs)).records()}
+
+
+@pytest.fixture(scope='module')
+def tiny_run(tmp_path_factory):
+    runs = tmp_path_factory.mktemp('runs')
+    rc = main(['tiny', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(runs)])
+    return runs, rc
+
+
+def test_runs_every_stage_and_records_provenance(tiny_run, capsys):
+    runs, rc = tiny_run
+    assert rc == 0
+    recs = _records(runs)
+    stages = sorted(r.stage for r in recs.values())
+    assert stages == ['complexity', 'test', 'test', 'train', 'train']
+    for r in recs.values():
+        assert r.status == 'done'
+        assert r.config_hash and r.git_revision and r.device and r.wall_time_s > 0
+        assert {'torch', 'mmcv', 'mmengine', 'mmsegmentation'} <= set(r.packages)
+        assert r.command.startswith('run-experiment tiny --rows ')
+    test = next(r for r in recs.values() if r.stage == 'test' and r.dataset == 'ade20k')
+    assert 0.0 <= test.metrics['miou'] <= 100.0
+    cx = next(r for r in recs.values() if r.stage == 'complexity')
+    assert abs(cx.metrics['gflops'] - 6.16) < 0.01  # at 512x512 whatever the profile
+    assert abs(cx.metrics['params_published_layout_m'] - 6.14) < 0.01
+
+
+def test_rerun_skips_done_and_shares_training(tiny_run):
+    runs, _ = tiny_run
+    before = {k: os.path.getmtime(Store(str(runs)).path(k)) for k in _records(runs)}
+    assert main(['tiny', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(runs)]) == 0
+    # tiny_again needs the same training (same config, profile, seed): no new train record
+    assert main(['tiny_again', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(runs)]) == 0
+    after = _records(runs)
+    assert sum(r.stage == 'train' for r in after.values()) == 2
+    assert all(os.path.getmtime(Store(str(runs)).path(k)) == t for k, t in before.items())
+    shared = next(r for r in after.values() if r.stage == 'train' and r.dataset == 'ade20k')
+    assert shared.rows == ['tiny/umix-b0']  # written once, by the first table that needed it
+
+
+def test_finished_record_is_never_overwritten(tiny_run):
+    runs, _ = tiny_run
+    store = Store(str(runs))
+    rec = next(iter(_records(runs).values()))
+    with pytest.raises(RecordExistsError, match='never overwritten'):
+        store.put(Record(**{**rec.__dict__, 'metrics': {'miou': 99.0}}))
+    assert store.get(rec.key).metrics == rec.metrics
+
+
+def test_failed_task_is_recorded_and_rerun(tmp_path, monkeypatch):
+    import experiments.stages as stages
+    calls = []
+
+    def boom(task, store):
+        calls.append(task.key)
+        raise RuntimeError('simulated failure')
+
+    monkeypatch.setitem(stages.STAGE_FUNCS, 'complexity', boom)
+    args = ['tiny', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path),
+            '--rows', 'umix-b0', '--stages', 'complexity']
+    assert main(args) == 1
+    rec = next(iter(_records(tmp_path).values()))
+    assert rec.status == 'failed' and 'simulated failure' in rec.error
+    monkeypatch.undo()
+    assert main(args) == 0
+    assert next(iter(_records(tmp_path).values())).status == 'done'
+
+
+def test_sigkill_mid_training_then_resume(tmp_path):
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    cmd = CLI + ['tiny', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path),
+                 '--rows', 'umix-b0', '--stages', 'train']
+    log = open(tmp_path / 'first.log', 'w')
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    deadline = time.time() + 240
+    last = None
+    while time.time() < deadline and proc.poll() is None:
+        found = [os.path.join(d, 'last_checkpoint') for d, _, f in os.walk(tmp_path / 'work')
+                 if 'last_checkpoint' in f]
+        if found:
+            last = open(found[0]).read().strip()
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, 'training ended before it could be killed: ' + open(tmp_path / 'first.log').read()[-2000:]
+    assert last is not None, 'no checkpoint within the deadline'
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    (rec, ) = _records(tmp_path).values()
+    assert rec.status == 'running'  # what a killed run leaves behind
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (rec, ) = _records(tmp_path).values()
+    assert rec.status == 'done'
+    assert rec.resumed_from is not None and os.path.basename(rec.resumed_from).startswith('iter_')
+    assert rec.metrics['iters'] == 60
+    resumed_iter = int(os.path.basename(rec.resumed_from)[5:-4])
+    assert 10 <= resumed_iter < 60
