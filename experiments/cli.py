@@ -5,6 +5,7 @@
     run-experiment plan TABLE [--rows R,..] [--stages S,..] [--profile P]
     run-experiment TABLE [--rows R,..] [--stages S,..] [--seeds N,..] [--profile P] [--backend local]
     run-experiment status TABLE
+    run-experiment cityscapes-c --data-root cityscapes=PATH --out DIR [--workers N]
 """
 import argparse
 import math
@@ -12,7 +13,7 @@ import os
 import sys
 from typing import Dict, List, Optional
 
-COMMANDS = ('list', 'show', 'plan', 'status', 'run')
+COMMANDS = ('list', 'show', 'plan', 'status', 'run', 'cityscapes-c')
 
 
 def _csv(value: str) -> List[str]:
@@ -50,6 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
                    '$UMIX_CITYSCAPES_ROOT; the smoke profile defaults to the built-in data)')
     p.add_argument('--tables', action='append', default=[], metavar='DIR',
                    help='extra folder of table files (also $UMIX_TABLES)')
+    p.add_argument('--out', help='cityscapes-c: output folder')
+    p.add_argument('--workers', type=int, default=os.cpu_count() or 1, help='cityscapes-c: processes')
+    p.add_argument('--corruptions', type=_csv, default=None, help='cityscapes-c: subset (default: all 16)')
     return p
 
 
@@ -210,6 +214,21 @@ _QUIET = ('``build_loss`` would be deprecated', 'Default ``avg_non_ignore`` is F
           '`reduce_zero_label` will be deprecated', 'pkg_resources is deprecated')
 
 
+def cmd_cityscapes_c(args, console) -> int:
+    from .cityscapes_c import generate
+    from .corruptions import CORRUPTIONS
+    roots = _data_roots(args.data_root)
+    if 'cityscapes' not in roots or not args.out:
+        raise ValueError('cityscapes-c needs --data-root cityscapes=PATH (the source) and --out DIR')
+    corruptions = args.corruptions or list(CORRUPTIONS)
+    console.print(f'writing Cityscapes-C ({len(corruptions)} corruptions x 5 severities) to {args.out} '
+                  f'with {args.workers} process(es); finished images are kept')
+    stats = generate(roots['cityscapes'], args.out, corruptions, workers=args.workers)
+    console.print(f'{stats["images"]} validation images, {stats["written"]} corrupted images written in '
+                  f'{stats["seconds"]:.1f} s ({stats["images_per_second"]:.2f} images/s)')
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     import warnings
     from rich.console import Console
@@ -221,14 +240,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command not in COMMANDS:  # `run-experiment table1 ...`
         args.table, args.command = args.command, 'run'
-    elif args.command != 'list' and not args.table:
+    elif args.command not in ('list', 'cityscapes-c') and not args.table:
         build_parser().error(f'{args.command} needs a TABLE (see `run-experiment list`)')
     # a pipe or a log file gets wide tables rather than 80 columns
     console = Console() if sys.stdout.isatty() else Console(width=170)
-    handlers = dict(list=cmd_list, show=cmd_show, plan=cmd_plan, status=cmd_status, run=cmd_run)
+    handlers = {'list': cmd_list, 'show': cmd_show, 'plan': cmd_plan, 'status': cmd_status, 'run': cmd_run,
+                'cityscapes-c': cmd_cityscapes_c}
     try:
         return handlers[args.command](args, console)
-    except (RegistryError, DatasetRootError, ValueError, FileNotFoundError) as err:
+    except (RegistryError, DatasetRootError, ValueError, KeyError, FileNotFoundError) as err:
         console.print(f'[red]run-experiment: error:[/] {err}', markup=True, highlight=False)
         return 2
 

@@ -27,6 +27,7 @@ class Profile:
     log_interval: Optional[int] = None
     num_workers: Optional[int] = None
     pretrained: bool = True
+    robustness_images: Optional[int] = None  # Cityscapes-C from the first N val images (None: all)
     # rough cost of one row's stage on the machine this profile targets
     minutes_per_stage: Optional[Dict[str, float]] = None
 
@@ -51,6 +52,7 @@ PROFILES = {
         log_interval=25,
         num_workers=2,
         pretrained=False,
+        robustness_images=8,
         minutes_per_stage={'train': 3.0, 'test': 0.2, 'complexity': 0.3, 'latency': 0.5,
                            'robustness': 2.0}),
     'tiny': Profile(
@@ -67,6 +69,7 @@ PROFILES = {
         log_interval=10,
         num_workers=0,
         pretrained=False,
+        robustness_images=2,
         minutes_per_stage={'train': 0.3, 'test': 0.1, 'complexity': 0.3, 'latency': 0.3,
                            'robustness': 0.5}),
 }

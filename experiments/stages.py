@@ -90,9 +90,50 @@ def run_latency(task: Task, store: Store) -> StageResult:
     return measure_latency(task), {}, None
 
 
+def cityscapes_c_root(task: Task, store: Store) -> str:
+    """$UMIX_CITYSCAPES_C_ROOT, else generated beside the runs, per source root."""
+    if os.environ.get('UMIX_CITYSCAPES_C_ROOT'):
+        return os.environ['UMIX_CITYSCAPES_C_ROOT']
+    import hashlib
+    tag = hashlib.sha1(os.path.abspath(task.data_root).encode()).hexdigest()[:8]
+    return os.path.join(store.root, 'data', f'cityscapes-c-{tag}')
+
+
 def run_robustness(task: Task, store: Store) -> StageResult:
-    raise StageError('the robustness stage (Cityscapes-C) is declared in the registry but not '
-                     'implemented in this version; run the other stages with --stages')
+    """Clean and Cityscapes-C mIoU of the trained model, aggregated as the paper."""
+    import copy
+    from mmengine.runner import TestLoop
+
+    from .cityscapes_c import CLEAN, generate, root_for
+    from .corruptions import CORRUPTIONS, SEVERITIES, aggregate
+    from .profiles import get_profile
+    if task.row.dataset != 'cityscapes':
+        raise StageError(f'robustness is measured on Cityscapes-C; row {task.row.id} is {task.row.dataset}')
+    train = store.get(task.needs) if task.needs else None
+    if train is None or train.status != 'done':
+        raise StageError(f'robustness needs the finished training record {task.needs}')
+    out = cityscapes_c_root(task, store)
+    profile = get_profile(task.profile)
+    gen = generate(task.data_root, out, workers=os.cpu_count() or 1, max_images=profile.robustness_images)
+    work = store.work_dir(task.key)
+    runner = _runner(task, work, load_from=train.artifacts['checkpoint'], resume=False)
+    runner.call_hook('before_run')  # as Runner.test() does: log paths, visualizer
+    runner.load_or_resume()
+
+    def miou(corruption: str, severity: int) -> float:
+        loader = copy.deepcopy(task.cfg.test_dataloader)
+        loader.dataset.data_root = root_for(out, corruption, severity)
+        return float(TestLoop(runner, loader, task.cfg.test_evaluator).run()['mIoU'])
+
+    clean = miou(*CLEAN)
+    per = {(c, sev): miou(c, sev) for c in CORRUPTIONS for sev in SEVERITIES}
+    runner.call_hook('after_run')
+    agg = aggregate(per)
+    metrics = {'miou_clean': clean, 'miou_corrupted': agg['overall']['mean'],
+               'per_corruption': agg['corruption'], 'per_group': agg['group'],
+               'per_severity': {f'{c}/{s}': v for (c, s), v in per.items()},
+               'images': gen['images'], 'generation_images_per_second': gen['images_per_second']}
+    return metrics, {'cityscapes_c': out, 'checkpoint': train.artifacts['checkpoint'], 'work_dir': work}, None
 
 
 STAGE_FUNCS = {

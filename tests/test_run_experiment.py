@@ -117,3 +117,17 @@ def test_sigkill_mid_training_then_resume(tmp_path):
     assert rec.metrics['iters'] == 60
     resumed_iter = int(os.path.basename(rec.resumed_from)[5:-4])
     assert 10 <= resumed_iter < 60
+
+
+def test_robustness_stage_on_cityscapes_c(tiny_run):
+    runs, _ = tiny_run
+    trains = sum(r.stage == 'train' for r in _records(runs).values())
+    assert main(['tiny_robust', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(runs)]) == 0
+    recs = _records(runs)
+    assert sum(r.stage == 'train' for r in recs.values()) == trains  # the tiny table's training is reused
+    (rob, ) = [r for r in recs.values() if r.stage == 'robustness']
+    m = rob.metrics
+    assert len(m['per_severity']) == 80 and len(m['per_corruption']) == 16
+    assert set(m['per_group']) == {'blur', 'noise', 'digital', 'weather'}
+    assert 0 <= m['miou_corrupted'] <= 100 and 0 <= m['miou_clean'] <= 100
+    assert m['images'] == 2  # the tiny profile corrupts the first two validation images

@@ -1,0 +1,105 @@
+"""Cityscapes-C: the Cityscapes validation images corrupted once, on disk.
+
+Layout: ``<out>/<corruption>/<severity>/leftImg8bit/val/<city>/*_leftImg8bit.png``
+with ``<out>/<corruption>/<severity>/gtFine`` a link to the source's ``gtFine``
+(the labels are reused), so every (corruption, severity) folder is a Cityscapes
+root mmseg reads. Resumable (finished images are skipped, every image is written
+atomically), parallel over processes.
+
+    run-experiment cityscapes-c --data-root cityscapes=PATH --out DIR [--workers N]
+"""
+import os
+import time
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+
+from .corruptions import CORRUPTIONS, SEVERITIES, corrupt
+from .datasets import LAYOUTS, check_root
+
+SUFFIX = LAYOUTS['cityscapes'].img_suffix
+
+
+def root_for(out: str, corruption: str, severity: int) -> str:
+    return os.path.join(out, corruption, str(severity))
+
+
+def _val_images(src: str) -> List[str]:
+    base = os.path.join(src, LAYOUTS['cityscapes'].splits['val'][0])
+    found = []
+    for dirpath, _, files in os.walk(base):
+        found += [os.path.relpath(os.path.join(dirpath, f), base) for f in files if f.endswith(SUFFIX)]
+    return sorted(found)
+
+
+def image_seed(seed: int, corruption: str, severity: int, rel: str) -> int:
+    return zlib.crc32(f'{seed}/{corruption}/{severity}/{rel}'.encode())
+
+
+# the uncorrupted images of the same subset, as links, so that the clean mIoU
+# is measured on exactly the images the corrupted ones come from
+CLEAN = ('clean', 0)
+
+
+def _work(job: Tuple[str, str, str, int, Sequence[str], int]) -> int:
+    import cv2
+    src, out, corruption, severity, rels, seed = job
+    img_dir = os.path.join(src, LAYOUTS['cityscapes'].splits['val'][0])
+    dst_dir = os.path.join(root_for(out, corruption, severity), LAYOUTS['cityscapes'].splits['val'][0])
+    done = 0
+    for rel in rels:
+        dst = os.path.join(dst_dir, rel)
+        if os.path.lexists(dst):
+            continue
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        if (corruption, severity) == CLEAN:
+            os.symlink(os.path.abspath(os.path.join(img_dir, rel)), dst)
+            continue
+        img = cv2.imread(os.path.join(img_dir, rel), cv2.IMREAD_COLOR)[..., ::-1]
+        res = corrupt(img, corruption, severity, image_seed(seed, corruption, severity, rel))
+        tmp = dst[:-len('.png')] + '.part.png'
+        cv2.imwrite(tmp, res[..., ::-1])
+        os.replace(tmp, dst)
+        done += 1
+    return done
+
+
+def _link_labels(src: str, out: str, corruption: str, severity: int) -> None:
+    link = os.path.join(root_for(out, corruption, severity), 'gtFine')
+    target = os.path.abspath(os.path.join(src, 'gtFine'))
+    if os.path.islink(link) and os.readlink(link) == target:
+        return
+    os.makedirs(os.path.dirname(link), exist_ok=True)
+    tmp = link + '.tmp'
+    if os.path.lexists(tmp):
+        os.unlink(tmp)
+    os.symlink(target, tmp)
+    os.replace(tmp, link)
+
+
+def generate(src: str, out: str, corruptions: Iterable[str] = CORRUPTIONS,
+             severities: Iterable[int] = SEVERITIES, workers: int = 1, seed: int = 0,
+             max_images: Optional[int] = None, chunk: int = 4) -> Dict[str, float]:
+    """Writes what is missing; returns counts and throughput."""
+    check_root('cityscapes', src, splits=('val', ))
+    rels = _val_images(src)[:max_images]
+    pairs = [CLEAN]
+    for c in corruptions:
+        if c not in CORRUPTIONS:
+            raise KeyError(f'unknown corruption {c!r}; known: {", ".join(CORRUPTIONS)}')
+        pairs += [(c, s) for s in severities]
+    _work((src, out, *CLEAN, rels, seed))
+    jobs = []
+    for c, s in pairs:
+        _link_labels(src, out, c, s)
+        if (c, s) != CLEAN:
+            jobs += [(src, out, c, s, rels[i:i + chunk], seed) for i in range(0, len(rels), chunk)]
+    t0 = time.monotonic()
+    if workers > 1:
+        with ProcessPoolExecutor(workers) as pool:
+            written = sum(pool.map(_work, jobs))
+    else:
+        written = sum(map(_work, jobs))
+    dt = time.monotonic() - t0
+    return {'images': len(rels), 'written': written, 'seconds': dt,
+            'images_per_second': written / dt if dt > 0 and written else 0.0}

@@ -1,0 +1,74 @@
+"""Cityscapes-C: every corruption at every severity, determinism, layout,
+resumability, and the paper's aggregation rule."""
+import os
+
+import cv2
+import numpy as np
+import pytest
+
+from experiments.cityscapes_c import generate, root_for
+from experiments.corruptions import CORRUPTIONS, GROUPS, SEVERITIES, aggregate, corrupt
+from experiments.datasets import check_root, generate_synthetic
+
+
+@pytest.fixture(scope='module')
+def city_root(tmp_path_factory):
+    return generate_synthetic('cityscapes', str(tmp_path_factory.mktemp('data') / 'cityscapes'))
+
+
+@pytest.fixture(scope='module')
+def image(city_root):
+    path = os.path.join(city_root, 'leftImg8bit/val/synthville/synthville_000000_000019_leftImg8bit.png')
+    img = cv2.imread(path)[..., ::-1]
+    return np.ascontiguousarray(cv2.resize(img, (256, 128)))  # glass blur is slow at full size
+
+
+def test_the_papers_sixteen_corruptions():
+    assert len(CORRUPTIONS) == 16 and set(GROUPS) == {'blur', 'noise', 'digital', 'weather'}
+    assert {'glass_blur', 'gaussian_blur', 'fog'} <= set(CORRUPTIONS)  # broken upstream, fixed here
+
+
+@pytest.mark.parametrize('corruption', CORRUPTIONS)
+def test_every_severity_valid_and_deterministic(image, corruption):
+    previous = None
+    for severity in SEVERITIES:
+        out = corrupt(image, corruption, severity, seed=7)
+        assert out.shape == image.shape and out.dtype == np.uint8
+        assert not np.array_equal(out, image), f'{corruption}/{severity} changed nothing'
+        assert np.array_equal(out, corrupt(image, corruption, severity, seed=7))
+        if previous is not None and corruption not in ('brightness', 'saturate', 'jpeg_compression'):
+            # stronger severities move further from the clean image
+            assert np.abs(out.astype(int) - image).mean() >= 0.5 * np.abs(previous.astype(int) - image).mean()
+        previous = out
+
+
+def test_generation_layout_and_resume(city_root, tmp_path):
+    out = str(tmp_path / 'cityscapes-c')
+    stats = generate(city_root, out, corruptions=['fog', 'shot_noise'], severities=[1, 5], workers=2,
+                     max_images=3)
+    assert stats['written'] == 2 * 2 * 3
+    root = root_for(out, 'fog', 5)
+    assert check_root('cityscapes', root, splits=('val', )) == {'val': 3}
+    assert os.path.islink(os.path.join(root, 'gtFine'))
+    again = generate(city_root, out, corruptions=['fog', 'shot_noise'], severities=[1, 5], max_images=3)
+    assert again['written'] == 0  # resumable: nothing to redo
+    assert not [f for d, _, fs in os.walk(out) for f in fs if '.part' in f]
+
+
+def test_aggregation_rule_on_hand_made_numbers():
+    # noise corruptions: severities 1-3 worth 30, 4-5 worth 0 -> mean 30 (not 18)
+    # every other corruption: severity s worth 10*s -> mean 30
+    miou = {}
+    for c in CORRUPTIONS:
+        for s in SEVERITIES:
+            miou[c, s] = (30.0 if s <= 3 else 0.0) if c in GROUPS['noise'] else 10.0 * s
+    miou['fog', 1] = 60.0  # fog: (60+20+30+40+50)/5 = 40
+    agg = aggregate(miou)
+    assert agg['corruption']['shot_noise'] == pytest.approx(30.0)
+    assert agg['corruption']['fog'] == pytest.approx(40.0)
+    assert agg['group']['noise'] == pytest.approx(30.0)
+    assert agg['group']['weather'] == pytest.approx((30 + 30 + 40 + 30) / 4)
+    assert agg['overall']['mean'] == pytest.approx((15 * 30 + 40) / 16)
+    del miou['snow', 5]
+    with pytest.raises(KeyError, match='snow'):
+        aggregate(miou)
