@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
                    '$UMIX_CITYSCAPES_ROOT; the smoke profile defaults to the built-in data)')
     p.add_argument('--tables', action='append', default=[], metavar='DIR',
                    help='extra folder of table files (also $UMIX_TABLES)')
+    p.add_argument('--precision', default='fp32', choices=['fp32', 'fp16', 'bf16'],
+                   help='latency: autocast precision (default fp32)')
+    p.add_argument('--optimize', action='store_true',
+                   help='latency: fused attention and projected-first fuse (the same function)')
+    p.add_argument('--channels-last', action='store_true', help='latency: channels-last memory format')
+    p.add_argument('--compile', action='store_true', help='latency: torch.compile backbone and head')
     p.add_argument('--out', help='cityscapes-c: output folder')
     p.add_argument('--workers', type=int, default=os.cpu_count() or 1, help='cityscapes-c: processes')
     p.add_argument('--corruptions', type=_csv, default=None, help='cityscapes-c: subset (default: all 16)')
@@ -96,7 +102,7 @@ def _plan(args):
     from .profiles import get_profile
     from .registry import get_table, select_rows
     from .store import Store
-    from .tasks import plan
+    from .tasks import LatencyOptions, plan
     table = get_table(args.table, args.tables)
     profile = get_profile(args.profile)
     rows_arg = args.rows
@@ -104,14 +110,15 @@ def _plan(args):
         rows_arg = table.profiles[profile.name].get('rows')
     rows = select_rows(table, rows_arg)
     store = Store(args.runs_dir)
-    tasks = plan(table, rows, args.stages, args.seeds, profile, _data_roots(args.data_root), store)
+    latency = LatencyOptions(args.precision, args.optimize, args.channels_last, args.compile)
+    tasks = plan(table, rows, args.stages, args.seeds, profile, _data_roots(args.data_root), store, latency)
     return table, profile, rows, store, tasks
 
 
 def _command_for(args, profile):
     from .tasks import reproduce_command
     roots = _data_roots(args.data_root)
-    return lambda t: reproduce_command(t.row.table, t.row.id, t.stage, t.seed, profile.name, roots)
+    return lambda t: reproduce_command(t, roots)
 
 
 def cmd_plan(args, console) -> int:

@@ -17,8 +17,9 @@ def device_slug() -> str:
     return 'cpu'
 
 
-def measure_latency(task, warmup: int = None, runs: int = None, precision: str = None) -> Dict[str, Any]:
+def measure_latency(task, warmup: int = None, runs: int = None) -> Dict[str, Any]:
     from umixformer.complexity import build_segmentor
+    from umixformer.optimize import optimize_for_inference
 
     from .stages import paper_input_hw
     from .store import device_name
@@ -27,13 +28,19 @@ def measure_latency(task, warmup: int = None, runs: int = None, precision: str =
     w, n = DEFAULT_RUNS[dev]
     warmup = int(os.environ.get('UMIX_LATENCY_WARMUP', warmup or w))
     runs = int(os.environ.get('UMIX_LATENCY_RUNS', runs or n))
-    precision = precision or os.environ.get('UMIX_LATENCY_PRECISION', 'fp32')
+    opts = task.options
+    precision = opts.get('precision', 'fp32')
     dtypes = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
     if precision not in dtypes:
         raise ValueError(f'precision must be one of {sorted(dtypes)}, got {precision!r}')
     model = build_segmentor(task.base_cfg).to(dev)
+    if opts.get('optimize') or opts.get('channels_last') or opts.get('compile'):
+        model = optimize_for_inference(model, channels_last=bool(opts.get('channels_last')),
+                                       compile=bool(opts.get('compile')))
     h, w_ = paper_input_hw(task)
     x = torch.randn(1, 3, h, w_, device=dev)
+    if opts.get('channels_last'):
+        x = x.contiguous(memory_format=torch.channels_last)
     meta = [dict(ori_shape=(h, w_), img_shape=(h, w_), pad_shape=(h, w_), padding_size=[0, 0, 0, 0])]
     mode = model.test_cfg.get('mode', 'whole')
 
@@ -65,5 +72,6 @@ def measure_latency(task, warmup: int = None, runs: int = None, precision: str =
         'latency_ms': med, 'latency_p10_ms': q[0], 'latency_p90_ms': q[-1],
         'latency_std_ms': statistics.pstdev(times), 'fps': 1000.0 / med,
         'device': device_name(), 'precision': precision, 'batch_size': 1, 'mode': mode,
-        'input_hw': [h, w_], 'warmup': warmup, 'runs': runs,
+        'input_hw': [h, w_], 'warmup': warmup, 'runs': runs, 'optimize': bool(opts.get('optimize')),
+        'channels_last': bool(opts.get('channels_last')), 'compile': bool(opts.get('compile')),
     }

@@ -41,6 +41,7 @@ class Task:
     profile: str
     rows: List[str] = field(default_factory=list)
     needs: Optional[str] = None  # key of the record this task reads
+    options: Dict[str, object] = field(default_factory=dict)  # latency: precision, optimize, ...
 
     @property
     def label(self) -> str:
@@ -48,18 +49,36 @@ class Task:
         return f'{self.stage:<10} {self.row.table}/{self.row.id}{seed}'
 
 
-def reproduce_command(table: str, row: str, stage: str, seed: Optional[int], profile: str,
-                      data_roots: Dict[str, str]) -> str:
-    parts = ['run-experiment', table, '--rows', row, '--stages', stage, '--profile', profile]
-    if seed is not None:
-        parts += ['--seeds', str(seed)]
+def reproduce_command(task: 'Task', data_roots: Dict[str, str]) -> str:
+    """The command that computes exactly this task's record."""
+    parts = ['run-experiment', task.row.table, '--rows', task.row.id, '--stages', task.stage,
+             '--profile', task.profile]
+    if task.seed is not None:
+        parts += ['--seeds', str(task.seed)]
+    opts = task.options
+    if opts.get('precision', 'fp32') != 'fp32':
+        parts += ['--precision', opts['precision']]
+    parts += [f'--{flag.replace("_", "-")}' for flag in ('optimize', 'channels_last', 'compile') if opts.get(flag)]
     for ds, root in sorted(data_roots.items()):
         parts += ['--data-root', f'{ds}={root}']
     return shlex.join(parts)
 
 
+@dataclass(frozen=True)
+class LatencyOptions:
+    precision: str = 'fp32'
+    optimize: bool = False  # SDPA + projected-first fuse (same function)
+    channels_last: bool = False
+    compile: bool = False
+
+    def suffix(self) -> str:
+        return '-'.join([self.precision] + [n for n, on in (('opt', self.optimize), ('cl', self.channels_last),
+                                                            ('compile', self.compile)) if on])
+
+
 def plan(table: Table, rows: Sequence[Row], stages: Optional[Iterable[str]], seeds: Optional[Sequence[int]],
-         profile: Profile, data_roots: Dict[str, str], store: Store) -> List[Task]:
+         profile: Profile, data_roots: Dict[str, str], store: Store,
+         latency: LatencyOptions = LatencyOptions()) -> List[Task]:
     """The tasks for these rows, deduplicated by record key, in execution order.
 
     A requested stage pulls in the stage it needs (test needs train)."""
@@ -90,8 +109,8 @@ def plan(table: Table, rows: Sequence[Row], stages: Optional[Iterable[str]], see
                     continue
                 if stage in MODEL_STAGES:
                     key = run_key(stage, row.config, model_hash, 'model', None)
-                    if stage == 'latency':  # a timing belongs to its device
-                        key += '-' + device_slug()
+                    if stage == 'latency':  # a timing belongs to its device and settings
+                        key += f'-{device_slug()}-{latency.suffix()}'
                     chash = model_hash
                 else:
                     key = run_key(stage, row.config, run_hash, profile.name, seed)
@@ -107,7 +126,8 @@ def plan(table: Table, rows: Sequence[Row], stages: Optional[Iterable[str]], see
                                   seed=seed if stage in SEEDED_STAGES else None, key=key,
                                   config_hash=chash, cfg=cfg, base_cfg=base,
                                   data_root=None if stage in MODEL_STAGES else root,
-                                  profile=profile.name, rows=[ref], needs=need_key)
+                                  profile=profile.name, rows=[ref], needs=need_key,
+                                  options=dict(vars(latency)) if stage == 'latency' else {})
                 order.append(key)
     # train first, then the stages reading it, then model-only measurements
     return sorted((tasks[k] for k in order), key=lambda t: STAGES.index(t.stage))

@@ -1,5 +1,7 @@
-"""Forward latency (tensor mode, batch 1, fp32) of U-MixFormer-B0 (fused and
-plain attention) against SegFormer-B0, all in one process, on this machine.
+"""Forward latency (tensor mode, batch 1, fp32) of U-MixFormer-B0 -- the plain
+reference implementation, with SDPA only, and fully optimized (SDPA +
+projected-first fuse, with and without channels-last) -- against SegFormer-B0,
+all in one process, on this machine.
 
     .venv/bin/python tools/bench_forward.py [--runs 5] [--warmup 1]
 """
@@ -20,14 +22,10 @@ MODELS = {
 }
 
 
-def set_fused(model, fused: bool) -> None:
-    for m in model.modules():
-        if hasattr(m, 'fused'):
-            m.fused = fused
-
-
-def time_forward(model, hw, runs, warmup):
+def time_forward(model, hw, runs, warmup, channels_last=False):
     x = torch.randn(1, 3, *hw)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
     with torch.no_grad():
         for _ in range(warmup):
             model(x)
@@ -41,6 +39,7 @@ def time_forward(model, hw, runs, warmup):
 
 def main():
     from umixformer.complexity import build_segmentor
+    from umixformer.optimize import optimize_for_inference, set_plain
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument('--runs', type=int, default=5)
     p.add_argument('--warmup', type=int, default=1)
@@ -48,12 +47,20 @@ def main():
     print(f'torch {torch.__version__}, {torch.get_num_threads()} threads, runs={args.runs}')
     for ds, (umix, seg, hw) in MODELS.items():
         res = {}
-        m = build_segmentor(os.path.join(CFG, umix))
-        set_fused(m, False)
-        res['U-MixFormer-B0 (plain attention)'] = time_forward(m, hw, args.runs, args.warmup)
-        set_fused(m, True)
-        res['U-MixFormer-B0 (SDPA)'] = time_forward(m, hw, args.runs, args.warmup)
-        res['SegFormer-B0'] = time_forward(build_segmentor(os.path.join(CFG, seg)), hw, args.runs, args.warmup)
+        m = set_plain(build_segmentor(os.path.join(CFG, umix)))
+        res['U-MixFormer-B0 reference'] = time_forward(m, hw, args.runs, args.warmup)
+        for a in m.modules():
+            if hasattr(a, 'fused'):
+                a.fused = True
+        res['U-MixFormer-B0 SDPA only'] = time_forward(m, hw, args.runs, args.warmup)
+        m = optimize_for_inference(m)
+        res['U-MixFormer-B0 optimized'] = time_forward(m, hw, args.runs, args.warmup)
+        m = optimize_for_inference(m, channels_last=True)
+        res['U-MixFormer-B0 optimized+CL'] = time_forward(m, hw, args.runs, args.warmup, True)
+        sf = build_segmentor(os.path.join(CFG, seg))
+        res['SegFormer-B0'] = time_forward(sf, hw, args.runs, args.warmup)
+        sf = sf.to(memory_format=torch.channels_last)
+        res['SegFormer-B0 channels-last'] = time_forward(sf, hw, args.runs, args.warmup, True)
         base = res['SegFormer-B0'][0]
         for name, (med, lo, hi) in res.items():
             print(f'{ds:10s} {hw[1]}x{hw[0]}  {name:34s} median {med:8.1f} ms  '

@@ -3,6 +3,7 @@ from typing import Dict, List, Sequence, Tuple, Union
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from mmcv.cnn import ConvModule
 from mmseg.models.decode_heads.decode_head import BaseDecodeHead
 from mmseg.models.utils import resize
@@ -103,6 +104,11 @@ class UMixFormerHead(BaseDecodeHead):
         mlp_ratio (float): Mix-FFN expansion. Default: 4.
         drop_path_rate (float): Stochastic depth of every block. Default: 0.1.
         fused_attention (bool): Use ``scaled_dot_product_attention``.
+        fast_fuse (bool): At inference, apply each decoder output's slice of
+            the 1x1 fuse conv before upsampling instead of after the concat.
+            Bilinear upsampling and a 1x1 conv are both linear, so this is the
+            same function (equal up to float rounding) at a fraction of the
+            cost; off by default so that GFLOPs count the paper's form.
         **kwargs: BaseDecodeHead arguments. ``in_channels``/``in_index`` list
             the four stages (stride 4 to 32) and then any extra stage-3 maps
             (U-MixFormer-dagger taps), which join every key/value set pooled
@@ -122,6 +128,7 @@ class UMixFormerHead(BaseDecodeHead):
                  mlp_ratio: float = 4.,
                  drop_path_rate: float = 0.1,
                  fused_attention: bool = True,
+                 fast_fuse: bool = False,
                  **kwargs) -> None:
         super().__init__(input_transform='multiple_select', **kwargs)
         if len(self.in_channels) < 4:
@@ -143,6 +150,7 @@ class UMixFormerHead(BaseDecodeHead):
                              f'{self.decoded_stages}, got {kv_stride}')
         self.unet = unet
         self.kv_pre_norm = kv_pre_norm
+        self.fast_fuse = fast_fuse
 
         self.kv_pools = nn.ModuleList()
         self.kv_pre_norms = nn.ModuleList()
@@ -197,6 +205,8 @@ class UMixFormerHead(BaseDecodeHead):
             out[stage] = x.transpose(1, 2).reshape(B, C, H, W)
             if self.unet:
                 memory[stage] = out[stage]
+        if self.fast_fuse and not self.training:
+            return self.cls_seg(self._fuse_projected_first(out))
         size = enc[1].shape[2:]
         fused = self.fuse(
             torch.cat([
@@ -204,3 +214,16 @@ class UMixFormerHead(BaseDecodeHead):
                 for s in STAGES
             ], dim=1))
         return self.cls_seg(fused)
+
+    def _fuse_projected_first(self, out: Dict[int, Tensor]) -> Tensor:
+        """fuse(concat(up(D4), up(D3), up(D2), D1)) computed as
+        sum_s up(W_s * D_s) -> norm -> act, with W_s the fuse weight's slice."""
+        conv = self.fuse.conv
+        weights = torch.split(conv.weight, [self.stage_channels[s] for s in STAGES], dim=1)
+        size = out[1].shape[2:]
+        acc = F.conv2d(out[1], weights[-1], conv.bias)
+        for s, w in zip(STAGES[:-1], weights[:-1]):
+            acc = acc + resize(F.conv2d(out[s], w), size=size, mode='bilinear', align_corners=False)
+        if self.fuse.with_norm:
+            acc = getattr(self.fuse, self.fuse.norm_name)(acc)
+        return self.fuse.activate(acc) if self.fuse.with_activation else acc
