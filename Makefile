@@ -8,9 +8,11 @@ BIN := $(VENV)/bin
 
 install:
 	@bash tools/install.sh
+	@bash tools/install-system.sh
 
 demo: install
 	$(BIN)/run-experiment table1 --profile smoke
+	$(BIN)/run-experiment report all --profile smoke
 
 complexity: install
 	$(BIN)/run-experiment table1 --stages complexity --profile paper

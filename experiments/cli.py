@@ -5,6 +5,7 @@
     run-experiment plan TABLE [--rows R,..] [--stages S,..] [--profile P]
     run-experiment TABLE [--rows R,..] [--stages S,..] [--seeds N,..] [--profile P] [--backend local]
     run-experiment status TABLE
+    run-experiment report TABLE|all [--format html,latex,csv] [--profile P]
     run-experiment cityscapes-c --data-root cityscapes=PATH --out DIR [--workers N]
 """
 import argparse
@@ -13,7 +14,7 @@ import os
 import sys
 from typing import Dict, List, Optional
 
-COMMANDS = ('list', 'show', 'plan', 'status', 'run', 'cityscapes-c')
+COMMANDS = ('list', 'show', 'plan', 'status', 'run', 'report', 'cityscapes-c')
 
 
 def _csv(value: str) -> List[str]:
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help='latency: fused attention and projected-first fuse (the same function)')
     p.add_argument('--channels-last', action='store_true', help='latency: channels-last memory format')
     p.add_argument('--compile', action='store_true', help='latency: torch.compile backbone and head')
+    p.add_argument('--format', type=_csv, default=None, help='report: html,latex,csv (default: all three)')
     p.add_argument('--out', help='cityscapes-c: output folder')
     p.add_argument('--workers', type=int, default=os.cpu_count() or 1, help='cityscapes-c: processes')
     p.add_argument('--corruptions', type=_csv, default=None, help='cityscapes-c: subset (default: all 16)')
@@ -236,6 +238,32 @@ def cmd_cityscapes_c(args, console) -> int:
     return 0
 
 
+def cmd_report(args, console) -> int:
+    from reports.render import FORMATS, render_index, render_table
+    from .registry import load_registry
+    formats = args.format or list(FORMATS)
+    names = sorted(load_registry(args.tables)) if args.table == 'all' else [args.table]
+    out_dir = os.path.join(os.path.abspath(args.runs_dir), 'reports', args.profile)
+    entries = []
+    for name in names:
+        args.table = name
+        table, profile, rows, store, tasks = _plan(args)
+        # every row of the table, not only the profile's selection
+        if args.rows is None and profile.name in table.profiles:
+            from .registry import select_rows
+            from .tasks import plan
+            tasks = plan(table, select_rows(table), None, args.seeds, profile, _data_roots(args.data_root), store)
+        written = render_table(table, tasks, store, out_dir, profile.name, formats)
+        measured = len({ref for t in tasks for ref in t.rows if store.is_done(t.key)})
+        entries.append(dict(name=name, title=table.title, source=table.source, rows=len(table.rows),
+                            measured=measured, html=f'{name}.html'))
+        for fmt_name, path in written.items():
+            console.print(f'{name}: {fmt_name:17s} {path}')
+    if 'html' in formats:
+        console.print(f'index: {render_index(entries, out_dir, args.profile)}')
+    return 0
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     import warnings
     from rich.console import Console
@@ -252,7 +280,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     # a pipe or a log file gets wide tables rather than 80 columns
     console = Console() if sys.stdout.isatty() else Console(width=170)
     handlers = {'list': cmd_list, 'show': cmd_show, 'plan': cmd_plan, 'status': cmd_status, 'run': cmd_run,
-                'cityscapes-c': cmd_cityscapes_c}
+                'report': cmd_report, 'cityscapes-c': cmd_cityscapes_c}
     try:
         return handlers[args.command](args, console)
     except (RegistryError, DatasetRootError, ValueError, KeyError, FileNotFoundError) as err:

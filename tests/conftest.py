@@ -26,3 +26,15 @@ def _register():
     import umixformer  # noqa: F401
     from mmseg.utils import register_all_modules
     register_all_modules(init_default_scope=True)
+
+
+def require_tool(name: str, why: str) -> str:
+    """The tool's path; a skip locally when it is missing, a failure in CI."""
+    import shutil
+    path = shutil.which(name)
+    if path is None:
+        msg = f'{name} is not installed ({why}); `make install` installs it as root'
+        if os.environ.get('UMIX_REQUIRE_TOOLS') == '1':
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path

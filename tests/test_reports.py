@@ -1,0 +1,67 @@
+"""Reports: HTML (looked at in headless Chromium), LaTeX (compiled with
+pdflatex), CSV; missing values stay missing; provenance per row."""
+import os
+import subprocess
+
+import pandas as pd
+import pytest
+
+from conftest import DATA_DIR, require_tool
+from experiments.cli import main
+from reports.render import latex_escape
+
+TABLES = os.path.join(DATA_DIR, 'tables')
+
+
+@pytest.fixture(scope='module')
+def report_dir(tmp_path_factory):
+    runs = tmp_path_factory.mktemp('runs')
+    # measured: complexity of the ADE20K row; nothing for the Cityscapes row
+    assert main(['tiny', '--tables', TABLES, '--runs-dir', str(runs), '--stages', 'complexity']) == 0
+    assert main(['report', 'all', '--tables', TABLES, '--runs-dir', str(runs)]) == 0
+    return runs / 'reports' / 'paper'
+
+
+def test_csv_keeps_missing_values_missing(report_dir):
+    df = pd.read_csv(report_dir / 'tiny.csv')
+    ade = df[df['row'] == 'umix-b0'].iloc[0]
+    city = df[df['row'] == 'umix-b0-city'].iloc[0]
+    assert ade['gflops'] == pytest.approx(6.16, abs=0.01) and ade['gflops_published'] == 6.1
+    assert pd.isna(city['gflops']) and pd.isna(city['miou'])  # not run: missing, never 0
+    assert pd.isna(ade['miou'])
+    assert len(ade['config_hash']) == 10 and ade['git_revision'] and ade['device']
+
+
+def test_latex_is_booktabs_bold_best_and_compiles(report_dir, tmp_path):
+    tex = (report_dir / 'tiny.tex').read_text()
+    assert '\\toprule' in tex and '\\midrule' in tex and '\\bottomrule' in tex
+    assert '\\textbf{6.16}' in tex  # the only (so best) measured GFLOPs
+    assert ' & -- & ' in tex  # a missing value
+    pdflatex = require_tool('pdflatex', 'LaTeX report test')
+    out = subprocess.run([pdflatex, '-interaction=nonstopmode', '-halt-on-error', 'tiny.standalone.tex'],
+                         cwd=report_dir, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout[-2000:]
+    assert (report_dir / 'tiny.standalone.pdf').stat().st_size > 1000
+
+
+def test_latex_escaping():
+    assert latex_escape('A&B_1 50% #2 {x} ~ ^ \\') == (
+        r'A\&B\_1 50\% \#2 \{x\} \textasciitilde{} \textasciicircum{} \textbackslash{}')
+
+
+def test_html_pages_render_in_chromium(report_dir):
+    html = (report_dir / 'tiny.html').read_text()
+    assert 'data:image/png;base64,' in html  # the efficiency plot, embedded
+    assert '&mdash;' in html and 'config ' in html
+    index = (report_dir / 'index.html').read_text()
+    assert 'href="tiny.html"' in index and 'href="table1.html"' in index
+    chromium = require_tool('chromium', 'HTML report screenshot test')
+    shot = report_dir / 'tiny.png'
+    out = subprocess.run(
+        [chromium, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync',
+         f'--user-data-dir={report_dir / ".chromium"}', '--window-size=1280,900', f'--screenshot={shot}',
+         (report_dir / 'tiny.html').as_uri()], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
+    print(f'screenshot of the report page: {shot}')
