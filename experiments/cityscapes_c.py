@@ -57,7 +57,7 @@ def _work(job: Tuple[str, str, str, int, Sequence[str], int]) -> int:
             continue
         img = cv2.imread(os.path.join(img_dir, rel), cv2.IMREAD_COLOR)[..., ::-1]
         res = corrupt(img, corruption, severity, image_seed(seed, corruption, severity, rel))
-        tmp = dst[:-len('.png')] + '.part.png'
+        tmp = f"{dst[:-len('.png')]}.{os.getpid()}.part.png"
         cv2.imwrite(tmp, res[..., ::-1])
         os.replace(tmp, dst)
         done += 1

@@ -3,7 +3,8 @@
     run-experiment list
     run-experiment show TABLE
     run-experiment plan TABLE [--rows R,..] [--stages S,..] [--profile P]
-    run-experiment TABLE [--rows R,..] [--stages S,..] [--seeds N,..] [--profile P] [--backend local]
+    run-experiment TABLE [--rows R,..] [--stages S,..] [--seeds N,..] [--profile P]
+                   [--backend local|slurm [--slurm-profile FILE] [--slurm KEY=VALUE]]
     run-experiment status TABLE
     run-experiment report TABLE|all [--format html,latex,csv] [--profile P]
     run-experiment cityscapes-c --data-root cityscapes=PATH --out DIR [--workers N]
@@ -44,7 +45,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help='comma-separated seeds (default: the rows\')')
     p.add_argument('--profile', default='paper', help='paper (default), smoke (built-in data, CPU minutes) '
                    'or tiny (tests)')
-    p.add_argument('--backend', default='local', choices=['local'], help='where to run')
+    p.add_argument('--backend', default='local', choices=['local', 'slurm'],
+                   help='local: this machine, one task after another; slurm: sbatch arrays')
+    p.add_argument('--slurm-profile', default=os.environ.get('UMIX_SLURM_PROFILE'),
+                   help='cluster profile (TOML, see slurm/profiles/example.toml; also $UMIX_SLURM_PROFILE)')
+    p.add_argument('--slurm', action='append', default=[], metavar='KEY=VALUE',
+                   help='override a cluster-profile key, e.g. --slurm partition=debug --slurm time=10')
     p.add_argument('--runs-dir', default=os.environ.get('UMIX_RUNS', 'runs'),
                    help='results store and run folders (default: ./runs or $UMIX_RUNS)')
     p.add_argument('--data-root', action='append', default=[], metavar='DATASET=PATH',
@@ -144,6 +150,11 @@ def cmd_plan(args, console) -> int:
         t.add_row(task.stage, '\n'.join(task.rows), _fmt(task.seed), task.key,
                   'done (skipped)' if state == 'done' else state, f'{est:.2f} {unit}')
     console.print(t)
+    if args.backend == 'slurm':
+        sub = _slurm_submission(args, table, [x for x in tasks if not store.is_done(x.key)], store, profile)
+        for arr in sub.render():
+            console.print(f'[bold]# {arr["name"]}: {len(arr["tasks"])} task(s) -> {arr["script_path"]}[/]')
+            console.print(arr['script'], markup=False, highlight=False)
     todo = sum(1 for task in tasks if not store.is_done(task.key))
     console.print(f'{len(tasks)} tasks, {todo} to run, about {total:.1f} {unit} by the registry\'s estimates '
                   f'(dry run: nothing was started)')
@@ -153,12 +164,19 @@ def cmd_plan(args, console) -> int:
 def cmd_status(args, console) -> int:
     from rich.table import Table as RTable
     table, profile, rows, store, tasks = _plan(args)
+    from slurm.backend import job_states, latest_jobs
+    jobs = latest_jobs(store)
+    states = job_states([jobs[t.key]['job'] for t in tasks if t.key in jobs])
     t = RTable(title=f'status: {table.name}, profile {profile.name}')
-    for col in ('row(s)', 'stage', 'seed', 'state', 'result', 'log / record'):
+    for col in ('row(s)', 'stage', 'seed', 'state', 'job', 'result', 'log / record'):
         t.add_column(col, overflow='fold')
     for task in tasks:
         rec = store.get(task.key)
         state = rec.status if rec else 'missing'
+        job = jobs.get(task.key)
+        slurm_state = states.get(job['job']) if job else None
+        if slurm_state and slurm_state not in ('COMPLETED', ):
+            state = f'{state} (slurm: {slurm_state})' if rec else f'slurm: {slurm_state}'
         result = ''
         if rec and rec.status == 'done':
             m = rec.metrics
@@ -168,8 +186,9 @@ def cmd_status(args, console) -> int:
                 result += f' (resumed from {os.path.basename(rec.resumed_from)})'
         elif rec and rec.status == 'failed':
             result = rec.error.splitlines()[0][:120]
-        t.add_row('\n'.join(task.rows), task.stage, _fmt(task.seed), state, result,
-                  (rec.log if rec and rec.log else '') + '\n' + store.path(task.key))
+        log = job['log'] if job else (rec.log if rec and rec.log else '')
+        t.add_row('\n'.join(task.rows), task.stage, _fmt(task.seed), state, job['job'] if job else '', result,
+                  log + '\n' + store.path(task.key))
     console.print(t)
     return 0
 
@@ -199,6 +218,39 @@ def print_comparison(table, tasks, store, rows, console) -> None:
     console.print(t)
 
 
+def _slurm_submission(args, table, tasks, store, profile):
+    import shlex
+    from slurm.backend import Submission, load_cluster_profile
+    from .tasks import reproduce_command
+    prof = load_cluster_profile(args.slurm_profile, args.slurm)
+    roots = _data_roots(args.data_root)
+
+    def argv_for(t):
+        return shlex.split(reproduce_command(t, roots))[1:] + ['--runs-dir', store.root]
+    return Submission(table.name, tasks, store, prof, argv_for, [os.path.abspath(d) for d in args.tables])
+
+
+def cmd_run_slurm(args, console, table, profile, store, todo) -> int:
+    from slurm.backend import check_slurm, pending_keys
+    queued = pending_keys(store)
+    if queued:
+        console.print(f'{len([t for t in todo if t.key in queued])} task(s) already queued in SLURM: not resubmitted')
+    todo = [t for t in todo if t.key not in queued]
+    if not todo:
+        console.print('nothing to submit')
+        return 0
+    sub = _slurm_submission(args, table, todo, store, profile)
+    arrays = sub.render()
+    check_slurm([a['script'].split('--partition=')[1].split()[0] for a in arrays if '--partition=' in a['script']])
+    sub.write()
+    job_ids = sub.submit()
+    for arr in arrays:
+        console.print(f'submitted {arr["name"]:12s} job {job_ids[arr["name"]]} ({len(arr["tasks"])} task(s)); '
+                      f'script {arr["script_path"]}')
+    console.print(f'follow with `run-experiment status {table.name} --profile {profile.name}`')
+    return 0
+
+
 def cmd_run(args, console) -> int:
     from slurm.local import run_local
     from .executor import prepare_data
@@ -207,6 +259,8 @@ def cmd_run(args, console) -> int:
     console.print(f'[bold]{table.name}[/]: {len(tasks)} tasks, {len(tasks) - len(todo)} already done, '
                   f'{len(todo)} to run (profile {profile.name}, results in {store.root})')
     prepare_data(todo, store)  # a missing or malformed root fails here, before any job
+    if args.backend == 'slurm':
+        return cmd_run_slurm(args, console, table, profile, store, todo)
     results = run_local(tasks, store, _command_for(args, profile), console)
     print_comparison(table, tasks, store, rows, console)
     failed = [k for k, r in results.items() if r is None or r.status != 'done']
@@ -264,14 +318,45 @@ def cmd_report(args, console) -> int:
     return 0
 
 
+def exec_task(manifest_path: str, index: int) -> int:
+    """Inside a SLURM array task: re-plan entry ``index`` of the manifest and
+    run it. Exit 0 done, 1 failed, 3 preempted (the batch script requeues)."""
+    import json
+    from .executor import run_task
+    from .hooks import Preempted
+    with open(manifest_path) as f:
+        manifest = json.load(f)
+    entry = manifest['entries'][index]
+    args = build_parser().parse_args(entry['argv'] + [x for d in entry['tables'] for x in ('--tables', d)])
+    args.table, args.command = args.command, 'run'
+    table, profile, rows, store, tasks = _plan(args)
+    match = [t for t in tasks if t.key == entry['key']]
+    if not match:
+        print(f'exec-task: {entry["key"]} is no longer what {" ".join(entry["argv"])} computes '
+              '(the config or table changed since submission); resubmit', file=sys.stderr)
+        return 1
+    try:
+        rec = run_task(match[0], store, 'run-experiment ' + ' '.join(entry['argv']))
+    except Preempted:
+        return 3
+    print(f'exec-task: {rec.key}: {rec.status}')
+    return 0 if rec.status == 'done' else 1
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     import warnings
     from rich.console import Console
     for msg in _QUIET:
         warnings.filterwarnings('ignore', message='.*' + msg.replace('`', '.'))
     from .datasets import DatasetRootError
+    from slurm.backend import SlurmError
     from .registry import RegistryError
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ['exec-task']:
+        if len(argv) != 3:
+            print('usage: run-experiment exec-task MANIFEST INDEX', file=sys.stderr)
+            return 2
+        return exec_task(argv[1], int(argv[2]))
     args = build_parser().parse_args(argv)
     if args.command not in COMMANDS:  # `run-experiment table1 ...`
         args.table, args.command = args.command, 'run'
@@ -283,7 +368,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 'report': cmd_report, 'cityscapes-c': cmd_cityscapes_c}
     try:
         return handlers[args.command](args, console)
-    except (RegistryError, DatasetRootError, ValueError, KeyError, FileNotFoundError) as err:
+    except (RegistryError, DatasetRootError, SlurmError, ValueError, KeyError, FileNotFoundError) as err:
         console.print(f'[red]run-experiment: error:[/] {err}', markup=True, highlight=False)
         return 2
 

@@ -6,8 +6,9 @@ import traceback
 from typing import Dict
 
 from .datasets import prepare_root
+from .hooks import Preempted
 from .stages import STAGE_FUNCS
-from .store import DONE, FAILED, RUNNING, Record, Store, device_name, git_revision, now, package_versions
+from .store import DONE, FAILED, PREEMPTED, RUNNING, Record, Store, device_name, git_revision, now, package_versions
 from .tasks import MODEL_STAGES, Task
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,17 +39,21 @@ def run_task(task: Task, store: Store, command: str) -> Record:
     existing = store.get(task.key)
     if existing is not None and existing.status == DONE:
         return existing
+    # in a multi-process (srun) run only rank 0 keeps the books
+    writer = int(os.environ.get('SLURM_PROCID', '0')) == 0 or os.environ.get('UMIX_LAUNCHER') != 'slurm'
+    put = store.put if writer else (lambda rec: None)
     record = new_record(task, RUNNING, command)
-    record.log = os.path.join(store.work_dir(task.key))
-    store.put(record)
+    record.log = os.environ.get('UMIX_TASK_LOG') or store.work_dir(task.key)
+    put(record)
     t0 = time.monotonic()
     try:
         metrics, artifacts, resumed = STAGE_FUNCS[task.stage](task, store)
         record.status, record.metrics, record.artifacts, record.resumed_from = DONE, metrics, artifacts, resumed
-    except KeyboardInterrupt:
-        record.status, record.error = FAILED, 'interrupted'
+    except (KeyboardInterrupt, Preempted) as err:
+        record.status = FAILED if isinstance(err, KeyboardInterrupt) else PREEMPTED
+        record.error = 'interrupted' if isinstance(err, KeyboardInterrupt) else f'preempted after saving {err}'
         record.wall_time_s, record.finished_at = time.monotonic() - t0, now()
-        store.put(record)
+        put(record)
         raise
     except Exception as err:  # recorded, and the run goes on with other tasks
         record.status = FAILED
@@ -56,5 +61,5 @@ def run_task(task: Task, store: Store, command: str) -> Record:
         print(f'[{task.key}] failed: {type(err).__name__}: {err}', file=sys.stderr)
     record.wall_time_s = time.monotonic() - t0
     record.finished_at = now()
-    store.put(record)
+    put(record)
     return record

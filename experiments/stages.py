@@ -26,7 +26,8 @@ def _runner(task: Task, work_dir: str, **overrides):
     cfg = task.cfg.copy()
     cfg.work_dir = work_dir
     cfg.experiment_name = task.key.replace('/', '_') + time.strftime('_%Y%m%d_%H%M%S')
-    cfg.launcher = 'none'
+    # 'slurm' for multi-GPU rows (srun, one task per GPU), set by the batch script
+    cfg.launcher = os.environ.get('UMIX_LAUNCHER', 'none')
     for k, v in overrides.items():
         cfg[k] = v
     return Runner.from_cfg(cfg)
@@ -42,9 +43,11 @@ def _read_last_checkpoint(work_dir: str) -> Optional[str]:
 
 def run_train(task: Task, store: Store) -> StageResult:
     """mmengine Runner training; resumes from the last checkpoint of its work dir."""
+    from . import hooks  # noqa: F401  (registers PreemptionCheckpointHook)
     work = store.work_dir(task.key)
     resumed = _read_last_checkpoint(work)
-    runner = _runner(task, work, resume=resumed is not None, load_from=None)
+    custom = list(task.cfg.get('custom_hooks', [])) + [dict(type='PreemptionCheckpointHook')]
+    runner = _runner(task, work, resume=resumed is not None, load_from=None, custom_hooks=custom)
     runner.train()
     ckpt = _read_last_checkpoint(work)
     if ckpt is None:

@@ -14,7 +14,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterator, List, Optional
 
-DONE, FAILED, RUNNING = 'done', 'failed', 'running'
+DONE, FAILED, RUNNING, PREEMPTED = 'done', 'failed', 'running', 'preempted'
 SEEDED_STAGES = ('train', 'test', 'robustness')  # results depend on the trained weights
 
 

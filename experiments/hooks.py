@@ -1,0 +1,46 @@
+"""mmengine hooks of the suite."""
+import os
+import signal
+
+from mmengine.hooks import Hook
+from mmseg.registry import HOOKS
+
+
+class Preempted(Exception):
+    """Training stopped on a preemption/time-limit warning after a checkpoint."""
+
+
+@HOOKS.register_module()
+class PreemptionCheckpointHook(Hook):
+    """On SIGUSR1 (SLURM's warning before the time limit or a preemption,
+    ``--signal=B:USR1@T`` forwarded by the batch script), save a resumable
+    checkpoint after the current iteration and stop with :class:`Preempted`;
+    the job then requeues itself and resumes from that checkpoint.
+
+    Args:
+        signum (int): The signal to watch. Default: SIGUSR1.
+    """
+
+    priority = 'VERY_LOW'  # after the other hooks of the iteration
+
+    def __init__(self, signum: int = signal.SIGUSR1) -> None:
+        self.signum = signum
+        self.requested = False
+
+    def before_train(self, runner) -> None:
+        def handler(signum, frame):
+            self.requested = True
+        signal.signal(self.signum, handler)
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if not self.requested:
+            return
+        filename = f'iter_{runner.iter + 1}.pth'
+        runner.save_checkpoint(runner.work_dir, filename, save_optimizer=True, save_param_scheduler=True)
+        path = os.path.join(runner.work_dir, filename)
+        tmp = os.path.join(runner.work_dir, 'last_checkpoint.part')
+        with open(tmp, 'w') as f:
+            f.write(path)
+        os.replace(tmp, os.path.join(runner.work_dir, 'last_checkpoint'))
+        runner.logger.info(f'preemption warning: saved {path}; stopping to be requeued')
+        raise Preempted(path)

@@ -1,0 +1,222 @@
+"""The SLURM backend: one ``sbatch --array`` job per stage (one task per missing
+row and seed), chained with ``--dependency=afterok`` and
+``--kill-on-invalid-dep=yes``; scripts rendered from a template into the run
+folder before submission; all-or-nothing submission."""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+from typing import Dict, List, Optional, Sequence
+
+import jinja2
+
+from experiments.registry import STAGE_NEEDS, STAGES
+from experiments.store import Store
+from experiments.tasks import Task
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+PROFILE_KEYS = {'partition', 'account', 'qos', 'gpus_per_task', 'cpus_per_task', 'mem', 'time', 'array_throttle',
+                'signal_seconds', 'extra_sbatch', 'setup', 'stages'}
+DEFAULTS = dict(partition='', account='', qos='', gpus_per_task=0, cpus_per_task=2, mem='', time='01:00:00',
+                array_throttle=0, signal_seconds=120, extra_sbatch=[], setup='', stages={})
+
+
+class SlurmError(RuntimeError):
+    """sbatch missing, a bad cluster profile, a rejected submission."""
+
+
+def load_cluster_profile(path: Optional[str], overrides: Sequence[str] = ()) -> dict:
+    prof = dict(DEFAULTS)
+    if path:
+        try:
+            with open(path, 'rb') as f:
+                data = tomllib.load(f)
+        except FileNotFoundError:
+            raise SlurmError(f'cluster profile {path} does not exist (see slurm/profiles/example.toml)') from None
+        except tomllib.TOMLDecodeError as err:
+            raise SlurmError(f'cluster profile {path}: malformed TOML: {err}') from None
+        bad = set(data) - PROFILE_KEYS
+        if bad:
+            raise SlurmError(f'cluster profile {path}: unknown key(s) {sorted(bad)}; known: {sorted(PROFILE_KEYS)}')
+        prof.update(data)
+    for item in overrides:
+        key, sep, value = item.partition('=')
+        if not sep or key not in PROFILE_KEYS - {'stages'}:
+            raise SlurmError(f'--slurm takes KEY=VALUE with KEY one of {sorted(PROFILE_KEYS - {"stages"})}, got {item!r}')
+        prof[key] = [value] if key == 'extra_sbatch' else (int(value) if isinstance(DEFAULTS[key], int) else value)
+    return prof
+
+
+def _resources(prof: dict, stage: str, gpus: int) -> dict:
+    res = {k: v for k, v in prof.items() if k != 'stages'}
+    res.update(prof.get('stages', {}).get(stage, {}))
+    res['ntasks'] = max(1, gpus) if res.get('gpus_per_task') else 1
+    if res['ntasks'] > 1:
+        res['gpus_per_task'] = 1
+    return res
+
+
+def _atomic_json(path: str, obj) -> None:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.part')
+    with os.fdopen(fd, 'w') as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+def _run(cmd: List[str]) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+
+
+def check_slurm(partitions: Sequence[str]) -> None:
+    for tool in ('sbatch', 'squeue', 'scontrol'):
+        if shutil.which(tool) is None:
+            raise SlurmError(f'`{tool}` is not on PATH: this machine is no SLURM submit host '
+                             '(use --backend local, or start the test cluster: slurm/start-slurm.sh)')
+    for part in set(p for p in partitions if p):
+        out = _run(['sinfo', '-h', '-p', part, '-o', '%P'])
+        if out.returncode != 0 or not out.stdout.strip():
+            known = _run(['sinfo', '-h', '-o', '%P']).stdout.split()
+            raise SlurmError(f'unknown partition {part!r}; the cluster has: {", ".join(known) or "(none)"}')
+
+
+class Submission:
+    """What one `run-experiment TABLE --backend slurm` renders and submits."""
+
+    def __init__(self, table: str, tasks: List[Task], store: Store, prof: dict, argv_for, tables: Sequence[str]):
+        self.table = table
+        self.store = store
+        self.prof = prof
+        self.id = time.strftime('%Y%m%d-%H%M%S-') + f'{os.getpid()}'
+        self.dir = os.path.join(store.root, 'slurm', f'{table}-{self.id}')
+        self.log_dir = os.path.join(self.dir, 'logs')
+        self.arrays = []  # one per (stage, gpus), in dependency order
+        for stage in STAGES:
+            for gpus in sorted({t.row.gpus for t in tasks if t.stage == stage}):
+                group = [t for t in tasks if t.stage == stage and t.row.gpus == gpus]
+                name = stage if gpus == 1 else f'{stage}-{gpus}gpu'
+                self.arrays.append(dict(name=name, stage=stage, gpus=gpus, tasks=group,
+                                        entries=[dict(key=t.key, argv=argv_for(t), tables=list(tables))
+                                                 for t in group]))
+
+    def render(self) -> List[dict]:
+        env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(HERE, 'templates')),
+                                 trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+        for arr in self.arrays:
+            res = _resources(self.prof, arr['stage'], arr['gpus'])
+            manifest = os.path.join(self.dir, f'{arr["name"]}.json')
+            arr['manifest'] = manifest
+            arr['script_path'] = os.path.join(self.dir, f'{arr["name"]}.sbatch')
+            launcher = f'srun --ntasks={res["ntasks"]} ' if res['ntasks'] > 1 else ''
+            arr['script'] = env.get_template('stage.sbatch.j2').render(
+                table=self.table, stage=arr['name'], n=len(arr['tasks']), throttle=res.get('array_throttle'),
+                log_dir=self.log_dir, repo=REPO, python=sys.executable, manifest=manifest, launcher=launcher,
+                **{**res, 'setup': res.get('setup', '').replace('{repo}', REPO)})
+        return self.arrays
+
+    def write(self) -> None:
+        os.makedirs(self.log_dir, exist_ok=True)
+        for arr in self.arrays:
+            _atomic_json(arr['manifest'], dict(runs_dir=self.store.root, entries=arr['entries']))
+            with open(arr['script_path'], 'w') as f:
+                f.write(arr['script'])
+
+    def _dependency(self, arr: dict, job_ids: Dict[str, str]) -> Optional[str]:
+        need = STAGE_NEEDS.get(arr['stage'])
+        parents = [job_ids[a['name']] for a in self.arrays if a['stage'] == need and a['name'] in job_ids]
+        return 'afterok:' + ':'.join(parents) if parents else None
+
+    def submit(self) -> Dict[str, str]:
+        """Validates every script with ``sbatch --test-only``, then submits them
+        in order; if any submission fails, the ones made are cancelled. The
+        outcome is written to submission.json either way."""
+        job_ids: Dict[str, str] = {}
+        record = dict(id=self.id, table=self.table, dir=self.dir, status='rejected', error='', arrays=[])
+        try:
+            for arr in self.arrays:
+                out = _run(['sbatch', '--test-only', arr['script_path']])
+                if out.returncode != 0:
+                    raise SlurmError(f'sbatch rejects {arr["script_path"]}: {out.stderr.strip() or out.stdout.strip()}')
+            for arr in self.arrays:
+                cmd = ['sbatch', '--parsable']
+                dep = self._dependency(arr, job_ids)
+                if dep:
+                    cmd += [f'--dependency={dep}', '--kill-on-invalid-dep=yes']
+                out = _run(cmd + [arr['script_path']])
+                if out.returncode != 0:
+                    raise SlurmError(f'sbatch failed for {arr["script_path"]}: {out.stderr.strip()}')
+                job_ids[arr['name']] = out.stdout.strip().split(';')[0]
+                arr['dependency'] = dep
+            record['status'] = 'submitted'
+        except SlurmError as err:
+            if job_ids:  # all or nothing
+                _run(['scancel', *job_ids.values()])
+            record['error'] = str(err)
+            raise
+        finally:
+            record['arrays'] = [dict(name=a['name'], stage=a['stage'], job_id=job_ids.get(a['name']),
+                                     dependency=a.get('dependency'),
+                                     script=a['script_path'], keys=[t.key for t in a['tasks']],
+                                     log=os.path.join(self.log_dir, f'{a["name"]}-%A_%a.out'))
+                                for a in self.arrays]
+            _atomic_json(os.path.join(self.dir, 'submission.json'), record)
+        return job_ids
+
+
+def submissions(store: Store) -> List[dict]:
+    base = os.path.join(store.root, 'slurm')
+    out = []
+    if os.path.isdir(base):
+        for d in sorted(os.listdir(base)):
+            path = os.path.join(base, d, 'submission.json')
+            if os.path.exists(path):
+                with open(path) as f:
+                    out.append(json.load(f))
+    return out
+
+
+def latest_jobs(store: Store) -> Dict[str, dict]:
+    """key -> {job (array task id), log} of the latest submission of each key."""
+    jobs = {}
+    for sub in submissions(store):
+        if sub['status'] != 'submitted':
+            continue
+        for arr in sub['arrays']:
+            for i, key in enumerate(arr['keys']):
+                job = f'{arr["job_id"]}_{i}'
+                jobs[key] = dict(job=job, log=arr['log'].replace('%A', arr['job_id']).replace('%a', str(i)))
+    return jobs
+
+
+def job_states(job_ids: Sequence[str]) -> Dict[str, str]:
+    """Array task id -> SLURM state, from squeue, then scontrol (recent jobs);
+    empty where SLURM does not know (or is not reachable)."""
+    states: Dict[str, str] = {}
+    if not job_ids or shutil.which('squeue') is None:
+        return states
+    arrays = sorted({j.split('_')[0] for j in job_ids})
+    out = _run(['squeue', '-h', '-r', '-j', ','.join(arrays), '-o', '%i %T'])
+    for line in out.stdout.splitlines():
+        jid, _, state = line.partition(' ')
+        states[jid] = state
+    for j in job_ids:
+        if j not in states:
+            show = _run(['scontrol', 'show', 'job', j])
+            for tok in show.stdout.split():
+                if tok.startswith('JobState='):
+                    states[j] = tok.split('=', 1)[1]
+                    break
+    return states
+
+
+def pending_keys(store: Store) -> Dict[str, str]:
+    """Keys whose latest submitted task is still pending or running."""
+    jobs = latest_jobs(store)
+    states = job_states([j['job'] for j in jobs.values()])
+    return {k: states[j['job']] for k, j in jobs.items()
+            if states.get(j['job']) in ('PENDING', 'RUNNING', 'CONFIGURING', 'REQUEUED', 'SUSPENDED')}

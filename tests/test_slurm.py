@@ -1,0 +1,160 @@
+"""The SLURM backend against a real one-node SLURM cluster (slurm/start-slurm.sh,
+Debian's slurmctld/slurmd/munge), started by this module and stopped after it."""
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+from conftest import DATA_DIR, ROOT, require_tool
+from experiments.cli import main
+from experiments.store import Store
+
+TABLES = os.path.join(DATA_DIR, 'tables')
+PROFILE = os.path.join(DATA_DIR, 'slurm-ci.toml')
+CI_DIR = os.environ.get('SLURM_CI_DIR', '/tmp/slurm-ci')
+
+
+def _cluster_up() -> bool:
+    conf = os.path.join(CI_DIR, 'slurm.conf')
+    return os.path.exists(conf) and shutil.which('sinfo') is not None and subprocess.run(
+        ['sinfo', '-h'], env=dict(os.environ, SLURM_CONF=conf), capture_output=True).returncode == 0
+
+
+@pytest.fixture(scope='module')
+def cluster():
+    if os.geteuid() != 0:
+        if os.environ.get('UMIX_REQUIRE_TOOLS') == '1':
+            pytest.fail('the SLURM tests start daemons and need root')
+        pytest.skip('the SLURM tests start a real cluster (slurmctld, slurmd, munged) and need root')
+    require_tool('apt-get', 'installs the SLURM packages')
+    started = not _cluster_up()
+    if started:
+        out = subprocess.run(['bash', os.path.join(ROOT, 'slurm', 'start-slurm.sh')], capture_output=True,
+                             text=True, timeout=600, env=dict(os.environ, SLURM_CI_DIR=CI_DIR, SLURM_CI_CPUS='4'))
+        assert out.returncode == 0, 'could not start SLURM: ' + out.stderr[-3000:]
+    os.environ['SLURM_CONF'] = os.path.join(CI_DIR, 'slurm.conf')
+    yield CI_DIR
+    if started:
+        subprocess.run(['bash', os.path.join(ROOT, 'slurm', 'stop-slurm.sh')], capture_output=True,
+                       timeout=120, env=dict(os.environ, SLURM_CI_DIR=CI_DIR))
+
+
+def _submit(runs, *extra, table='tiny'):
+    return main([table, '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(runs), '--backend', 'slurm',
+                 '--slurm-profile', PROFILE, *extra])
+
+
+def _wait_idle(deadline_s=600):
+    end = time.time() + deadline_s
+    while time.time() < end:
+        if not subprocess.run(['squeue', '-h'], capture_output=True, text=True).stdout.strip():
+            return
+        time.sleep(1)
+    raise AssertionError('jobs still queued: ' + subprocess.run(['squeue'], capture_output=True, text=True).stdout)
+
+
+def _submission(runs):
+    (path, ) = [os.path.join(d, 'submission.json') for d, _, f in os.walk(runs / 'slurm') if 'submission.json' in f]
+    return json.load(open(path))
+
+
+def _records(runs):
+    return {(r.stage, r.dataset): r for r in Store(str(runs)).records()}
+
+
+def test_array_submission_lands_every_record_in_dependency_order(cluster, tmp_path, capsys):
+    assert _submit(tmp_path) == 0
+    sub = _submission(tmp_path)
+    arrays = {a['stage']: a for a in sub['arrays']}
+    assert sub['status'] == 'submitted'
+    assert arrays['test']['dependency'] == f'afterok:{arrays["train"]["job_id"]}'
+    assert len(arrays['train']['keys']) == 2  # one array task per row and seed
+    script = open(arrays['train']['script']).read()
+    assert '#SBATCH --array=0-1%4' in script and '#SBATCH --signal=B:USR1@60' in script
+    _wait_idle()
+    recs = _records(tmp_path)
+    assert {k: r.status for k, r in recs.items()} == {
+        ('train', 'ade20k'): 'done', ('train', 'cityscapes'): 'done', ('test', 'ade20k'): 'done',
+        ('test', 'cityscapes'): 'done', ('complexity', 'ade20k'): 'done'}
+    for ds in ('ade20k', 'cityscapes'):  # the dependent job ran after its parent
+        assert recs['test', ds].started_at >= recs['train', ds].finished_at
+        assert recs['train', ds].log.endswith('.out') and os.path.exists(recs['train', ds].log)
+    capsys.readouterr()
+    assert main(['status', 'tiny', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f'{arrays["train"]["job_id"]}_0' in out and 'miou=' in out
+    # everything is done: a second submission submits nothing
+    assert _submit(tmp_path) == 0
+    assert 'nothing to submit' in capsys.readouterr().out
+
+
+def test_failed_task_is_reported_with_its_log(cluster, tmp_path, capsys):
+    assert _submit(tmp_path, table='tiny_broken') == 0
+    _wait_idle()
+    rec = _records(tmp_path)['train', 'ade20k']
+    assert rec.status == 'failed' and "unknown kv_sources 'nonsense'" in rec.error
+    assert "unknown kv_sources 'nonsense'" in open(rec.log).read()
+    capsys.readouterr()
+    main(['status', 'tiny_broken', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path)])
+    out = capsys.readouterr().out
+    assert 'FAILED' in out and rec.log.split('/')[-1] in out
+    assert 'CANCELLED' in out  # the dependent test was cancelled (--kill-on-invalid-dep=yes)
+
+
+def test_requeued_training_resumes_from_its_checkpoint(cluster, tmp_path):
+    assert _submit(tmp_path, '--rows', 'umix-b0', '--stages', 'train') == 0
+    job = _submission(tmp_path)['arrays'][0]['job_id'] + '_0'
+    end = time.time() + 300
+    work = tmp_path / 'work' / 'train'
+    while time.time() < end and not list(work.glob('*/last_checkpoint')):
+        time.sleep(0.05)
+    assert list(work.glob('*/last_checkpoint')), 'no checkpoint appeared'
+    assert subprocess.run(['scontrol', 'requeue', job], capture_output=True).returncode == 0
+    time.sleep(1)
+    # SLURM delays a requeued job's start; release it now instead of in minutes
+    subprocess.run(['scontrol', 'update', f'jobid={job}', 'starttime=now'], capture_output=True)
+    _wait_idle()
+    rec = _records(tmp_path)['train', 'ade20k']
+    assert rec.status == 'done' and rec.metrics['iters'] == 60
+    assert rec.resumed_from and os.path.basename(rec.resumed_from).startswith('iter_')
+    assert 'restart 1' in open(rec.log).read()
+
+
+def test_bad_submissions_fail_clearly_and_submit_nothing(cluster, tmp_path, capsys, monkeypatch):
+    assert _submit(tmp_path, '--slurm', 'partition=nosuchpartition') == 2
+    assert "unknown partition 'nosuchpartition'" in capsys.readouterr().out.replace('\n', '')
+    assert _submit(tmp_path, '--slurm', 'mem=900000G') == 2  # more than the node has
+    assert 'sbatch rejects' in capsys.readouterr().out.replace('\n', '')
+    sub = _submission(tmp_path)
+    assert sub['status'] == 'rejected' and sub['error'] and all(a['job_id'] is None for a in sub['arrays'])
+    assert not subprocess.run(['squeue', '-h'], capture_output=True, text=True).stdout.strip()
+    monkeypatch.setenv('PATH', '/nonexistent')
+    assert _submit(tmp_path) == 2
+    assert '`sbatch` is not on PATH' in capsys.readouterr().out.replace('\n', '')
+
+
+def test_time_limit_warning_checkpoints_and_requeues(cluster, tmp_path):
+    """USR1 (what --signal=B:USR1@T delivers before the time limit): the task
+    saves a checkpoint at once, requeues itself and resumes from it."""
+    assert _submit(tmp_path, '--rows', 'umix-b0', '--stages', 'train') == 0
+    job = _submission(tmp_path)['arrays'][0]['job_id'] + '_0'
+    work = tmp_path / 'work' / 'train'
+    end = time.time() + 300
+    while time.time() < end and not list(work.glob('*/iter_10.pth')):
+        time.sleep(0.05)
+    assert subprocess.run(['scancel', '--batch', '--signal=USR1', job], capture_output=True).returncode == 0
+    end = time.time() + 120
+    while time.time() < end:
+        state = subprocess.run(['squeue', '-h', '-j', job, '-o', '%T'], capture_output=True, text=True).stdout
+        if 'PENDING' in state:
+            break
+        time.sleep(0.2)
+    subprocess.run(['scontrol', 'update', f'jobid={job}', 'starttime=now'], capture_output=True)
+    _wait_idle()
+    rec = _records(tmp_path)['train', 'ade20k']
+    log = open(rec.log).read()
+    assert 'USR1 received' in log and 'preemption warning: saved' in log
+    assert rec.status == 'done' and rec.metrics['iters'] == 60 and rec.resumed_from
