@@ -7,7 +7,7 @@
                    [--backend local|slurm [--slurm-profile FILE] [--slurm KEY=VALUE]]
     run-experiment status TABLE
     run-experiment report TABLE|all [--format html,latex,csv] [--profile P]
-    run-experiment cityscapes-c --data-root cityscapes=PATH --out DIR [--workers N]
+    run-experiment cityscapes-c --data-root cityscapes=PATH --out DIR [--workers N] [--backend slurm]
 """
 import argparse
 import math
@@ -284,6 +284,16 @@ def cmd_cityscapes_c(args, console) -> int:
     if 'cityscapes' not in roots or not args.out:
         raise ValueError('cityscapes-c needs --data-root cityscapes=PATH (the source) and --out DIR')
     corruptions = args.corruptions or list(CORRUPTIONS)
+    if args.backend == 'slurm':
+        from slurm.backend import load_cluster_profile, submit_cityscapes_c
+        from .datasets import check_root
+        from .store import Store
+        check_root('cityscapes', roots['cityscapes'], splits=('val', ))
+        job = submit_cityscapes_c(roots['cityscapes'], args.out, corruptions,
+                                  load_cluster_profile(args.slurm_profile, args.slurm), Store(args.runs_dir))
+        console.print(f'submitted Cityscapes-C generation: job {job}, {len(corruptions)} array task(s), '
+                      f'one per corruption')
+        return 0
     console.print(f'writing Cityscapes-C ({len(corruptions)} corruptions x 5 severities) to {args.out} '
                   f'with {args.workers} process(es); finished images are kept')
     stats = generate(roots['cityscapes'], args.out, corruptions, workers=args.workers)

@@ -161,15 +161,22 @@ def _parse_row(path: str, table: str, index: int, raw: Mapping[str, Any],
                gpus=int(merged.get('gpus', 1)))
 
 
-def load_table(path: str) -> Table:
-    """Parses and validates one table file."""
+def read_toml(path: str, error=None, missing: str = 'no such file') -> Dict[str, Any]:
+    """A TOML file as a dict; a missing or malformed file raises ``error``
+    (RegistryError by default) naming the file."""
+    error = error or RegistryError
     try:
         with open(path, 'rb') as f:
-            data = tomllib.load(f)
+            return tomllib.load(f)
     except FileNotFoundError:
-        raise RegistryError(f'{path}: no such table file') from None
+        raise error(f'{path}: {missing}') from None
     except tomllib.TOMLDecodeError as err:
-        raise RegistryError(f'{path}: malformed TOML: {err}') from None
+        raise error(f'{path}: malformed TOML: {err}') from None
+
+
+def load_table(path: str) -> Table:
+    """Parses and validates one table file."""
+    data = read_toml(path, missing='no such table file')
     unknown = set(data) - TABLE_FIELDS
     if unknown:
         raise RegistryError(f'{path}: unknown top-level field(s) {sorted(unknown)}; known: {sorted(TABLE_FIELDS)}')

@@ -9,12 +9,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import tomllib
 from typing import Dict, List, Optional, Sequence
 
 import jinja2
 
-from experiments.registry import STAGE_NEEDS, STAGES
+from experiments.registry import STAGE_NEEDS, STAGES, read_toml
 from experiments.store import Store
 from experiments.tasks import Task
 
@@ -33,13 +32,7 @@ class SlurmError(RuntimeError):
 def load_cluster_profile(path: Optional[str], overrides: Sequence[str] = ()) -> dict:
     prof = dict(DEFAULTS)
     if path:
-        try:
-            with open(path, 'rb') as f:
-                data = tomllib.load(f)
-        except FileNotFoundError:
-            raise SlurmError(f'cluster profile {path} does not exist (see slurm/profiles/example.toml)') from None
-        except tomllib.TOMLDecodeError as err:
-            raise SlurmError(f'cluster profile {path}: malformed TOML: {err}') from None
+        data = read_toml(path, SlurmError, 'no such cluster profile (see slurm/profiles/example.toml)')
         bad = set(data) - PROFILE_KEYS
         if bad:
             raise SlurmError(f'cluster profile {path}: unknown key(s) {sorted(bad)}; known: {sorted(PROFILE_KEYS)}')
@@ -220,3 +213,26 @@ def pending_keys(store: Store) -> Dict[str, str]:
     states = job_states([j['job'] for j in jobs.values()])
     return {k: states[j['job']] for k, j in jobs.items()
             if states.get(j['job']) in ('PENDING', 'RUNNING', 'CONFIGURING', 'REQUEUED', 'SUSPENDED')}
+
+
+def submit_cityscapes_c(source: str, out: str, corruptions: Sequence[str], prof: dict, store: Store) -> str:
+    """One array task per corruption; returns the job id."""
+    res = _resources(prof, 'robustness', 0)
+    res.update({'gpus_per_task': 0})
+    sub_dir = os.path.join(store.root, 'slurm', 'cityscapes-c-' + time.strftime('%Y%m%d-%H%M%S'))
+    log_dir = os.path.join(sub_dir, 'logs')
+    os.makedirs(log_dir, exist_ok=True)
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(HERE, 'templates')),
+                             trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
+    script = env.get_template('cityscapes_c.sbatch.j2').render(
+        corruptions=list(corruptions), log_dir=log_dir, repo=REPO, python=sys.executable,
+        source=os.path.abspath(source), out=os.path.abspath(out),
+        **{**res, 'setup': res.get('setup', '').replace('{repo}', REPO)})
+    path = os.path.join(sub_dir, 'cityscapes-c.sbatch')
+    with open(path, 'w') as f:
+        f.write(script)
+    check_slurm([res.get('partition', '')])
+    out_ = _run(['sbatch', '--parsable', path])
+    if out_.returncode != 0:
+        raise SlurmError(f'sbatch rejects {path}: {out_.stderr.strip()}')
+    return out_.stdout.strip().split(';')[0]

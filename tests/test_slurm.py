@@ -158,3 +158,18 @@ def test_time_limit_warning_checkpoints_and_requeues(cluster, tmp_path):
     log = open(rec.log).read()
     assert 'USR1 received' in log and 'preemption warning: saved' in log
     assert rec.status == 'done' and rec.metrics['iters'] == 60 and rec.resumed_from
+
+
+def test_cityscapes_c_generation_array_one_task_per_corruption(cluster, tmp_path):
+    from experiments.cityscapes_c import root_for
+    from experiments.datasets import check_root, generate_synthetic
+    src = generate_synthetic('cityscapes', str(tmp_path / 'cityscapes'), num_train=2, num_val=3)
+    out = tmp_path / 'cityscapes-c'
+    assert main(['cityscapes-c', '--data-root', f'cityscapes={src}', '--out', str(out), '--backend', 'slurm',
+                 '--slurm-profile', PROFILE, '--corruptions', 'fog,contrast', '--runs-dir', str(tmp_path)]) == 0
+    _wait_idle()
+    logs = sorted((tmp_path / 'slurm').glob('cityscapes-c-*/logs/*.out'))
+    assert len(logs) == 2  # one array task per corruption
+    for c in ('fog', 'contrast'):
+        for s in range(1, 6):
+            assert check_root('cityscapes', root_for(str(out), c, s), splits=('val', )) == {'val': 3}

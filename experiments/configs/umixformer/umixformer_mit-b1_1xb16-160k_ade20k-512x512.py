@@ -1,8 +1,2 @@
-_base_ = ['./umixformer_mit-b0_1xb16-160k_ade20k-512x512.py']
-checkpoint = 'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/segformer/mit_b1_20220624-02e5a6a1.pth'  # noqa
-model = dict(
-    backbone=dict(
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint),
-        embed_dims=64,
-        num_layers=[2, 2, 2, 2]),
-    decode_head=dict(in_channels=[64, 128, 320, 512], channels=128))
+_base_ = ['./umixformer_mit-b0_1xb16-160k_ade20k-512x512.py', '../_base_/models/mit.py']
+model = dict(backbone={{_base_.mit_b1}}, decode_head=dict(in_channels=[64, 128, 320, 512], channels=128))

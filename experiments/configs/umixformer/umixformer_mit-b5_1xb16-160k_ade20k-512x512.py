@@ -1,8 +1,2 @@
-_base_ = ['./umixformer_mit-b0_1xb16-160k_ade20k-512x512.py']
-checkpoint = 'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/segformer/mit_b5_20220624-658746d9.pth'  # noqa
-model = dict(
-    backbone=dict(
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint),
-        embed_dims=64,
-        num_layers=[3, 6, 40, 3]),
-    decode_head=dict(in_channels=[64, 128, 320, 512], channels=768))
+_base_ = ['./umixformer_mit-b0_1xb16-160k_ade20k-512x512.py', '../_base_/models/mit.py']
+model = dict(backbone={{_base_.mit_b5}}, decode_head=dict(in_channels=[64, 128, 320, 512], channels=768))
