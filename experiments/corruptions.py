@@ -17,7 +17,7 @@ numpy or scikit-image themselves.
 import importlib
 import sys
 import types
-from typing import Callable, Dict, Tuple
+from typing import Dict, Tuple
 
 import numpy as np
 

@@ -1,10 +1,8 @@
 """What each stage computes. Each returns (metrics, artifacts, resumed_from)."""
 import os
-import statistics
 import time
 from typing import Any, Dict, Optional, Tuple
 
-import torch
 
 from .store import Store
 from .tasks import Task

@@ -2,7 +2,7 @@
 there is nothing to plot."""
 import io
 import math
-from typing import Dict, List, Optional
+from typing import Dict, Optional
 
 import pandas as pd
 

@@ -1,6 +1,5 @@
 """run-experiment end to end on the built-in data (tiny profile): records,
 re-runs, shared training, SIGKILL and resume."""
-import json
 import os
 import signal
 import subprocess

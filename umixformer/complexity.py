@@ -10,7 +10,7 @@ builds but never uses, see ``converters.official.official_unused_params``).
 import argparse
 import os
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from math import prod
 from typing import Any, List, Optional, Sequence, Tuple, Union
 

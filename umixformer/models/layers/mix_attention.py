@@ -1,7 +1,6 @@
 """Mix-attention: queries from one feature map, keys/values from a mixed token set."""
 from typing import Tuple
 
-import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
