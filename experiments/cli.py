@@ -106,7 +106,9 @@ def cmd_show(args, console) -> int:
     return 0
 
 
-def _plan(args):
+def _plan(args, profile_rows: bool = True):
+    """Plans the command's tasks. Without --rows, a profile's row selection of
+    the table applies unless ``profile_rows`` is False (reports show every row)."""
     from .profiles import get_profile
     from .registry import get_table, select_rows
     from .store import Store
@@ -114,7 +116,7 @@ def _plan(args):
     table = get_table(args.table, args.tables)
     profile = get_profile(args.profile)
     rows_arg = args.rows
-    if rows_arg is None and profile.name in table.profiles:
+    if rows_arg is None and profile_rows and profile.name in table.profiles:
         rows_arg = table.profiles[profile.name].get('rows')
     rows = select_rows(table, rows_arg)
     store = Store(args.runs_dir)
@@ -311,12 +313,7 @@ def cmd_report(args, console) -> int:
     entries = []
     for name in names:
         args.table = name
-        table, profile, rows, store, tasks = _plan(args)
-        # every row of the table, not only the profile's selection
-        if args.rows is None and profile.name in table.profiles:
-            from .registry import select_rows
-            from .tasks import plan
-            tasks = plan(table, select_rows(table), None, args.seeds, profile, _data_roots(args.data_root), store)
+        table, profile, rows, store, tasks = _plan(args, profile_rows=False)
         written = render_table(table, tasks, store, out_dir, profile.name, formats)
         measured = len({ref for t in tasks for ref in t.rows if store.is_done(t.key)})
         entries.append(dict(name=name, title=table.title, source=table.source, rows=len(table.rows),

@@ -3,7 +3,6 @@ import os
 import time
 from typing import Any, Dict, Optional, Tuple
 
-
 from .store import Store
 from .tasks import Task
 
@@ -55,11 +54,17 @@ def run_train(task: Task, store: Store) -> StageResult:
     return metrics, {'checkpoint': ckpt, 'work_dir': work}, resumed
 
 
-def run_test(task: Task, store: Store) -> StageResult:
-    """Single-scale mIoU with the config's IoUMetric, on the trained checkpoint."""
+def _finished_training(task: Task, store: Store):
+    """The training record a test/robustness task reads; it must be done."""
     train = store.get(task.needs) if task.needs else None
     if train is None or train.status != 'done':
-        raise StageError(f'test needs the finished training record {task.needs}')
+        raise StageError(f'{task.stage} needs the finished training record {task.needs}')
+    return train
+
+
+def run_test(task: Task, store: Store) -> StageResult:
+    """Single-scale mIoU with the config's IoUMetric, on the trained checkpoint."""
+    train = _finished_training(task, store)
     work = store.work_dir(task.key)
     runner = _runner(task, work, load_from=train.artifacts['checkpoint'], resume=False)
     metrics = runner.test()
@@ -110,9 +115,7 @@ def run_robustness(task: Task, store: Store) -> StageResult:
     from .profiles import get_profile
     if task.row.dataset != 'cityscapes':
         raise StageError(f'robustness is measured on Cityscapes-C; row {task.row.id} is {task.row.dataset}')
-    train = store.get(task.needs) if task.needs else None
-    if train is None or train.status != 'done':
-        raise StageError(f'robustness needs the finished training record {task.needs}')
+    train = _finished_training(task, store)
     out = cityscapes_c_root(task, store)
     profile = get_profile(task.profile)
     gen = generate(task.data_root, out, workers=os.cpu_count() or 1, max_images=profile.robustness_images)

@@ -47,6 +47,23 @@ class Record:
     log: str = ''
 
 
+def atomic_write(path: str, text: str) -> str:
+    """Writes ``text`` to ``path`` through a temp file in the same folder and a
+    rename, so a reader sees the old file or the whole new one, never a part."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.part')
+    try:
+        with os.fdopen(fd, 'w') as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
 def run_key(stage: str, config: str, config_hash: str, profile: str, seed: Optional[int]) -> str:
     stem = os.path.splitext(os.path.basename(config))[0]
     key = f'{stage}/{stem}-{config_hash[:10]}-{profile}'
@@ -122,18 +139,7 @@ class Store:
         if existing is not None and existing.status == DONE:
             raise RecordExistsError(f'{path} is a finished record; it is never overwritten '
                                     '(delete the file to recompute it)')
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.part')
-        try:
-            with os.fdopen(fd, 'w') as f:
-                json.dump(asdict(record), f, indent=2, sort_keys=True)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-        return path
+        return atomic_write(path, json.dumps(asdict(record), indent=2, sort_keys=True))
 
     def records(self) -> Iterator[Record]:
         base = os.path.join(self.root, 'records')

@@ -4,14 +4,13 @@ compiles), a CSV; and an HTML index of all tables."""
 import base64
 import math
 import os
-import tempfile
 from typing import Dict, List, Optional, Sequence
 
 import jinja2
 import pandas as pd
 
 from analysis.collect import POINT_METRICS, table_frame
-from experiments.store import Store
+from experiments.store import Store, atomic_write
 
 from . import plots
 
@@ -39,14 +38,6 @@ def fmt(v, digits: int = 2, signed: bool = False) -> Optional[str]:
         return None
     v = round(float(v), digits) + 0.0  # no '-0.0'
     return f'{v:+.{digits}f}' if signed else f'{v:.{digits}f}'
-
-
-def _atomic_write(path: str, data, binary: bool = False) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.part')
-    with os.fdopen(fd, 'wb' if binary else 'w') as f:
-        f.write(data)
-    os.replace(tmp, path)
 
 
 def _best(df: pd.DataFrame, metric: str) -> Dict[int, bool]:
@@ -137,21 +128,21 @@ def render_table(table, tasks, store: Store, out_dir: str, profile: str,
     written = {}
     if 'csv' in formats:
         path = os.path.join(out_dir, f'{table.name}.csv')
-        _atomic_write(path, df.to_csv(index=False))
+        atomic_write(path, df.to_csv(index=False))
         written['csv'] = path
     if 'latex' in formats:
         env = _latex_env()
         frag = os.path.join(out_dir, f'{table.name}.tex')
-        _atomic_write(frag, env.get_template('table.tex.j2').render(**ctx))
+        atomic_write(frag, env.get_template('table.tex.j2').render(**ctx))
         standalone = os.path.join(out_dir, f'{table.name}.standalone.tex')
-        _atomic_write(standalone, env.get_template('standalone.tex.j2').render(fragment=os.path.basename(frag), **ctx))
+        atomic_write(standalone, env.get_template('standalone.tex.j2').render(fragment=os.path.basename(frag), **ctx))
         written['latex'] = frag
         written['latex_standalone'] = standalone
     if 'html' in formats:
         figs = _figures(table, df, store, tasks, profile)
         images = {k: base64.b64encode(v).decode() for k, v in figs.items()}
         path = os.path.join(out_dir, f'{table.name}.html')
-        _atomic_write(path, _env().get_template('table.html.j2').render(images=images, **ctx))
+        atomic_write(path, _env().get_template('table.html.j2').render(images=images, **ctx))
         written['html'] = path
     return written
 
@@ -159,5 +150,5 @@ def render_table(table, tasks, store: Store, out_dir: str, profile: str,
 def render_index(entries: List[dict], out_dir: str, profile: str) -> str:
     """entries: dicts with name, title, source, html (file name), rows, measured."""
     path = os.path.join(out_dir, 'index.html')
-    _atomic_write(path, _env().get_template('index.html.j2').render(entries=entries, profile=profile))
+    atomic_write(path, _env().get_template('index.html.j2').render(entries=entries, profile=profile))
     return path

@@ -7,14 +7,13 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from typing import Dict, List, Optional, Sequence
 
 import jinja2
 
 from experiments.registry import STAGE_NEEDS, STAGES, read_toml
-from experiments.store import Store
+from experiments.store import Store, atomic_write
 from experiments.tasks import Task
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -55,11 +54,7 @@ def _resources(prof: dict, stage: str, gpus: int) -> dict:
 
 
 def _atomic_json(path: str, obj) -> None:
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.part')
-    with os.fdopen(fd, 'w') as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(obj, indent=2))
 
 
 def _run(cmd: List[str]) -> subprocess.CompletedProcess:
