@@ -50,10 +50,25 @@ def _submit(runs, *extra, table='tiny'):
 def _wait_idle(deadline_s=600):
     end = time.time() + deadline_s
     while time.time() < end:
-        if not subprocess.run(['squeue', '-h'], capture_output=True, text=True).stdout.strip():
+        out = subprocess.run(['squeue', '-h'], capture_output=True, text=True)
+        if out.returncode == 0 and not out.stdout.strip():  # a failed squeue says nothing
             return
         time.sleep(1)
     raise AssertionError('jobs still queued: ' + subprocess.run(['squeue'], capture_output=True, text=True).stdout)
+
+
+def _release_requeued(job, deadline_s=180):
+    """SLURM delays a requeued job's start (BeginTime); start it now instead of
+    in minutes, once it is pending again, until it runs."""
+    end = time.time() + deadline_s
+    while time.time() < end:
+        out = subprocess.run(['squeue', '-h', '-j', job, '-o', '%T'], capture_output=True, text=True)
+        if out.returncode == 0 and 'RUNNING' in out.stdout:
+            return
+        if 'PENDING' in out.stdout:
+            subprocess.run(['scontrol', 'update', f'jobid={job}', 'starttime=now'], capture_output=True)
+        time.sleep(0.5)
+    raise AssertionError(f'requeued job {job} did not start again within {deadline_s} s')
 
 
 def _submission(runs):
@@ -113,9 +128,7 @@ def test_requeued_training_resumes_from_its_checkpoint(cluster, tmp_path):
         time.sleep(0.05)
     assert list(work.glob('*/last_checkpoint')), 'no checkpoint appeared'
     assert subprocess.run(['scontrol', 'requeue', job], capture_output=True).returncode == 0
-    time.sleep(1)
-    # SLURM delays a requeued job's start; release it now instead of in minutes
-    subprocess.run(['scontrol', 'update', f'jobid={job}', 'starttime=now'], capture_output=True)
+    _release_requeued(job)
     _wait_idle()
     rec = _records(tmp_path)['train', 'ade20k']
     assert rec.status == 'done' and rec.metrics['iters'] == 60
@@ -146,13 +159,11 @@ def test_time_limit_warning_checkpoints_and_requeues(cluster, tmp_path):
     while time.time() < end and not list(work.glob('*/iter_10.pth')):
         time.sleep(0.05)
     assert subprocess.run(['scancel', '--batch', '--signal=USR1', job], capture_output=True).returncode == 0
-    end = time.time() + 120
-    while time.time() < end:
-        state = subprocess.run(['squeue', '-h', '-j', job, '-o', '%T'], capture_output=True, text=True).stdout
-        if 'PENDING' in state:
-            break
+    end = time.time() + 120  # the task checkpoints, stops and requeues itself
+    while time.time() < end and 'PENDING' not in subprocess.run(
+            ['squeue', '-h', '-j', job, '-o', '%T'], capture_output=True, text=True).stdout:
         time.sleep(0.2)
-    subprocess.run(['scontrol', 'update', f'jobid={job}', 'starttime=now'], capture_output=True)
+    _release_requeued(job)
     _wait_idle()
     rec = _records(tmp_path)['train', 'ade20k']
     log = open(rec.log).read()
