@@ -9,19 +9,7 @@ from experiments.registry import Row, Table
 from experiments.store import DONE, Store
 from experiments.tasks import Task
 
-# which stage produces which metric, and which record field holds it
-METRIC_SOURCE = {
-    'params_m': ('complexity', 'params_published_layout_m'),
-    'params_published_layout_m': ('complexity', 'params_published_layout_m'),
-    'gflops': ('complexity', 'gflops'),
-    'miou': ('test', 'miou'),
-    'latency_ms': ('latency', 'latency_ms'),
-    'fps': ('latency', 'fps'),
-    'miou_clean': ('robustness', 'miou_clean'),
-    'miou_corrupted': ('robustness', 'miou_corrupted'),
-}
-# mIoU differences are in points; cost differences in percent
-POINT_METRICS = ('miou', 'miou_clean', 'miou_corrupted')
+from .verdicts import METRIC_SOURCE, POINT_METRICS  # noqa: F401  (re-exported)
 
 
 def records_frame(store: Store) -> pd.DataFrame:
@@ -35,6 +23,16 @@ def records_frame(store: Store) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def released_records(store: Store, profile: str) -> Dict[tuple, list]:
+    """(table/row, stage) -> done records of released-checkpoint evaluations."""
+    out: Dict[tuple, list] = {}
+    for rec in store.records():
+        if rec.status == DONE and rec.settings.get('source') == 'released' and rec.profile == profile:
+            for ref in rec.rows:
+                out.setdefault((ref, rec.stage), []).append(rec)
+    return out
+
+
 def table_frame(table: Table, tasks: Sequence[Task], store: Store,
                 rows: Optional[Sequence[Row]] = None) -> pd.DataFrame:
     """One line per row of ``table`` (cited rows included): for each metric of the
@@ -44,6 +42,8 @@ def table_frame(table: Table, tasks: Sequence[Task], store: Store,
     for t in tasks:
         for ref in t.rows:
             by_row.setdefault(ref, []).append(t)
+    profile = tasks[0].profile if tasks else ''
+    released = released_records(store, profile)
     lines = []
     for row in rows or table.rows:
         line = dict(table=table.name, row=row.id, group=row.group, method=row.method,
@@ -63,6 +63,8 @@ def table_frame(table: Table, tasks: Sequence[Task], store: Store,
             line[f'{metric}_std'] = pd.Series(values).std() if len(values) > 1 else math.nan
             line[f'{metric}_n'] = len(values)
             line[f'{metric}_published'] = pub
+            rel = [r.metrics[field] for r in released.get((f'{table.name}/{row.id}', stage), []) if field in r.metrics]
+            line[f'{metric}_released'] = sum(rel) / len(rel) if rel else math.nan
             if metric in POINT_METRICS:
                 line[f'{metric}_diff'] = value - pub
             else:

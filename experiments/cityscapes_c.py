@@ -7,7 +7,16 @@ root mmseg reads. Resumable (finished images are skipped, every image is written
 atomically), parallel over processes.
 
     run-experiment cityscapes-c --data-root cityscapes=PATH --out DIR [--workers N]
+                   [--cityscapes-c-protocol segformer|official-bgr]
+
+Protocols (experiments/pipelines.py): ``segformer`` corrupts the RGB image, as
+imagecorruptions expects; ``official-bgr`` corrupts the BGR array that mmcv's
+LoadImageFromFile returns, as the official on-the-fly ``Corruptions`` transform did,
+and writes that array back as the image: the network then sees exactly the pixels
+of the official runs (frost and spatter come out with swapped colours). A root
+holds one protocol (``protocol.json``); mixing is refused.
 """
+import json
 import os
 import time
 import zlib
@@ -41,9 +50,11 @@ def image_seed(seed: int, corruption: str, severity: int, rel: str) -> int:
 CLEAN = ('clean', 0)
 
 
-def _work(job: Tuple[str, str, str, int, Sequence[str], int]) -> int:
+def _work(job: Tuple[str, str, str, int, Sequence[str], int, str]) -> int:
     import cv2
-    src, out, corruption, severity, rels, seed = job
+    src, out, corruption, severity, rels, seed, protocol = job
+    # the array handed to imagecorruptions: RGB (segformer) or mmcv's BGR (official-bgr)
+    flip = (lambda a: a[..., ::-1]) if protocol == 'segformer' else (lambda a: a)
     img_dir = os.path.join(src, LAYOUTS['cityscapes'].splits['val'][0])
     dst_dir = os.path.join(root_for(out, corruption, severity), LAYOUTS['cityscapes'].splits['val'][0])
     done = 0
@@ -55,10 +66,10 @@ def _work(job: Tuple[str, str, str, int, Sequence[str], int]) -> int:
         if (corruption, severity) == CLEAN:
             os.symlink(os.path.abspath(os.path.join(img_dir, rel)), dst)
             continue
-        img = cv2.imread(os.path.join(img_dir, rel), cv2.IMREAD_COLOR)[..., ::-1]
+        img = flip(cv2.imread(os.path.join(img_dir, rel), cv2.IMREAD_COLOR))
         res = corrupt(img, corruption, severity, image_seed(seed, corruption, severity, rel))
         tmp = f"{dst[:-len('.png')]}.{os.getpid()}.part.png"
-        cv2.imwrite(tmp, res[..., ::-1])
+        cv2.imwrite(tmp, flip(res))
         os.replace(tmp, dst)
         done += 1
     return done
@@ -79,21 +90,35 @@ def _link_labels(src: str, out: str, corruption: str, severity: int) -> None:
 
 def generate(src: str, out: str, corruptions: Iterable[str] = CORRUPTIONS,
              severities: Iterable[int] = SEVERITIES, workers: int = 1, seed: int = 0,
-             max_images: Optional[int] = None, chunk: int = 4) -> Dict[str, float]:
+             max_images: Optional[int] = None, chunk: int = 4,
+             protocol: str = 'segformer') -> Dict[str, float]:
     """Writes what is missing; returns counts and throughput."""
+    from .pipelines import ROBUSTNESS_PROTOCOLS
+    from .store import atomic_write
+    if protocol not in ROBUSTNESS_PROTOCOLS:
+        raise ValueError(f'unknown Cityscapes-C protocol {protocol!r}; known: {", ".join(ROBUSTNESS_PROTOCOLS)}')
     check_root('cityscapes', src, splits=('val', ))
+    marker = os.path.join(out, 'protocol.json')
+    if os.path.exists(marker):
+        with open(marker) as f:
+            have = json.load(f).get('protocol')
+        if have != protocol:
+            raise ValueError(f'{out} holds Cityscapes-C of protocol {have!r}, not {protocol!r}: '
+                             'give another output folder')
+    else:
+        atomic_write(marker, json.dumps({'protocol': protocol, 'seed': seed}))
     rels = _val_images(src)[:max_images]
     pairs = [CLEAN]
     for c in corruptions:
         if c not in CORRUPTIONS:
             raise KeyError(f'unknown corruption {c!r}; known: {", ".join(CORRUPTIONS)}')
         pairs += [(c, s) for s in severities]
-    _work((src, out, *CLEAN, rels, seed))
+    _work((src, out, *CLEAN, rels, seed, protocol))
     jobs = []
     for c, s in pairs:
         _link_labels(src, out, c, s)
         if (c, s) != CLEAN:
-            jobs += [(src, out, c, s, rels[i:i + chunk], seed) for i in range(0, len(rels), chunk)]
+            jobs += [(src, out, c, s, rels[i:i + chunk], seed, protocol) for i in range(0, len(rels), chunk)]
     t0 = time.monotonic()
     if workers > 1:
         with ProcessPoolExecutor(workers) as pool:

@@ -6,20 +6,48 @@
     run-experiment TABLE [--rows R,..] [--stages S,..] [--seeds N,..] [--profile P]
                    [--backend local|slurm [--slurm-profile FILE] [--slurm KEY=VALUE]]
     run-experiment status TABLE
+    run-experiment invalidate TABLE --rows R,.. --stages S,..   (records kept under records/history/)
+    run-experiment evaluate TABLE --checkpoints DIR [--stages test,robustness]   (released checkpoints)
+    run-experiment weights list|fetch|verify [TABLE] [--weights-dir DIR]   (pretrained encoders)
     run-experiment report TABLE|all [--format html,latex,csv] [--profile P]
     run-experiment cityscapes-c --data-root cityscapes=PATH --out DIR [--workers N] [--backend slurm]
 """
 import argparse
 import math
 import os
+import shlex
 import sys
+import time
 from typing import Dict, List, Optional
 
-COMMANDS = ('list', 'show', 'plan', 'status', 'run', 'report', 'cityscapes-c')
+COMMANDS = ('list', 'show', 'plan', 'status', 'run', 'report', 'cityscapes-c', 'invalidate', 'evaluate', 'weights')
+MAX_SEED = 2**32 - 1  # numpy's seed range
 
 
 def _csv(value: str) -> List[str]:
     return [v.strip() for v in value.split(',') if v.strip()]
+
+
+def _nonempty_csv(flag: str):
+    def parse(value: str) -> List[str]:
+        out = _csv(value)
+        if not out:  # e.g. an unset shell variable: never read as "everything"
+            raise argparse.ArgumentTypeError(f'{flag} is empty; name at least one, or leave {flag} out for all')
+        return out
+    return parse
+
+
+def _seeds(value: str) -> List[int]:
+    out = []
+    for v in _nonempty_csv('--seeds')(value):
+        try:
+            seed = int(v)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'--seeds takes integers, got {v!r}') from None
+        if not 0 <= seed <= MAX_SEED:
+            raise argparse.ArgumentTypeError(f'seed {seed} is out of range: seeds are 0..{MAX_SEED}')
+        out.append(seed)
+    return out
 
 
 def _data_roots(values: List[str]) -> Dict[str, str]:
@@ -37,14 +65,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog='run-experiment', description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('command', help='list | show | plan | status | run | TABLE (= run TABLE)')
-    p.add_argument('table', nargs='?', help='table name (see `run-experiment list`)')
-    p.add_argument('--rows', type=_csv, default=None, help='comma-separated row ids (default: all runnable)')
-    p.add_argument('--stages', type=_csv, default=None,
+    p.add_argument('table', nargs='?', help='table name (see `run-experiment list`); for weights: list|fetch|verify')
+    p.add_argument('target', nargs='?', help='weights: the table whose weights to list, fetch or verify (default all)')
+    p.add_argument('--weights-dir', default=None,
+                   help='pretrained encoder weights (default $UMIX_WEIGHTS or <runs-dir>/weights); the paper profile '
+                   'reads only from there')
+    p.add_argument('--rows', type=_nonempty_csv('--rows'), default=None,
+                   help='comma-separated row ids (default: all runnable)')
+    p.add_argument('--stages', type=_nonempty_csv('--stages'), default=None,
                    help='comma-separated stages: train,test,complexity,latency,robustness (default: the rows\')')
-    p.add_argument('--seeds', type=lambda s: [int(x) for x in _csv(s)], default=None,
+    p.add_argument('--seeds', type=_seeds, default=None,
                    help='comma-separated seeds (default: the rows\')')
     p.add_argument('--profile', default='paper', help='paper (default), smoke (built-in data, CPU minutes) '
                    'or tiny (tests)')
+    p.add_argument('--verbose', action='store_true',
+                   help='stream mmengine\'s full logs to the console (default: into each task\'s log file)')
+    p.add_argument('--wait', action='store_true',
+                   help='run: wait for records another process is computing instead of skipping them')
     p.add_argument('--backend', default='local', choices=['local', 'slurm'],
                    help='local: this machine, one task after another; slurm: sbatch arrays')
     p.add_argument('--slurm-profile', default=os.environ.get('UMIX_SLURM_PROFILE'),
@@ -64,7 +101,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help='latency: fused attention and projected-first fuse (the same function)')
     p.add_argument('--channels-last', action='store_true', help='latency: channels-last memory format')
     p.add_argument('--compile', action='store_true', help='latency: torch.compile backbone and head')
+    p.add_argument('--latency-protocol', default='mmseg-benchmark', choices=['mmseg-benchmark', 'single-image'],
+                   help='latency: mmseg\'s benchmark (validation images, predict mode, 5 warm-up, 200 images; the '
+                   'paper\'s setting; default) or one random image timed N times')
+    p.add_argument('--cityscapes-c-protocol', default='segformer', choices=['segformer', 'official-bgr'],
+                   help='robustness / cityscapes-c: corrupt RGB images (segformer, default) or BGR arrays as '
+                   'the official runs did (official-bgr: frost and spatter colours swapped)')
+    p.add_argument('--layout', default='paper', choices=['paper', 'long'],
+                   help='report: tables in the paper\'s layout where the table defines one (default), or long form')
     p.add_argument('--format', type=_csv, default=None, help='report: html,latex,csv (default: all three)')
+    p.add_argument('--checkpoints', help='evaluate: folder of released checkpoints (.pth, official layout)')
     p.add_argument('--out', help='cityscapes-c: output folder')
     p.add_argument('--workers', type=int, default=os.cpu_count() or 1, help='cityscapes-c: processes')
     p.add_argument('--corruptions', type=_csv, default=None, help='cityscapes-c: subset (default: all 16)')
@@ -120,8 +166,9 @@ def _plan(args, profile_rows: bool = True):
         rows_arg = table.profiles[profile.name].get('rows')
     rows = select_rows(table, rows_arg)
     store = Store(args.runs_dir)
-    latency = LatencyOptions(args.precision, args.optimize, args.channels_last, args.compile)
-    tasks = plan(table, rows, args.stages, args.seeds, profile, _data_roots(args.data_root), store, latency)
+    latency = LatencyOptions(args.precision, args.optimize, args.channels_last, args.compile, args.latency_protocol)
+    tasks = plan(table, rows, args.stages, args.seeds, profile, _data_roots(args.data_root), store, latency,
+                 args.cityscapes_c_protocol, args.weights_dir)
     return table, profile, rows, store, tasks
 
 
@@ -172,9 +219,24 @@ def cmd_status(args, console) -> int:
     t = RTable(title=f'status: {table.name}, profile {profile.name}')
     for col in ('row(s)', 'stage', 'seed', 'state', 'job', 'result', 'log / record'):
         t.add_column(col, overflow='fold')
+    from .lease import Lease
     for task in tasks:
         rec = store.get(task.key)
         state = rec.status if rec else 'missing'
+        if rec and rec.status == 'running':
+            lease = Lease(store.root, task.key)
+            holder = lease.holder()
+            if holder is None or lease.is_stale(holder):
+                since = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(holder.heartbeat)) if holder else \
+                    rec.started_at
+                state = f'stale (no heartbeat since {since}); a rerun takes it over'
+            else:
+                state = f'running ({holder.describe()[len("being computed by "):]})'
+        if rec and rec.status == 'done' and rec.stage == 'train':
+            ckpt = store.abs(rec.artifacts.get('checkpoint', ''))
+            if not os.path.exists(ckpt):
+                state = (f'done, but its checkpoint {ckpt} is gone: `run-experiment invalidate {table.name} '
+                         f'--rows {task.row.id} --stages train` to recompute')
         job = jobs.get(task.key)
         slurm_state = states.get(job['job']) if job else None
         if slurm_state and slurm_state not in ('COMPLETED', ):
@@ -190,15 +252,47 @@ def cmd_status(args, console) -> int:
             result = rec.error.splitlines()[0][:120]
         log = job['log'] if job else (rec.log if rec and rec.log else '')
         t.add_row('\n'.join(task.rows), task.stage, _fmt(task.seed), state, job['job'] if job else '', result,
-                  log + '\n' + store.path(task.key))
+                  (store.abs(log) if log else '') + '\n' + store.path(task.key))
     console.print(t)
+    for path, dest, why in store.moved:
+        console.print(f'[yellow]damaged record[/] {path} ({why}) moved to {dest}')
+    damaged = store.damaged()
+    if damaged:
+        console.print(f'{len(damaged)} damaged record file(s) kept under {os.path.join(store.root, "records", "damaged")}')
     return 0
 
 
-def print_comparison(table, tasks, store, rows, console) -> None:
+def cmd_invalidate(args, console) -> int:
+    """Moves the named records (and those computed from them) to records/history/,
+    so that the next run recomputes them on purpose. Nothing is deleted."""
+    if not args.rows or not args.stages:
+        raise ValueError('invalidate needs --rows and --stages (what to recompute, named explicitly)')
+    table, profile, rows, store, tasks = _plan(args)
+    args_all = argparse.Namespace(**{**vars(args), 'stages': None})
+    _, _, _, _, everything = _plan(args_all)
+    keys = [t.key for t in tasks if t.stage in args.stages]
+    todo, i = list(keys), 0
+    while i < len(todo):  # what was computed from an invalidated record goes too
+        todo += [t.key for t in everything if t.needs == todo[i] and t.key not in todo]
+        i += 1
+    moved = 0
+    for key in todo:
+        dest = store.retire(key)
+        if dest:
+            moved += 1
+            console.print(f'invalidated {key} -> {dest}' + ('' if key in keys else ' (computed from it)'))
+    console.print(f'{moved} record(s) moved to records/history/; the next run recomputes them'
+                  if moved else 'no record to invalidate')
+    return 0
+
+
+def print_comparison(table, tasks, store, rows, console, profile: str = 'paper') -> None:
     from rich.table import Table as RTable
     from analysis.collect import POINT_METRICS, table_frame
+    from analysis.verdicts import scorecard, verdict_frame
     df = table_frame(table, tasks, store, rows)
+    verdicts = verdict_frame(table, tasks, store, profile)
+    vmap = {(v['row'], v['metric']): v for v in verdicts.to_dict('records')}
     t = RTable(title=f'{table.title}: reproduced vs published ({table.source})')
     for col in ('row', 'dataset'):
         t.add_column(col)
@@ -215,9 +309,15 @@ def print_comparison(table, tasks, store, rows, console) -> None:
             cells.append(_fmt(line.get('params_effective_m')))
         for m in table.metrics:
             diff = line.get(f'{m}_diff', line.get(f'{m}_diff_pct'))
+            v = vmap.get((line['row'], m), {})
+            if v.get('verdict') == 'built-in data: no comparison':
+                diff = 'built-in data'
+            elif v.get('symbol') and v['symbol'] != '–':
+                diff = f'{_fmt(diff, 1)} {v["symbol"]}'
             cells += [_fmt(line[m]), _fmt(line[f'{m}_published']), _fmt(diff, 1)]
         t.add_row(*cells)
     console.print(t)
+    print_scorecard([scorecard(table, verdicts, tasks, store)], console)
 
 
 def _slurm_submission(args, table, tasks, store, profile):
@@ -228,7 +328,8 @@ def _slurm_submission(args, table, tasks, store, profile):
     roots = _data_roots(args.data_root)
 
     def argv_for(t):
-        return shlex.split(reproduce_command(t, roots))[1:] + ['--runs-dir', store.root]
+        extra = ['--weights-dir', os.path.abspath(args.weights_dir)] if args.weights_dir else []
+        return shlex.split(reproduce_command(t, roots))[1:] + ['--runs-dir', store.root] + extra
     return Submission(table.name, tasks, store, prof, argv_for, [os.path.abspath(d) for d in args.tables])
 
 
@@ -249,7 +350,8 @@ def cmd_run_slurm(args, console, table, profile, store, todo) -> int:
     for arr in arrays:
         console.print(f'submitted {arr["name"]:12s} job {job_ids[arr["name"]]} ({len(arr["tasks"])} task(s)); '
                       f'script {arr["script_path"]}')
-    console.print(f'follow with `run-experiment status {table.name} --profile {profile.name}`')
+    argv = [a for a in getattr(args, 'argv', []) if a not in ('run', )]
+    console.print(f'follow with `{shlex.join(["run-experiment", "status"] + argv)}`', highlight=False)
     return 0
 
 
@@ -261,15 +363,26 @@ def cmd_run(args, console) -> int:
     console.print(f'[bold]{table.name}[/]: {len(tasks)} tasks, {len(tasks) - len(todo)} already done, '
                   f'{len(todo)} to run (profile {profile.name}, results in {store.root})')
     prepare_data(todo, store)  # a missing or malformed root fails here, before any job
+    check_weights(todo, args, store)  # so do missing or corrupt pretrained weights
     if args.backend == 'slurm':
         return cmd_run_slurm(args, console, table, profile, store, todo)
-    results = run_local(tasks, store, _command_for(args, profile), console)
-    print_comparison(table, tasks, store, rows, console)
-    failed = [k for k, r in results.items() if r is None or r.status != 'done']
+    from .console import terminal_console
+    if args.verbose:
+        os.environ['UMIX_VERBOSE'] = '1'
+    argv = [a for a in getattr(args, 'argv', []) if a != '--verbose']
+    rerun = shlex.join(['run-experiment'] + argv)
+    status = shlex.join(['run-experiment', 'status'] + [a for a in argv if a != 'run'])
+    console = terminal_console()
+    results, busy = run_local(tasks, store, _command_for(args, profile), console, wait=args.wait,
+                              rerun=rerun, status=status)
+    print_comparison(table, tasks, store, rows, console, profile.name)
+    failed = [k for k, r in results.items() if k not in busy and (r is None or r.status != 'done')]
+    if busy:
+        console.print(f'[yellow]{len(busy)} task(s) left to the process(es) computing them[/]: ' + ', '.join(sorted(busy)))
     if failed:
         console.print(f'[red]{len(failed)} task(s) did not finish[/]: ' + ', '.join(failed) +
-                      '\nsee `run-experiment status ' + table.name + '`; running the same command again '
-                      're-runs exactly those')
+                      f'\ninspect: {status}\nrunning the same command again re-runs exactly those: {rerun}',
+                      highlight=False)
         return 1
     return 0
 
@@ -292,13 +405,15 @@ def cmd_cityscapes_c(args, console) -> int:
         from .store import Store
         check_root('cityscapes', roots['cityscapes'], splits=('val', ))
         job = submit_cityscapes_c(roots['cityscapes'], args.out, corruptions,
-                                  load_cluster_profile(args.slurm_profile, args.slurm), Store(args.runs_dir))
+                                  load_cluster_profile(args.slurm_profile, args.slurm), Store(args.runs_dir),
+                                  args.cityscapes_c_protocol)
         console.print(f'submitted Cityscapes-C generation: job {job}, {len(corruptions)} array task(s), '
                       f'one per corruption')
         return 0
     console.print(f'writing Cityscapes-C ({len(corruptions)} corruptions x 5 severities) to {args.out} '
                   f'with {args.workers} process(es); finished images are kept')
-    stats = generate(roots['cityscapes'], args.out, corruptions, workers=args.workers)
+    stats = generate(roots['cityscapes'], args.out, corruptions, workers=args.workers,
+                     protocol=args.cityscapes_c_protocol)
     console.print(f'{stats["images"]} validation images, {stats["written"]} corrupted images written in '
                   f'{stats["seconds"]:.1f} s ({stats["images_per_second"]:.2f} images/s)')
     return 0
@@ -314,15 +429,131 @@ def cmd_report(args, console) -> int:
     for name in names:
         args.table = name
         table, profile, rows, store, tasks = _plan(args, profile_rows=False)
-        written = render_table(table, tasks, store, out_dir, profile.name, formats)
+        written = render_table(table, tasks, store, out_dir, profile.name, formats, args.layout)
+        card = written.pop('scorecard')
         measured = len({ref for t in tasks for ref in t.rows if store.is_done(t.key)})
         entries.append(dict(name=name, title=table.title, source=table.source, rows=len(table.rows),
-                            measured=measured, html=f'{name}.html'))
+                            measured=measured, html=f'{name}.html', scorecard=card))
         for fmt_name, path in written.items():
             console.print(f'{name}: {fmt_name:17s} {path}')
+    print_scorecard([e['scorecard'] for e in entries], console)
     if 'html' in formats:
         console.print(f'index: {render_index(entries, out_dir, args.profile)}')
     return 0
+
+
+def check_weights(tasks, args, store) -> None:
+    from .weights import check, needed_files, weights_dir
+    files = [f for t in tasks if t.stage == 'train' for f in needed_files(t.cfg.model)]
+    if files:
+        check(files, weights_dir(store.root, args.weights_dir))
+
+
+def cmd_weights(args, console) -> int:
+    """weights list|fetch|verify [TABLE]: the pretrained files a table (or every table) needs."""
+    from rich.table import Table as RTable
+    from .registry import load_registry
+    from .store import Store
+    from .tasks import load_base_config
+    from .weights import fetch, load_manifest, needed_files, verify_file, weights_dir
+    action = args.table
+    if action not in ('list', 'fetch', 'verify'):
+        raise ValueError(f'weights takes list, fetch or verify, got {action!r}')
+    manifest = load_manifest()
+    folder = weights_dir(Store(args.runs_dir).root, args.weights_dir)
+    registry = load_registry(args.tables)
+    if args.target and args.target not in registry:
+        raise ValueError(f'unknown table {args.target!r}; known tables: {", ".join(sorted(registry))}')
+    names = [args.target] if args.target else sorted(registry)
+    needed: Dict[str, List[str]] = {}
+    for name in names:
+        for row in registry[name].runnable():
+            if 'train' in row.stages:
+                for f in needed_files(load_base_config(row.config).model):
+                    needed.setdefault(f, []).append(f'{name}/{row.id}')
+    unknown = sorted(set(needed) - set(manifest))
+    if unknown:
+        raise ValueError(f'checkpoints not in the weights manifest: {", ".join(unknown)}')
+    failed = 0
+    t = RTable(title=f'pretrained weights in {folder}')
+    for col in ('file', 'state', 'needed by', 'url'):
+        t.add_column(col, overflow='fold')
+    for f in sorted(needed):
+        w = manifest[f]
+        if action == 'fetch':
+            try:
+                state = fetch(w, folder)
+            except ValueError as err:
+                state = f'failed: {err}'
+        else:
+            state = verify_file(folder, w)
+        failed += not state.startswith('ok') and action != 'list'
+        users = needed[f]
+        t.add_row(f, state, ', '.join(users[:3]) + (f' (+{len(users) - 3})' if len(users) > 3 else ''),
+                  w.url or 'none known: place it by hand')
+    console.print(t)
+    return 1 if failed else 0
+
+
+def cmd_evaluate(args, console) -> int:
+    """Released checkpoints: identified, matched to rows, evaluated by the test stage."""
+    import copy
+    import shlex
+    from .executor import prepare_data, run_task
+    from .released import check_strict, convert_released, match_folder
+    if not args.checkpoints:
+        raise ValueError('evaluate needs --checkpoints DIR (a folder of released .pth files)')
+    stages = args.stages or ['test']
+    bad = set(stages) - {'test', 'robustness'}
+    if bad:
+        raise ValueError(f'evaluate runs the test and robustness stages, not {sorted(bad)}')
+    args.stages = stages
+    table, profile, rows, store, tasks = _plan(args)
+    files, chosen = match_folder(table, rows, args.checkpoints)
+    for m in files:
+        what = (f'-> {", ".join(m.rows)} ({m.head}, sha256 {m.sha256[:12]})' if m.rows and not m.problem
+                else m.problem)
+        console.print(f'{os.path.relpath(m.path, args.checkpoints)}: {what}', highlight=False)
+    todo = []
+    for t in tasks:
+        m = chosen.get(t.row.id)
+        if m is None or t.stage not in stages:
+            continue
+        converted = convert_released(m, store.root)
+        r = copy.copy(t)
+        r.key = f'{t.key}-released-{m.sha256[:12]}'
+        r.needs = None
+        r.options = {**t.options, 'source': 'released', 'checkpoint': store.rel(converted), 'sha256': m.sha256,
+                     'file': os.path.abspath(m.path)}
+        check_strict(converted, r.cfg)
+        todo.append(r)
+    if not todo:
+        console.print(f'no checkpoint to evaluate for {table.name}')
+        return 1 if any(m.problem for m in files) else 0
+    prepare_data(todo, store)
+    failed = 0
+    for r in todo:
+        cmd = shlex.join(['run-experiment', 'evaluate', table.name, '--checkpoints', os.path.abspath(args.checkpoints),
+                          '--rows', r.row.id, '--stages', r.stage, '--profile', profile.name])
+        rec = run_task(r, store, cmd)
+        result = f'miou={rec.metrics.get("miou", rec.metrics.get("miou_corrupted")):.2f}' if rec.status == 'done' \
+            else rec.error.splitlines()[0]
+        console.print(f'{r.stage} {table.name}/{r.row.id} (released {os.path.basename(r.options["file"])}): '
+                      f'{rec.status}, {result}; record {store.path(r.key)}', highlight=False)
+        failed += rec.status != 'done'
+    return 1 if failed else 0
+
+
+def print_scorecard(cards, console) -> None:
+    """Verdict counts per table (see analysis.verdicts)."""
+    from rich.table import Table as RTable
+    t = RTable(title='scorecard: reproduced (within tolerance) / within noise / off / not measured')
+    for col in ('table', '✓ reproduced', '≈ within noise', '✗ off', '– not measured', 'GPU-h', 'CPU-h'):
+        t.add_column(col, justify='left' if col == 'table' else 'right')
+    for c in cards:
+        t.add_row(c['name'], str(c['reproduced']), str(c['within_noise']), str(c['off']), str(c['not_measured']),
+                  f'{c["gpu_hours"]:.2f}', f'{c["cpu_hours"]:.2f}')
+    console.print(t)
 
 
 def exec_task(manifest_path: str, index: int) -> int:
@@ -364,7 +595,16 @@ def main(argv: Optional[List[str]] = None) -> int:
             print('usage: run-experiment exec-task MANIFEST INDEX', file=sys.stderr)
             return 2
         return exec_task(argv[1], int(argv[2]))
+    if not argv:  # a first look: the tables and how to start
+        from rich.console import Console
+        console = Console()
+        cmd_list(build_parser().parse_args(['list']), console)
+        console.print('examples:\n  run-experiment show table1\n  run-experiment table1 --profile smoke   '
+                      '# built-in data, minutes on a CPU\n  run-experiment plan table1 --backend slurm --slurm-profile '
+                      'slurm/profiles/example.toml\n(run-experiment --help for every option)', highlight=False)
+        return 0
     args = build_parser().parse_args(argv)
+    args.argv = argv
     if args.command not in COMMANDS:  # `run-experiment table1 ...`
         args.table, args.command = args.command, 'run'
     elif args.command not in ('list', 'cityscapes-c') and not args.table:
@@ -372,9 +612,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     # a pipe or a log file gets wide tables rather than 80 columns
     console = Console() if sys.stdout.isatty() else Console(width=170)
     handlers = {'list': cmd_list, 'show': cmd_show, 'plan': cmd_plan, 'status': cmd_status, 'run': cmd_run,
-                'report': cmd_report, 'cityscapes-c': cmd_cityscapes_c}
+                'report': cmd_report, 'cityscapes-c': cmd_cityscapes_c, 'invalidate': cmd_invalidate,
+                'evaluate': cmd_evaluate, 'weights': cmd_weights}
+    import signal
+    from .executor import Interrupted
+
+    def on_term(signum, frame):
+        raise Interrupted('SIGTERM')
+    if args.command == 'run':
+        signal.signal(signal.SIGTERM, on_term)
     try:
         return handlers[args.command](args, console)
+    except KeyboardInterrupt as err:
+        name = getattr(err, 'signal_name', 'SIGINT')
+        console.print(f'run-experiment: interrupted by {name}; the running task is recorded as interrupted and '
+                      'the same command resumes it', highlight=False)
+        return 143 if name == 'SIGTERM' else 130
     except (RegistryError, DatasetRootError, SlurmError, ValueError, KeyError, FileNotFoundError) as err:
         console.print(f'[red]run-experiment: error:[/] {err}', markup=True, highlight=False)
         return 2

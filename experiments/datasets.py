@@ -141,13 +141,73 @@ def _synth_sample(rng: np.random.Generator, dataset: str) -> Tuple[np.ndarray, n
     return img.astype(np.uint8), label
 
 
+def _same_marker(marker: str, params: dict) -> bool:
+    try:
+        with open(marker) as f:
+            return json.load(f) == params
+    except (OSError, ValueError):
+        return False
+
+
+def synthetic_params(dataset: str, num_train: int = 96, num_val: int = 24, seed: int = 0) -> dict:
+    return dict(dataset=dataset, num_train=num_train, num_val=num_val, seed=seed, version=SYNTH_VERSION)
+
+
+def builtin_identity(params: dict) -> str:
+    """The identity of a built-in dataset, known before it is generated."""
+    return f'{params["dataset"]}:builtin:' + json.dumps(params, sort_keys=True)
+
+
+def dataset_identity(dataset: str, root: str, cache_dir: Optional[str] = None) -> str:
+    """What a result depends on of its dataset: the name plus a fingerprint of the
+    files (relative paths and sizes of every image and label of every split), not
+    where it lives, so a moved, symlinked or remounted copy keeps its identity.
+    The built-in data is identified by its generation parameters. The walk is done
+    once per root and cached in ``cache_dir`` (keyed by the real path and the split
+    folders' modification times). An unreadable root gives 'unavailable'."""
+    import hashlib
+    marker = os.path.join(root, '.umixformer-synthetic.json')
+    if os.path.exists(marker):
+        with open(marker) as f:
+            return builtin_identity(json.load(f))
+    layout = LAYOUTS[dataset]
+    real = os.path.realpath(root)
+    dirs = [os.path.join(real, d) for split in layout.splits.values() for d in split]
+    if not all(os.path.isdir(d) for d in dirs):
+        return f'{dataset}:unavailable'
+    stamp = [os.stat(d).st_mtime_ns for d in dirs]
+    cache = os.path.join(cache_dir, 'datasets.json') if cache_dir else None
+    known = {}
+    if cache and os.path.exists(cache):
+        try:
+            with open(cache) as f:
+                known = json.load(f)
+        except (OSError, ValueError):
+            known = {}
+    entry = known.get(real)
+    if entry and entry.get('stamp') == stamp:
+        return entry['identity']
+    h = hashlib.sha1()
+    for d in dirs:
+        for dirpath, dirnames, files in os.walk(d):
+            dirnames.sort()
+            for name in sorted(files):
+                path = os.path.join(dirpath, name)
+                h.update(f'{os.path.relpath(path, real)}\0{os.path.getsize(path)}\n'.encode())
+    identity = f'{dataset}:{h.hexdigest()[:16]}'
+    if cache:
+        from .store import atomic_write
+        known[real] = dict(stamp=stamp, identity=identity)
+        atomic_write(cache, json.dumps(known, indent=1, sort_keys=True))
+    return identity
+
+
 def generate_synthetic(dataset: str, root: str, num_train: int = 96, num_val: int = 24,
                        seed: int = 0) -> str:
     """Writes the built-in dataset once (atomically: a temp folder renamed into
     place); a second call with the same parameters does nothing."""
     import cv2
-    params = dict(dataset=dataset, num_train=num_train, num_val=num_val, seed=seed,
-                  version=SYNTH_VERSION)
+    params = synthetic_params(dataset, num_train, num_val, seed)
     marker = os.path.join(root, '.umixformer-synthetic.json')
     if os.path.exists(marker):
         with open(marker) as f:
@@ -161,6 +221,8 @@ def generate_synthetic(dataset: str, root: str, num_train: int = 96, num_val: in
     parent = os.path.dirname(os.path.abspath(root))
     os.makedirs(parent, exist_ok=True)
     tmp = tempfile.mkdtemp(dir=parent, prefix='.synthetic-')
+    from .store import current_umask
+    os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700: a shared store stays readable
     try:
         rng = np.random.default_rng(seed)
         for split, count in (('train', num_train), ('val', num_val)):
@@ -178,9 +240,15 @@ def generate_synthetic(dataset: str, root: str, num_train: int = 96, num_val: in
                 cv2.imwrite(os.path.join(seg_dir, stem + layout.seg_suffix), label)
         with open(os.path.join(tmp, os.path.basename(marker)), 'w') as f:
             json.dump(params, f)
-        if os.path.exists(root):
-            os.rmdir(root)  # empty, checked above
-        os.replace(tmp, root)
+        try:
+            if os.path.exists(root):
+                os.rmdir(root)  # empty, checked above
+            os.replace(tmp, root)
+        except OSError:
+            # another process generated it first (concurrent runs on one store)
+            if _same_marker(marker, params):
+                return root
+            raise
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp)

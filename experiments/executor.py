@@ -1,4 +1,5 @@
 """Runs one task and records its result (shared by every backend)."""
+import contextlib
 import os
 import sys
 import time
@@ -8,7 +9,9 @@ from typing import Dict
 from .datasets import prepare_root
 from .hooks import Preempted
 from .stages import STAGE_FUNCS
-from .store import DONE, FAILED, PREEMPTED, RUNNING, Record, Store, device_name, git_revision, now, package_versions
+from .lease import Holder, Lease
+from .store import (DONE, FAILED, INTERRUPTED, PREEMPTED, RUNNING, Record, Store, device_name, git_revision, now,
+                    package_versions)
 from .tasks import MODEL_STAGES, Task
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -19,7 +22,15 @@ def new_record(task: Task, status: str, command: str) -> Record:
                   config_hash=task.config_hash, profile=task.profile, seed=task.seed,
                   dataset=task.row.dataset, rows=list(task.rows), git_revision=git_revision(REPO),
                   packages=package_versions(), device=device_name(), command=command,
-                  started_at=now())
+                  started_at=now(), settings=task_settings(task))
+
+
+def task_settings(task: Task) -> Dict[str, object]:
+    """What the task's result depends on beyond its config, for the record."""
+    out: Dict[str, object] = dict(task.options)
+    if task.stage in ('test', 'robustness'):
+        out['pipeline'] = task.row.pipeline
+    return out
 
 
 def prepare_data(tasks, store: Store) -> Dict[str, Dict[str, int]]:
@@ -27,38 +38,89 @@ def prepare_data(tasks, store: Store) -> Dict[str, Dict[str, int]]:
     read, before anything runs. Raises DatasetRootError naming the problem."""
     seen = {}
     for t in tasks:
-        if t.stage in MODEL_STAGES or t.data_root is None or t.data_root in seen:
+        if t.data_root is None or t.data_root in seen:
             continue
         builtin = os.path.dirname(t.data_root) == os.path.join(store.root, 'data')
         seen[t.data_root] = prepare_root(t.row.dataset, t.data_root, builtin)
     return seen
 
 
-def run_task(task: Task, store: Store, command: str) -> Record:
-    """Computes the task's record unless it is done; failures are recorded."""
+class LeaseHeld(RuntimeError):
+    """Another process is computing this record."""
+
+    def __init__(self, key: str, holder: Holder) -> None:
+        super().__init__(f'{key}: {holder.describe()}')
+        self.holder = holder
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM: the task is recorded as interrupted, then the run stops."""
+
+    def __init__(self, signal_name: str = 'SIGINT') -> None:
+        super().__init__(signal_name)
+        self.signal_name = signal_name
+
+
+def run_task(task: Task, store: Store, command: str, wait: bool = False) -> Record:
+    """Computes the task's record unless it is done; failures are recorded.
+
+    The record's lease is taken first: if another process holds it, LeaseHeld is
+    raised (or, with ``wait``, this waits for it and returns its result)."""
     existing = store.get(task.key)
     if existing is not None and existing.status == DONE:
         return existing
     # in a multi-process (srun) run only rank 0 keeps the books
     writer = int(os.environ.get('SLURM_PROCID', '0')) == 0 or os.environ.get('UMIX_LAUNCHER') != 'slurm'
-    put = store.put if writer else (lambda rec: None)
+    if not writer:
+        return _compute(task, store, command, lambda rec: None)
+    lease = Lease(store.root, task.key)
+    holder = lease.acquire(wait=wait)
+    if holder is not None:
+        raise LeaseHeld(task.key, holder)
+    try:
+        existing = store.get(task.key)  # finished by the previous holder meanwhile?
+        if existing is not None and existing.status == DONE:
+            return existing
+        return _compute(task, store, command, store.put)
+    finally:
+        lease.release()
+
+
+def task_log(task: Task, store: Store) -> str:
+    """Where the task's full output goes: the SLURM log, else run.log in its run folder."""
+    return os.environ.get('UMIX_TASK_LOG') or os.path.join(store.work_dir(task.key), 'run.log')
+
+
+def _compute(task: Task, store: Store, command: str, put) -> Record:
+    from .console import capture_output
     record = new_record(task, RUNNING, command)
-    record.log = os.environ.get('UMIX_TASK_LOG') or store.work_dir(task.key)
+    log = task_log(task, store)
+    record.log = store.rel(log)
     put(record)
     t0 = time.monotonic()
+    # mmengine/mmseg output goes to the log, not the console (a SLURM task's output is its log)
+    quiet = os.environ.get('UMIX_VERBOSE') != '1' and not os.environ.get('UMIX_TASK_LOG')
     try:
-        metrics, artifacts, resumed = STAGE_FUNCS[task.stage](task, store)
+        with capture_output(log) if quiet else contextlib.nullcontext():
+            metrics, artifacts, resumed = STAGE_FUNCS[task.stage](task, store)
         record.status, record.metrics, record.artifacts, record.resumed_from = DONE, metrics, artifacts, resumed
     except (KeyboardInterrupt, Preempted) as err:
-        record.status = FAILED if isinstance(err, KeyboardInterrupt) else PREEMPTED
-        record.error = 'interrupted' if isinstance(err, KeyboardInterrupt) else f'preempted after saving {err}'
+        if isinstance(err, KeyboardInterrupt):
+            record.status = INTERRUPTED
+            record.error = f'interrupted by {getattr(err, "signal_name", "SIGINT")}'
+        else:
+            record.status, record.error = PREEMPTED, f'preempted after saving {err}'
         record.wall_time_s, record.finished_at = time.monotonic() - t0, now()
         put(record)
         raise
     except Exception as err:  # recorded, and the run goes on with other tasks
         record.status = FAILED
         record.error = f'{type(err).__name__}: {err}\n' + traceback.format_exc(limit=8)
-        print(f'[{task.key}] failed: {type(err).__name__}: {err}', file=sys.stderr)
+        if quiet:  # the traceback belongs in the task's log
+            with open(log, 'a') as f:
+                f.write(traceback.format_exc())
+        else:  # the console is the log (SLURM, --verbose)
+            print(f'[{task.key}] failed: {type(err).__name__}: {err}\n{traceback.format_exc()}', file=sys.stderr)
     record.wall_time_s = time.monotonic() - t0
     record.finished_at = now()
     put(record)

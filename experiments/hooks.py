@@ -1,6 +1,7 @@
 """mmengine hooks of the suite."""
 import os
 import signal
+import time
 
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
@@ -32,6 +33,17 @@ class PreemptionCheckpointHook(Hook):
             self.requested = True
         signal.signal(self.signum, handler)
 
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        # For tests of preemption only: $UMIX_TEST_HOLD_AT_ITER=N holds the training
+        # before iteration N (after iteration N's checkpoint) until the signal arrives,
+        # so that a fast run cannot finish before it is preempted.
+        hold = os.environ.get('UMIX_TEST_HOLD_AT_ITER')
+        first_run = os.environ.get('SLURM_RESTART_COUNT', '0') == '0'  # not again once requeued
+        if hold and first_run and runner.iter == int(hold) and not self.requested:
+            end = time.time() + 600
+            while not self.requested and time.time() < end:
+                time.sleep(0.05)
+
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         if not self.requested:
             return
@@ -44,3 +56,21 @@ class PreemptionCheckpointHook(Hook):
         os.replace(tmp, os.path.join(runner.work_dir, 'last_checkpoint'))
         runner.logger.info(f'preemption warning: saved {path}; stopping to be requeued')
         raise Preempted(path)
+
+
+@HOOKS.register_module()
+class ProgressReportHook(Hook):
+    """Reports training and evaluation progress to the suite's console
+    (``experiments.console.report_progress``): iteration / total and the loss."""
+
+    priority = 'VERY_LOW'
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        from .console import report_progress
+        loss = outputs.get('loss') if isinstance(outputs, dict) else None
+        info = f'loss {float(loss):.3f}' if loss is not None else ''
+        report_progress('train', runner.iter + 1, runner.max_iters, info)
+
+    def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        from .console import report_progress
+        report_progress('test', batch_idx + 1, len(runner.test_dataloader))

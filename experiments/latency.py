@@ -1,6 +1,13 @@
-"""The latency stage: one image at the paper's resolution, the config's test
-mode (whole or slide), warm-up then timed runs (CUDA events on a GPU, a
-monotonic clock on the CPU)."""
+"""The latency stage, two protocols (never mixed: the protocol is in the key and the record).
+
+``mmseg-benchmark`` (default; the paper's "mmsegmentation benchmark setting", the
+official tools/analysis_tools/benchmark.py, spec 6.2): validation images through the
+config's test pipeline, batch 1, the data preprocessor, then the segmentor in predict
+mode (whole or slide inference, resizing back and argmax included) under no_grad; the
+first 5 images are warm-up; 200 images; fp32 unless asked; FPS = timed images / time.
+``single-image``: one random image at the paper's resolution, tensor-free inference
+(``model.inference``) with warm-up and N timed runs; median, p10/p90.
+On a GPU the clock is synchronised (CUDA events / synchronize), on the CPU monotonic."""
 import os
 import statistics
 import time
@@ -17,13 +24,92 @@ def device_slug() -> str:
     return 'cpu'
 
 
+PROTOCOLS = ('mmseg-benchmark', 'single-image')
+BENCHMARK_WARMUP, BENCHMARK_IMAGES = 5, 200  # as mmseg's benchmark.py
+
+
+def device_details() -> Dict[str, Any]:
+    """What a timing depends on besides the model: device, driver, CUDA, cuDNN, torch."""
+    import platform
+    from .store import device_name
+    out: Dict[str, Any] = {'device': device_name(), 'torch': torch.__version__, 'python': platform.python_version(),
+                           'cpu_threads': torch.get_num_threads()}
+    if torch.cuda.is_available():
+        props = torch.cuda.get_device_properties(0)
+        out.update(gpu=props.name, gpu_memory_gb=round(props.total_memory / 2**30, 1), cuda=torch.version.cuda,
+                   cudnn=torch.backends.cudnn.version(), capability='.'.join(map(str, torch.cuda.get_device_capability(0))))
+        try:
+            import subprocess
+            out['driver'] = subprocess.run(['nvidia-smi', '--query-gpu=driver_version', '--format=csv,noheader'],
+                                           capture_output=True, text=True, timeout=20).stdout.strip().splitlines()[0]
+        except (OSError, IndexError, subprocess.SubprocessError):
+            out['driver'] = 'unknown'
+    return out
+
+
+def measure_benchmark(task, warmup: int = None, images: int = None) -> Dict[str, Any]:
+    """mmseg's benchmark protocol on the row's validation images (see the module doc)."""
+    from mmengine.runner import Runner
+    from umixformer.complexity import build_segmentor
+    from umixformer.optimize import optimize_for_inference
+
+    dev = 'cuda' if torch.cuda.is_available() else 'cpu'
+    warmup = int(os.environ.get('UMIX_LATENCY_WARMUP', warmup if warmup is not None else BENCHMARK_WARMUP))
+    images = int(os.environ.get('UMIX_LATENCY_IMAGES', images or BENCHMARK_IMAGES))
+    opts = task.options
+    precision = opts.get('precision', 'fp32')
+    dtypes = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+    cfg = task.cfg.copy()
+    cfg.test_dataloader.batch_size = 1
+    loader = Runner.build_dataloader(cfg.test_dataloader)
+    if len(loader.dataset) <= warmup:
+        raise ValueError(f'{len(loader.dataset)} validation images: fewer than the {warmup} warm-up images')
+    model = build_segmentor(task.base_cfg).to(dev)
+    if opts.get('optimize') or opts.get('channels_last') or opts.get('compile'):
+        model = optimize_for_inference(model, channels_last=bool(opts.get('channels_last')),
+                                       compile=bool(opts.get('compile')))
+    if dev == 'cuda':
+        torch.backends.cudnn.benchmark = False  # as benchmark.py
+    total, timed, shapes = 0.0, 0, set()
+    with torch.no_grad():
+        for i, data in enumerate(loader):
+            if i >= images:
+                break
+            # benchmark.py passes training=True, which pads to the crop size; real validation
+            # images (ADE20K short side 512, Cityscapes 2048x1024) are never smaller, so test mode
+            # is the same there, and it keeps small (built-in) images valid
+            data = model.data_preprocessor(data, False)
+            shapes.add(tuple(data['inputs'].shape[-2:]))
+            if dev == 'cuda':
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            with torch.autocast(dev, dtype=dtypes[precision], enabled=dtypes[precision] is not None):
+                model(**data, mode='predict')
+            if dev == 'cuda':
+                torch.cuda.synchronize()
+            if i >= warmup:
+                total += time.perf_counter() - t0
+                timed += 1
+    fps = timed / total
+    return {'latency_ms': 1000.0 / fps, 'fps': fps, 'protocol': 'mmseg-benchmark', 'images': timed,
+            'warmup': warmup, 'precision': precision, 'batch_size': 1,
+            'mode': model.test_cfg.get('mode', 'whole'), 'input_hw': [list(s) for s in sorted(shapes)][:3],
+            'optimize': bool(opts.get('optimize')), 'channels_last': bool(opts.get('channels_last')),
+            'compile': bool(opts.get('compile')), **device_details()}
+
+
 def measure_latency(task, warmup: int = None, runs: int = None) -> Dict[str, Any]:
+    """The latency record of a task, by its protocol."""
+    if task.options.get('protocol', 'mmseg-benchmark') == 'mmseg-benchmark':
+        return measure_benchmark(task)
+    return measure_single_image(task, warmup, runs)
+
+
+def measure_single_image(task, warmup: int = None, runs: int = None) -> Dict[str, Any]:
     from umixformer.complexity import build_segmentor
     from umixformer.optimize import optimize_for_inference
 
     from .stages import paper_input_hw
-    from .store import device_name
-
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'
     w, n = DEFAULT_RUNS[dev]
     warmup = int(os.environ.get('UMIX_LATENCY_WARMUP', warmup or w))
@@ -70,8 +156,8 @@ def measure_latency(task, warmup: int = None, runs: int = None) -> Dict[str, Any
     q = statistics.quantiles(times, n=10) if len(times) > 1 else [med] * 9
     return {
         'latency_ms': med, 'latency_p10_ms': q[0], 'latency_p90_ms': q[-1],
-        'latency_std_ms': statistics.pstdev(times), 'fps': 1000.0 / med,
-        'device': device_name(), 'precision': precision, 'batch_size': 1, 'mode': mode,
+        'latency_std_ms': statistics.pstdev(times), 'fps': 1000.0 / med, 'protocol': 'single-image',
+        **device_details(), 'precision': precision, 'batch_size': 1, 'mode': mode,
         'input_hw': [h, w_], 'warmup': warmup, 'runs': runs, 'optimize': bool(opts.get('optimize')),
         'channels_last': bool(opts.get('channels_last')), 'compile': bool(opts.get('compile')),
     }

@@ -8,10 +8,13 @@ load; every error names the file, the row and the field.
 Adding a table is writing one file: put ``mytable.toml`` in ``experiments/tables``
 or in a folder given by ``--tables DIR`` / ``UMIX_TABLES=DIR[:DIR...]``.
 """
+import math
 import os
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+
+from .pipelines import PIPELINES
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIG_DIR = os.path.join(HERE, 'configs')
@@ -24,8 +27,19 @@ DATASETS = ('ade20k', 'cityscapes')
 METRICS = ('params_m', 'params_published_layout_m', 'gflops', 'miou', 'latency_ms', 'fps',
            'miou_clean', 'miou_corrupted')
 ROW_FIELDS = {'id', 'group', 'method', 'encoder', 'dataset', 'config', 'seeds', 'stages',
-              'schedule', 'published', 'provenance', 'cited', 'notes', 'gpu_hours', 'gpus'}
-TABLE_FIELDS = {'name', 'title', 'source', 'metrics', 'defaults', 'rows', 'profiles', 'notes'}
+              'schedule', 'published', 'provenance', 'cited', 'notes', 'gpu_hours', 'gpus', 'pipeline',
+              'tolerance', 'approximate'}
+TABLE_FIELDS = {'name', 'title', 'source', 'metrics', 'defaults', 'rows', 'profiles', 'notes', 'reference',
+                'expectations', 'layout'}
+# How far a reproduced value may be from the published one and still be "reproduced":
+# cost metrics relative (%), mIoU absolute (points; mmsegmentation's own benchmark
+# regression uses 0.5). A row may state its own (`tolerance = { gflops = 3.0 }`, with the
+# reason in its notes); values read off a figure (`approximate = ["gflops"]`) get the wider
+# APPROXIMATE_TOLERANCE unless the row states one.
+DEFAULT_TOLERANCE = {'params_m': 1.0, 'params_published_layout_m': 1.0, 'gflops': 1.0, 'latency_ms': 5.0,
+                     'fps': 5.0, 'miou': 0.5, 'miou_clean': 0.5, 'miou_corrupted': 0.5}
+APPROXIMATE_TOLERANCE = {'params_m': 2.0, 'params_published_layout_m': 2.0, 'gflops': 2.0, 'latency_ms': 10.0,
+                         'fps': 10.0, 'miou': 1.0, 'miou_clean': 1.0, 'miou_corrupted': 1.0}
 DEFAULT_GPU_HOURS = {'train': 24.0, 'test': 0.3, 'complexity': 0.02, 'latency': 0.05,
                      'robustness': 6.0}
 
@@ -52,6 +66,9 @@ class Row:
     notes: str = ''
     gpu_hours: Mapping[str, float] = field(default_factory=dict)
     gpus: int = 1
+    pipeline: str = 'official'  # evaluation pipeline, see experiments/pipelines.py
+    tolerance: Mapping[str, float] = field(default_factory=dict)
+    approximate: Tuple[str, ...] = ()  # metrics whose published value is read off a figure
 
     @property
     def label(self) -> str:
@@ -68,6 +85,9 @@ class Table:
     metrics: Tuple[str, ...] = ('miou', )
     profiles: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     notes: str = ''
+    reference: str = ''  # ablations: the row every other row is compared with
+    expectations: Tuple[Mapping[str, Any], ...] = ()  # the paper's stated differences to the reference
+    layout: Mapping[str, Any] = field(default_factory=dict)  # the paper's column grouping (reports)
 
     def row(self, row_id: str) -> Row:
         for r in self.rows:
@@ -115,8 +135,9 @@ def _parse_row(path: str, table: str, index: int, raw: Mapping[str, Any],
     cited = bool(merged.get('cited', False))
     seeds = merged.get('seeds', [0])
     if not isinstance(seeds, list) or not seeds or not all(
-            isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise RegistryError(f'{where}: field \'seeds\' must be a non-empty list of integers, got {seeds!r}')
+            isinstance(s, int) and not isinstance(s, bool) and 0 <= s < 2**32 for s in seeds):
+        raise RegistryError(f'{where}: field \'seeds\' must be a non-empty list of integers 0..2**32-1, '
+                            f'got {seeds!r}')
     stages = merged.get('stages', [])
     if not isinstance(stages, list) or not all(isinstance(s, str) for s in stages):
         raise RegistryError(f'{where}: field \'stages\' must be a list of stage names, got {stages!r}')
@@ -136,6 +157,9 @@ def _parse_row(path: str, table: str, index: int, raw: Mapping[str, Any],
         if not isinstance(v, (int, float)) or isinstance(v, bool):
             raise RegistryError(f'{where}: field \'published\': {k} must be a number '
                                 '(leave an unknown value out, never write 0)')
+        if not math.isfinite(v) or v <= 0:
+            raise RegistryError(f'{where}: field \'published\': {k} = {v} is not a published value (every '
+                                'metric here is positive and finite); leave an unknown value out, never write 0')
     config = None
     if cited:
         if raw.get('config'):
@@ -151,6 +175,19 @@ def _parse_row(path: str, table: str, index: int, raw: Mapping[str, Any],
                                 f'(looked beside the table and under {CONFIG_DIR})')
         if not stages:
             raise RegistryError(f'{where}: field \'stages\' is empty: nothing to run')
+    tolerance = merged.get('tolerance', {})
+    if not isinstance(tolerance, Mapping) or any(
+            k not in METRICS or not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0
+            for k, v in tolerance.items()):
+        raise RegistryError(f'{where}: field \'tolerance\' must be a table of metric = non-negative number '
+                            f'(metrics: {", ".join(METRICS)}), got {tolerance!r}')
+    approximate = merged.get('approximate', [])
+    if not isinstance(approximate, list) or any(m not in METRICS for m in approximate):
+        raise RegistryError(f'{where}: field \'approximate\' must be a list of metrics, got {approximate!r}')
+    pipeline = merged.get('pipeline', 'official')
+    if pipeline not in PIPELINES:
+        raise RegistryError(f'{where}: field \'pipeline\': unknown pipeline {pipeline!r}; known: '
+                            f'{", ".join(PIPELINES)}')
     gpu_hours = {**DEFAULT_GPU_HOURS, **merged.get('gpu_hours', {})}
     return Row(table=table, id=merged['id'], method=merged['method'],
                encoder=str(merged.get('encoder', '')), dataset=merged['dataset'],
@@ -158,7 +195,8 @@ def _parse_row(path: str, table: str, index: int, raw: Mapping[str, Any],
                stages=tuple(s for s in STAGES if s in stages), schedule=str(merged.get('schedule', '')),
                published=dict(published), provenance=str(merged.get('provenance', '')),
                cited=cited, notes=str(merged.get('notes', '')), gpu_hours=gpu_hours,
-               gpus=int(merged.get('gpus', 1)))
+               gpus=int(merged.get('gpus', 1)), pipeline=pipeline, tolerance=dict(tolerance),
+               approximate=tuple(approximate))
 
 
 def read_toml(path: str, error=None, missing: str = 'no such file') -> Dict[str, Any]:
@@ -205,20 +243,58 @@ def load_table(path: str) -> Table:
         for rid in prof.get('rows', []):
             if rid not in seen:
                 raise RegistryError(f'{path}: field \'profiles.{pname}.rows\': no row {rid!r}')
+    reference = data.get('reference', '')
+    if reference and reference not in seen:
+        raise RegistryError(f'{path}: field \'reference\': no row {reference!r}')
+    expectations = data.get('expectations', [])
+    for i, e in enumerate(expectations):
+        if not isinstance(e, Mapping) or e.get('row') not in seen or e.get('metric') not in metrics or \
+                not isinstance(e.get('delta'), (int, float)) or not reference:
+            raise RegistryError(f'{path}: expectations entry {i + 1} must give row (a row id), metric (one of the '
+                                f'table\'s metrics), delta (a number) and needs a table reference row; got {e!r}')
+    layout = data.get('layout', {})
+    if layout:
+        cols = layout.get('columns')
+        if not isinstance(cols, list) or not cols or any(
+                not isinstance(c, Mapping) or c.get('metric') not in metrics or c.get('dataset') not in DATASETS
+                for c in cols):
+            raise RegistryError(f'{path}: field \'layout.columns\' must list {{ metric = M, dataset = D }} entries '
+                                f'with M among the table\'s metrics and D one of {", ".join(DATASETS)}')
     return Table(name=data['name'], title=data['title'], path=os.path.abspath(path), rows=tuple(rows),
                  source=str(data.get('source', '')), metrics=metrics, profiles=profiles,
-                 notes=str(data.get('notes', '')))
+                 notes=str(data.get('notes', '')), reference=reference, expectations=tuple(expectations),
+                 layout=layout)
+
+
+def tolerance_for(row: Row, metric: str) -> float:
+    """The tolerance of a row's metric (see DEFAULT_TOLERANCE)."""
+    if metric in row.tolerance:
+        return float(row.tolerance[metric])
+    if metric in row.approximate:
+        return APPROXIMATE_TOLERANCE[metric]
+    return DEFAULT_TOLERANCE[metric]
 
 
 def table_dirs(extra: Sequence[str] = ()) -> List[str]:
+    """The table folders, each once (a folder named twice, or a link to one
+    already named, is read once)."""
     env = [d for d in os.environ.get('UMIX_TABLES', '').split(os.pathsep) if d]
-    return [TABLE_DIR, *env, *extra]
+    out, seen = [], set()
+    for d in [TABLE_DIR, *env, *extra]:
+        real = os.path.realpath(d)
+        if real not in seen:
+            seen.add(real)
+            out.append(d)
+    return out
 
 
 def load_registry(extra_dirs: Sequence[str] = ()) -> Dict[str, Table]:
     """All tables: the built-in ones and those in ``extra_dirs`` / $UMIX_TABLES."""
     tables: Dict[str, Table] = {}
     for d in table_dirs(extra_dirs):
+        if os.path.isfile(d):
+            raise RegistryError(f'--tables {d} is a file; --tables (and $UMIX_TABLES) take folders of table '
+                                f'files: use --tables {os.path.dirname(d) or "."}')
         if not os.path.isdir(d):
             raise RegistryError(f'table folder {d} does not exist')
         for fname in sorted(os.listdir(d)):

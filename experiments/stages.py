@@ -35,6 +35,8 @@ def _read_last_checkpoint(work_dir: str) -> Optional[str]:
     if not os.path.exists(path):
         return None
     ckpt = open(path).read().strip()
+    if not os.path.exists(ckpt):  # mmengine writes an absolute path: the store may have moved
+        ckpt = os.path.join(work_dir, os.path.basename(ckpt))
     return ckpt if os.path.exists(ckpt) else None
 
 
@@ -43,7 +45,8 @@ def run_train(task: Task, store: Store) -> StageResult:
     from . import hooks  # noqa: F401  (registers PreemptionCheckpointHook)
     work = store.work_dir(task.key)
     resumed = _read_last_checkpoint(work)
-    custom = list(task.cfg.get('custom_hooks', [])) + [dict(type='PreemptionCheckpointHook')]
+    custom = list(task.cfg.get('custom_hooks', [])) + [dict(type='PreemptionCheckpointHook'),
+                                                       dict(type='ProgressReportHook')]
     runner = _runner(task, work, resume=resumed is not None, load_from=None, custom_hooks=custom)
     runner.train()
     ckpt = _read_last_checkpoint(work)
@@ -51,35 +54,46 @@ def run_train(task: Task, store: Store) -> StageResult:
         raise StageError(f'training finished but left no checkpoint in {work}')
     loss = runner.message_hub.get_scalar('train/loss').current()
     metrics = {'iters': runner.iter, 'final_loss': float(loss)}
-    return metrics, {'checkpoint': ckpt, 'work_dir': work}, resumed
+    return metrics, {'checkpoint': store.rel(ckpt), 'work_dir': store.rel(work)}, resumed and store.rel(resumed)
 
 
 def _finished_training(task: Task, store: Store):
-    """The training record a test/robustness task reads; it must be done."""
+    """The training record a test/robustness task reads; it must be done and its
+    checkpoint still there. Returns (record, absolute checkpoint path). A task
+    evaluating a released checkpoint (``options['checkpoint']``) reads that file."""
+    if task.options.get('checkpoint'):
+        ckpt = store.abs(task.options['checkpoint'])
+        if not os.path.exists(ckpt):
+            raise StageError(f'released checkpoint {ckpt} is gone; run `run-experiment evaluate` again')
+        return None, ckpt
     train = store.get(task.needs) if task.needs else None
     if train is None or train.status != 'done':
         raise StageError(f'{task.stage} needs the finished training record {task.needs}')
-    return train
+    ckpt = store.abs(train.artifacts.get('checkpoint', ''))
+    if not os.path.exists(ckpt):
+        raise StageError(f'the checkpoint {ckpt} of the finished training {task.needs} is gone; recompute it with '
+                         f'`run-experiment invalidate {task.row.table} --rows {task.row.id} --stages train` '
+                         'then the same command')
+    return train, ckpt
 
 
 def run_test(task: Task, store: Store) -> StageResult:
     """Single-scale mIoU with the config's IoUMetric, on the trained checkpoint."""
-    train = _finished_training(task, store)
+    train, ckpt = _finished_training(task, store)
     work = store.work_dir(task.key)
-    runner = _runner(task, work, load_from=train.artifacts['checkpoint'], resume=False)
+    from . import hooks  # noqa: F401  (registers ProgressReportHook)
+    runner = _runner(task, work, load_from=ckpt, resume=False,
+                     custom_hooks=list(task.cfg.get('custom_hooks', [])) + [dict(type='ProgressReportHook')])
     metrics = runner.test()
     out = {k: float(v) for k, v in metrics.items()}
     out['miou'] = out.get('mIoU', float('nan'))
-    return out, {'checkpoint': train.artifacts['checkpoint'], 'work_dir': work}, None
+    return out, {'checkpoint': store.rel(ckpt), 'work_dir': store.rel(work)}, None
 
 
 def paper_input_hw(task: Task) -> Tuple[int, int]:
-    """The paper's measuring resolution: Cityscapes 2048x1024, ADE20K the crop
-    of the config as written (512, or 640 for the B5 640 recipe)."""
-    if task.row.dataset == 'cityscapes':
-        return (1024, 2048)
-    size = task.base_cfg.model.get('data_preprocessor', {}).get('size') or (512, 512)
-    return tuple(size)
+    """The paper's measuring resolution (see ``tasks.measure_input_hw``)."""
+    from .tasks import measure_input_hw
+    return measure_input_hw(task.row.dataset, task.base_cfg)
 
 
 def run_complexity(task: Task, store: Store) -> StageResult:
@@ -97,12 +111,15 @@ def run_latency(task: Task, store: Store) -> StageResult:
 
 
 def cityscapes_c_root(task: Task, store: Store) -> str:
-    """$UMIX_CITYSCAPES_C_ROOT, else generated beside the runs, per source root."""
+    """$UMIX_CITYSCAPES_C_ROOT, else generated beside the runs, per source root and
+    protocol (a root holds one protocol; generation refuses to mix)."""
+    protocol = task.options.get('protocol', 'segformer')
     if os.environ.get('UMIX_CITYSCAPES_C_ROOT'):
         return os.environ['UMIX_CITYSCAPES_C_ROOT']
     import hashlib
     tag = hashlib.sha1(os.path.abspath(task.data_root).encode()).hexdigest()[:8]
-    return os.path.join(store.root, 'data', f'cityscapes-c-{tag}')
+    suffix = '' if protocol == 'segformer' else f'-{protocol}'
+    return os.path.join(store.root, 'data', f'cityscapes-c-{tag}{suffix}')
 
 
 def run_robustness(task: Task, store: Store) -> StageResult:
@@ -115,12 +132,14 @@ def run_robustness(task: Task, store: Store) -> StageResult:
     from .profiles import get_profile
     if task.row.dataset != 'cityscapes':
         raise StageError(f'robustness is measured on Cityscapes-C; row {task.row.id} is {task.row.dataset}')
-    train = _finished_training(task, store)
+    train, ckpt = _finished_training(task, store)
     out = cityscapes_c_root(task, store)
     profile = get_profile(task.profile)
-    gen = generate(task.data_root, out, workers=os.cpu_count() or 1, max_images=profile.robustness_images)
+    protocol = task.options.get('protocol', 'segformer')
+    gen = generate(task.data_root, out, workers=os.cpu_count() or 1, max_images=profile.robustness_images,
+                   protocol=protocol)
     work = store.work_dir(task.key)
-    runner = _runner(task, work, load_from=train.artifacts['checkpoint'], resume=False)
+    runner = _runner(task, work, load_from=ckpt, resume=False)
     runner.call_hook('before_run')  # as Runner.test() does: log paths, visualizer
     runner.load_or_resume()
 
@@ -129,15 +148,20 @@ def run_robustness(task: Task, store: Store) -> StageResult:
         loader.dataset.data_root = root_for(out, corruption, severity)
         return float(TestLoop(runner, loader, task.cfg.test_evaluator).run()['mIoU'])
 
+    from .console import report_progress
     clean = miou(*CLEAN)
-    per = {(c, sev): miou(c, sev) for c in CORRUPTIONS for sev in SEVERITIES}
+    per = {}
+    for i, (c, sev) in enumerate((c, sev) for c in CORRUPTIONS for sev in SEVERITIES):
+        per[(c, sev)] = miou(c, sev)
+        report_progress('Cityscapes-C', i + 1, len(CORRUPTIONS) * len(SEVERITIES), c)
     runner.call_hook('after_run')
     agg = aggregate(per)
     metrics = {'miou_clean': clean, 'miou_corrupted': agg['overall']['mean'],
                'per_corruption': agg['corruption'], 'per_group': agg['group'],
                'per_severity': {f'{c}/{s}': v for (c, s), v in per.items()},
-               'images': gen['images'], 'generation_images_per_second': gen['images_per_second']}
-    return metrics, {'cityscapes_c': out, 'checkpoint': train.artifacts['checkpoint'], 'work_dir': work}, None
+               'images': gen['images'], 'generation_images_per_second': gen['images_per_second'],
+               'protocol': protocol}
+    return metrics, {'cityscapes_c': store.rel(out), 'checkpoint': store.rel(ckpt), 'work_dir': store.rel(work)}, None
 
 
 STAGE_FUNCS = {

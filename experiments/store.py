@@ -1,20 +1,25 @@
 """The results store: one JSON record per (stage, run key), written atomically.
 
-A run key identifies *what* is computed, not which table asked for it: the
-config's content hash (after the profile), the profile and, for stochastic
-stages, the seed. Two tables that need the same training run share one record
-and one training. A finished record is never overwritten.
+A run key identifies *what* is computed, not which table asked for it: a hash of
+everything the number depends on (see docs/store.md), the profile and, for
+stochastic stages, the seed. Two tables that need the same training run share one
+record and one training. A finished record is never overwritten; a damaged one is
+moved to ``records/damaged/`` and an invalidated one to ``records/history/``.
+Paths inside records are relative to the runs folder, so a store can be moved.
 """
 import json
 import os
 import platform
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional, Tuple
 
-DONE, FAILED, RUNNING, PREEMPTED = 'done', 'failed', 'running', 'preempted'
+DONE, FAILED, RUNNING, PREEMPTED, INTERRUPTED = 'done', 'failed', 'running', 'preempted', 'interrupted'
+# bumped whenever what goes into a key changes: records under older keys are not reused
+KEY_VERSION = 2
 SEEDED_STAGES = ('train', 'test', 'robustness')  # results depend on the trained weights
 
 
@@ -45,6 +50,9 @@ class Record:
     resumed_from: Optional[str] = None
     error: str = ''
     log: str = ''
+    # what the result depends on beyond the config: evaluation pipeline,
+    # Cityscapes-C protocol, latency settings
+    settings: Dict[str, Any] = field(default_factory=dict)
 
 
 def atomic_write(path: str, text: str) -> str:
@@ -53,6 +61,7 @@ def atomic_write(path: str, text: str) -> str:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.part')
     try:
+        os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600: respect the umask
         with os.fdopen(fd, 'w') as f:
             f.write(text)
             f.flush()
@@ -62,6 +71,12 @@ def atomic_write(path: str, text: str) -> str:
         if os.path.exists(tmp):
             os.unlink(tmp)
     return path
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def run_key(stage: str, config: str, config_hash: str, profile: str, seed: Optional[int]) -> str:
@@ -109,11 +124,19 @@ def device_name() -> str:
     return f'cpu:{cpu} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)'
 
 
+class StoreError(ValueError):
+    """The runs folder cannot be used (e.g. it is a file)."""
+
+
 class Store:
     """Records under ``<root>/records/<key>.json``; run folders under ``<root>/work``."""
 
     def __init__(self, root: str) -> None:
         self.root = os.path.abspath(root)
+        if os.path.exists(self.root) and not os.path.isdir(self.root):
+            raise StoreError(f'--runs-dir {root} is a file, not a folder: give a folder for the results '
+                             '(it is created if missing)')
+        self.moved: List[Tuple[str, str, str]] = []  # (damaged file, where it went, why)
 
     def path(self, key: str) -> str:
         return os.path.join(self.root, 'records', key + '.json')
@@ -121,12 +144,61 @@ class Store:
     def work_dir(self, key: str) -> str:
         return os.path.join(self.root, 'work', key)
 
-    def get(self, key: str) -> Optional[Record]:
+    def rel(self, path: str) -> str:
+        """A path as stored in a record: relative to the runs folder when inside it."""
+        ab = os.path.abspath(path)
+        return os.path.relpath(ab, self.root) if ab.startswith(self.root + os.sep) else ab
+
+    def abs(self, path: str) -> str:
+        """A path read from a record, made absolute (records store them relative)."""
+        return path if not path or os.path.isabs(path) else os.path.join(self.root, path)
+
+    def _aside(self, path: str, folder: str) -> str:
+        rel = os.path.relpath(path, os.path.join(self.root, 'records'))
+        dest = os.path.join(self.root, 'records', folder, rel[:-len('.json')] + time.strftime('.%Y%m%d-%H%M%S')
+                            + f'.{os.getpid()}.json')
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        os.replace(path, dest)
+        return dest
+
+    def _load(self, path: str) -> Optional[Record]:
+        """The record in ``path``; a damaged file is moved to records/damaged/ (named
+        on stderr and in ``self.moved``) and read as missing."""
         try:
-            with open(self.path(key)) as f:
-                return Record(**json.load(f))
+            with open(path) as f:
+                data = json.load(f)
+            if not isinstance(data, dict):
+                raise TypeError(f'a record is a JSON object, got {type(data).__name__}')
+            rec = Record(**data)
+            if not isinstance(rec.metrics, dict) or not isinstance(rec.artifacts, dict):
+                raise TypeError('metrics and artifacts must be objects')
+            return rec
         except FileNotFoundError:
             return None
+        except (ValueError, TypeError, UnicodeDecodeError) as err:
+            try:
+                dest = self._aside(path, 'damaged')
+            except FileNotFoundError:  # another reader moved it first
+                return None
+            why = f'{type(err).__name__}: {err}'.splitlines()[0][:200]
+            self.moved.append((path, dest, why))
+            print(f'run-experiment: damaged record {path} ({why}) moved to {dest}; it counts as missing',
+                  file=sys.stderr)
+            return None
+
+    def get(self, key: str) -> Optional[Record]:
+        return self._load(self.path(key))
+
+    def retire(self, key: str) -> Optional[str]:
+        """Moves a record to records/history/ (kept, never deleted); returns where."""
+        path = self.path(key)
+        return self._aside(path, 'history') if os.path.exists(path) else None
+
+    def damaged(self) -> List[str]:
+        """Files under records/damaged/, oldest first."""
+        base = os.path.join(self.root, 'records', 'damaged')
+        out = [os.path.join(d, f) for d, _, fs in os.walk(base) for f in fs]
+        return sorted(out, key=os.path.getmtime)
 
     def is_done(self, key: str) -> bool:
         rec = self.get(key)
@@ -143,8 +215,11 @@ class Store:
 
     def records(self) -> Iterator[Record]:
         base = os.path.join(self.root, 'records')
-        for dirpath, _, files in os.walk(base):
+        for dirpath, dirnames, files in os.walk(base):
+            if dirpath == base:  # not the damaged and superseded ones
+                dirnames[:] = [d for d in dirnames if d not in ('damaged', 'history')]
             for f in sorted(files):
                 if f.endswith('.json'):
-                    with open(os.path.join(dirpath, f)) as fh:
-                        yield Record(**json.load(fh))
+                    rec = self._load(os.path.join(dirpath, f))
+                    if rec is not None:
+                        yield rec

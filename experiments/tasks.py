@@ -4,15 +4,17 @@ import json
 import os
 import shlex
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
-from .datasets import resolve_root_path
+from .datasets import builtin_identity, dataset_identity, resolve_root_path, synthetic_params
 from .latency import device_slug
+from .pipelines import ROBUSTNESS_PROTOCOLS, apply_pipeline
 from .profiles import Profile, apply_profile
 from .registry import STAGE_NEEDS, STAGES, Row, Table
-from .store import SEEDED_STAGES, Store, run_key
+from .store import KEY_VERSION, SEEDED_STAGES, Store, run_key
+from .weights import localise, weights_dir as default_weights_dir
 
 # stages that measure the model itself: independent of profile, data and seed
 MODEL_STAGES = ('complexity', 'latency')
@@ -23,9 +25,59 @@ def _hash(obj) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
+# how complexity is counted (umixformer.complexity): change when the counter changes
+COMPLEXITY_COUNTER = 'mmengine-FlopAnalyzer/tensor-mode/sdpa-as-matmuls/v1'
+
+
+def measure_input_hw(dataset: str, base_cfg: Config) -> Tuple[int, int]:
+    """The paper's measuring resolution: Cityscapes 2048x1024, ADE20K the crop
+    of the config as written (512, or 640 for the B5 640 recipe)."""
+    if dataset == 'cityscapes':
+        return (1024, 2048)
+    size = base_cfg.model.get('data_preprocessor', {}).get('size') or (512, 512)
+    return tuple(int(s) for s in size)
+
+
+def _run_hash(cfg: Config, identity: str) -> str:
+    """Hash of a resolved run config, with the data root replaced by the dataset's
+    identity (name + file fingerprint) so that moving the data keeps the key."""
+    d = {k: v for k, v in cfg.to_dict().items() if k != 'work_dir'}
+    from .weights import _checkpoint_refs
+    for holder, key in _checkpoint_refs(d):  # the weights folder may move too (configs alias dicts)
+        holder[key] = os.path.basename(str(holder[key]))
+    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if isinstance(d.get(loader), dict) and isinstance(d[loader].get('dataset'), dict):
+            d[loader]['dataset']['data_root'] = identity
+    return _hash({'config': d, 'key_version': KEY_VERSION})
+
+
+SUITE_PREFIX = 'suite::'  # in a user config's _base_: a path under experiments/configs
+
+
 def load_base_config(path: str) -> Config:
+    """Loads a row's config. A ``_base_`` entry ``'suite::umixformer/x.py'`` names
+    a config of this suite (experiments/configs) from a config kept anywhere:
+    the file is read through a rewritten copy beside it (relative bases keep
+    working), which is removed again."""
+    import tempfile
     from umixformer.complexity import load_config
-    return load_config(path)
+    from .registry import CONFIG_DIR
+    with open(path) as f:
+        text = f.read()
+    if SUITE_PREFIX not in text:
+        return load_config(path)
+    text = text.replace(SUITE_PREFIX, CONFIG_DIR + os.sep)
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path)[:-3] + '-', suffix='.py')
+    except OSError as err:
+        raise ValueError(f'cannot read {path}: its suite:: bases need a temporary copy beside it ({err})') from None
+    try:
+        with os.fdopen(fd, 'w') as f:
+            f.write(text)
+        return load_config(tmp)
+    finally:
+        os.unlink(tmp)
 
 
 @dataclass
@@ -59,6 +111,10 @@ def reproduce_command(task: 'Task', data_roots: Dict[str, str]) -> str:
     if opts.get('precision', 'fp32') != 'fp32':
         parts += ['--precision', opts['precision']]
     parts += [f'--{flag.replace("_", "-")}' for flag in ('optimize', 'channels_last', 'compile') if opts.get(flag)]
+    if task.stage == 'robustness' and opts.get('protocol', 'segformer') != 'segformer':
+        parts += ['--cityscapes-c-protocol', opts['protocol']]
+    if task.stage == 'latency' and opts.get('protocol', 'mmseg-benchmark') != 'mmseg-benchmark':
+        parts += ['--latency-protocol', opts['protocol']]
     for ds, root in sorted(data_roots.items()):
         parts += ['--data-root', f'{ds}={root}']
     return shlex.join(parts)
@@ -70,18 +126,26 @@ class LatencyOptions:
     optimize: bool = False  # SDPA + projected-first fuse (same function)
     channels_last: bool = False
     compile: bool = False
+    protocol: str = 'mmseg-benchmark'  # or 'single-image' (experiments/latency.py)
 
     def suffix(self) -> str:
-        return '-'.join([self.precision] + [n for n, on in (('opt', self.optimize), ('cl', self.channels_last),
-                                                            ('compile', self.compile)) if on])
+        proto = {'mmseg-benchmark': 'bench', 'single-image': 'single'}[self.protocol]
+        return '-'.join([proto, self.precision] + [n for n, on in (('opt', self.optimize), ('cl', self.channels_last),
+                                                                   ('compile', self.compile)) if on])
 
 
 def plan(table: Table, rows: Sequence[Row], stages: Optional[Iterable[str]], seeds: Optional[Sequence[int]],
          profile: Profile, data_roots: Dict[str, str], store: Store,
-         latency: LatencyOptions = LatencyOptions()) -> List[Task]:
+         latency: LatencyOptions = LatencyOptions(),
+         robustness_protocol: str = 'segformer', weights_dir: Optional[str] = None) -> List[Task]:
     """The tasks for these rows, deduplicated by record key, in execution order.
 
-    A requested stage pulls in the stage it needs (test needs train)."""
+    A requested stage pulls in the stage it needs (test needs train). Training is
+    keyed by the config with the official evaluation pipeline (validation does
+    not change the weights), so a row evaluated with another pipeline shares it."""
+    if robustness_protocol not in ROBUSTNESS_PROTOCOLS:
+        raise ValueError(f'unknown Cityscapes-C protocol {robustness_protocol!r}; known: '
+                         f'{", ".join(ROBUSTNESS_PROTOCOLS)}')
     wanted = None if stages is None else set(stages)
     if wanted is not None:
         bad = wanted - set(STAGES)
@@ -100,23 +164,45 @@ def plan(table: Table, rows: Sequence[Row], stages: Optional[Iterable[str]], see
             continue
         base = load_base_config(row.config)
         root = resolve_root_path(row.dataset, data_roots, builtin)
-        model_hash = _hash(base.to_dict().get('model'))
+        if builtin is not None and os.path.dirname(root) == builtin:
+            identity = builtin_identity(synthetic_params(row.dataset))
+        elif any(s not in MODEL_STAGES for s in row_stages) or (
+                'latency' in row_stages and latency.protocol == 'mmseg-benchmark'):
+            identity = dataset_identity(row.dataset, root, os.path.join(store.root, 'cache'))
+        else:
+            identity = ''
+        model = base.to_dict().get('model')
+        hw = measure_input_hw(row.dataset, base)
+        # a measurement depends on the model, the input size and how it is counted / timed
+        measure_hash = {'complexity': _hash({'model': model, 'input_hw': hw, 'counter': COMPLEXITY_COUNTER,
+                                             'key_version': KEY_VERSION}),
+                        'latency': _hash({'model': model, 'input_hw': hw, 'device': device_slug(),
+                                          'options': vars(latency), 'key_version': KEY_VERSION,
+                                          # the benchmark protocol times the validation images
+                                          'data': identity if latency.protocol == 'mmseg-benchmark' else ''})}
         for seed in (row.seeds if seeds is None else seeds):
-            cfg = apply_profile(base, profile, row.dataset, root, seed)
-            run_hash = _hash({k: v for k, v in cfg.to_dict().items() if k != 'work_dir'})
+            train_cfg = apply_profile(base, profile, row.dataset, root, seed)
+            if profile.pretrained:  # read the encoder weights from the weights folder only
+                localise(train_cfg, weights_dir or default_weights_dir(store.root))
+            train_hash = _run_hash(train_cfg, identity)
+            eval_cfg = apply_pipeline(train_cfg, row.pipeline)
+            eval_hash = _run_hash(eval_cfg, identity)
             for stage in STAGES:
                 if stage not in row_stages:
                     continue
                 if stage in MODEL_STAGES:
-                    key = run_key(stage, row.config, model_hash, 'model', None)
-                    if stage == 'latency':  # a timing belongs to its device and settings
-                        key += f'-{device_slug()}-{latency.suffix()}'
-                    chash = model_hash
+                    chash = measure_hash[stage]
+                    key = run_key(stage, row.config, chash, 'model', None)
+                    if stage == 'latency':  # readable: a timing belongs to its device and settings
+                        key += f"-{device_slug()}-{latency.suffix()}"
                 else:
-                    key = run_key(stage, row.config, run_hash, profile.name, seed)
-                    chash = run_hash
+                    chash = train_hash if stage == 'train' else eval_hash
+                    key = run_key(stage, row.config, chash, profile.name, seed)
+                    if stage == 'robustness' and robustness_protocol != 'segformer':
+                        key += f'-{robustness_protocol}'
+                cfg = train_cfg if stage == 'train' else eval_cfg  # latency: the test loader
                 need = STAGE_NEEDS.get(stage)
-                need_key = run_key(need, row.config, run_hash, profile.name, seed) if need else None
+                need_key = run_key(need, row.config, train_hash, profile.name, seed) if need else None
                 ref = f'{row.table}/{row.id}'
                 if key in tasks:
                     if ref not in tasks[key].rows:
@@ -125,9 +211,11 @@ def plan(table: Table, rows: Sequence[Row], stages: Optional[Iterable[str]], see
                 tasks[key] = Task(stage=stage, row=row,
                                   seed=seed if stage in SEEDED_STAGES else None, key=key,
                                   config_hash=chash, cfg=cfg, base_cfg=base,
-                                  data_root=None if stage in MODEL_STAGES else root,
+                                  data_root=(root if stage not in MODEL_STAGES or (
+                                      stage == 'latency' and latency.protocol == 'mmseg-benchmark') else None),
                                   profile=profile.name, rows=[ref], needs=need_key,
-                                  options=dict(vars(latency)) if stage == 'latency' else {})
+                                  options=(dict(vars(latency)) if stage == 'latency' else
+                                           {'protocol': robustness_protocol} if stage == 'robustness' else {}))
                 order.append(key)
     # train first, then the stages reading it, then model-only measurements
     return sorted((tasks[k] for k in order), key=lambda t: STAGES.index(t.stage))

@@ -10,12 +10,17 @@ import jinja2
 import pandas as pd
 
 from analysis.collect import POINT_METRICS, table_frame
+from analysis.verdicts import ablation_frame, scorecard, verdict_frame
 from experiments.store import Store, atomic_write
 
 from . import plots
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'templates')
 FORMATS = ('html', 'latex', 'csv')
+LAYOUTS = ('paper', 'long')
+SYMBOL_TEX = {'✓': r'\checkmark', '≈': r'$\approx$', '✗': r'$\times$', '–': ''}
+LEGEND = ('✓ reproduced (within the tolerance); ≈ within noise (outside the tolerance, inside the '
+          'seeds\' 95 % interval); ✗ off; – not measured')
 METRIC_LABELS = {'params_m': 'Params (M)', 'params_published_layout_m': 'Params (M)', 'gflops': 'GFLOPs',
                  'miou': 'mIoU (%)', 'latency_ms': 'Latency (ms)', 'fps': 'FPS',
                  'miou_clean': 'clean mIoU', 'miou_corrupted': 'Cityscapes-C mIoU'}
@@ -53,18 +58,37 @@ def _best(df: pd.DataFrame, metric: str) -> Dict[int, bool]:
     return best
 
 
-def table_context(table, df: pd.DataFrame, profile: str) -> dict:
+def _verdict_cell(v: Optional[dict]) -> dict:
+    """The verdict part of a cell: symbol, verdict text, seeds, interval, tolerance."""
+    if v is None:
+        return dict(symbol='', verdict='', stats='', tolerance='')
+    if v['n'] >= 3:
+        stats = f'n={v["n"]}, std {v["std"]:.2f}, 95% CI [{v["ci_low"]:.2f}, {v["ci_high"]:.2f}]'
+    elif v['n'] == 2:
+        stats = f'n=2, std {v["std"]:.2f}; {v["interval"]}'
+    else:
+        stats = v['interval']
+    tol = f'±{v["tolerance"]:g}{" points" if v["tolerance_unit"] == "points" else " %"}'
+    return dict(symbol=v['symbol'], verdict=v['verdict'], stats=stats, tolerance=tol)
+
+
+def table_context(table, df: pd.DataFrame, profile: str, verdicts: Optional[pd.DataFrame] = None) -> dict:
     metrics = list(table.metrics)
     best = {m: _best(df, m) for m in metrics}
+    vmap = {(v['row'], v['metric']): v for v in (verdicts.to_dict('records') if verdicts is not None else [])}
     groups: List[dict] = []
     for idx, line in df.iterrows():
         cells = []
         for m in metrics:
             diff_key = f'{m}_diff' if m in POINT_METRICS else f'{m}_diff_pct'
-            cells.append(dict(value=fmt(line[m]), published=fmt(line[f'{m}_published']),
-                              diff=fmt(line.get(diff_key), 1, signed=True),
+            v = vmap.get((line['row'], m))
+            diff = fmt(line.get(diff_key), 1, signed=True)
+            if v is not None and v['verdict'] == 'built-in data: no comparison':
+                diff = None
+            cells.append(dict(value=fmt(line[m]), published=fmt(line[f'{m}_published']), diff=diff,
                               best=bool(best[m].get(idx, False)), n=int(line.get(f'{m}_n', 0) or 0),
-                              std=fmt(line.get(f'{m}_std'))))
+                              std=fmt(line.get(f'{m}_std')), released=fmt(line.get(f'{m}_released')),
+                              **_verdict_cell(v)))
         row = dict(method=line['method'], encoder=line['encoder'], dataset=line['dataset'], cited=line['cited'],
                    provenance=line['provenance'], config_hash=line.get('config_hash', ''),
                    git_revision=line.get('git_revision', ''), device=line.get('device', ''),
@@ -77,7 +101,49 @@ def table_context(table, df: pd.DataFrame, profile: str) -> dict:
                 metric_labels=[METRIC_LABELS.get(m, m) for m in metrics],
                 diff_labels=['Δ' if m in POINT_METRICS else 'Δ%' for m in metrics],
                 diff_labels_tex=[r'$\Delta$' if m in POINT_METRICS else r'$\Delta$\%' for m in metrics],
-                show_effective='params_m' in metrics, groups=groups)
+                show_effective='params_m' in metrics, groups=groups, legend=LEGEND, symbol_tex=SYMBOL_TEX)
+
+
+def paper_context(table, df: pd.DataFrame, verdicts: pd.DataFrame) -> Optional[dict]:
+    """The table in the paper's layout (``[layout]`` of its TOML): one line per
+    method and encoder, one column per (metric, dataset)."""
+    if not table.layout:
+        return None
+    cols = table.layout['columns']
+    vmap = {(v['row'], v['metric']): v for v in verdicts.to_dict('records')}
+    lines: List[dict] = []
+    index: Dict[tuple, dict] = {}
+    for _, line in df.iterrows():
+        key = (line['group'] or '', line['method'], line['encoder'])
+        if key not in index:
+            index[key] = dict(group=key[0], method=key[1], encoder=key[2], cited=bool(line['cited']),
+                              cells=[None] * len(cols), provenance=[])
+            lines.append(index[key])
+        entry = index[key]
+        entry['cited'] = entry['cited'] and bool(line['cited'])
+        if line['provenance'] and line['provenance'] not in entry['provenance']:
+            entry['provenance'].append(line['provenance'])
+        for i, c in enumerate(cols):
+            if c['dataset'] == line['dataset']:
+                v = vmap.get((line['row'], c['metric']))
+                entry['cells'][i] = dict(value=fmt(line[c['metric']]), published=fmt(line[f'{c["metric"]}_published']),
+                                         **_verdict_cell(v))
+    empty = dict(value=None, published=None, symbol='', verdict='', stats='', tolerance='')
+    groups: List[dict] = []
+    for entry in lines:
+        entry['cells'] = [c or empty for c in entry['cells']]
+        if not groups or groups[-1]['name'] != entry['group']:
+            groups.append(dict(name=entry['group'], rows=[]))
+        groups[-1]['rows'].append(entry)
+    heads, spans = [], []
+    for c in cols:
+        label = c.get('group', '')
+        if spans and spans[-1]['label'] == label:
+            spans[-1]['span'] += 1
+        else:
+            spans.append(dict(label=label, span=1))
+        heads.append(METRIC_LABELS.get(c['metric'], c['metric']))
+    return dict(heads=heads, spans=spans, groups=groups, ncols=len(cols))
 
 
 def _figures(table, df: pd.DataFrame, store: Store, tasks, profile: str) -> Dict[str, bytes]:
@@ -118,18 +184,37 @@ def _latex_env() -> jinja2.Environment:
 
 
 def render_table(table, tasks, store: Store, out_dir: str, profile: str,
-                 formats: Sequence[str] = FORMATS) -> Dict[str, str]:
-    """Writes the table's report files; returns {format: path}."""
+                 formats: Sequence[str] = FORMATS, layout: str = 'paper') -> Dict[str, object]:
+    """Writes the table's report files; returns {format: path} and its scorecard."""
     bad = set(formats) - set(FORMATS)
     if bad:
         raise ValueError(f'unknown report format(s) {sorted(bad)}; known: {", ".join(FORMATS)}')
+    if layout not in LAYOUTS:
+        raise ValueError(f'unknown layout {layout!r}; known: {", ".join(LAYOUTS)}')
     df = table_frame(table, tasks, store)
-    ctx = table_context(table, df, profile)
-    written = {}
+    verdicts = verdict_frame(table, tasks, store, profile)
+    ablation = ablation_frame(table, tasks, store, profile)
+    if len(verdicts):  # the verdict columns beside the values, per metric
+        wide = verdicts.pivot(index='row', columns='metric',
+                              values=['verdict', 'ci_low', 'ci_high', 'tolerance'])
+        wide.columns = [f'{m}_{k}' for k, m in wide.columns]
+        df = df.merge(wide, left_on='row', right_index=True, how='left')
+    ctx = table_context(table, df, profile, verdicts)
+    ctx['paper'] = paper_context(table, df, verdicts) if layout == 'paper' else None
+    ctx['ablation'] = [
+        dict(row=a['row'], metric=METRIC_LABELS.get(a['metric'], a['metric']), delta=fmt(a['delta'], 2, signed=True),
+             stats=(f'95% CI [{a["ci_low"]:+.2f}, {a["ci_high"]:+.2f}]' if a['n'] >= 3 else a['interval']),
+             expected=fmt(a['expected'], 2, signed=True), source=a['expected_source'], verdict=a['verdict'])
+        for a in ablation.to_dict('records')] if len(ablation) else []
+    ctx['reference'] = table.reference
+    written: Dict[str, object] = {'scorecard': scorecard(table, verdicts, tasks, store)}
     if 'csv' in formats:
         path = os.path.join(out_dir, f'{table.name}.csv')
         atomic_write(path, df.to_csv(index=False))
         written['csv'] = path
+        vpath = os.path.join(out_dir, f'{table.name}.verdicts.csv')
+        atomic_write(vpath, verdicts.to_csv(index=False))
+        written['csv_verdicts'] = vpath
     if 'latex' in formats:
         env = _latex_env()
         frag = os.path.join(out_dir, f'{table.name}.tex')
@@ -148,7 +233,10 @@ def render_table(table, tasks, store: Store, out_dir: str, profile: str,
 
 
 def render_index(entries: List[dict], out_dir: str, profile: str) -> str:
-    """entries: dicts with name, title, source, html (file name), rows, measured."""
+    """entries: dicts with name, title, source, html (file name), rows, measured, scorecard."""
     path = os.path.join(out_dir, 'index.html')
-    atomic_write(path, _env().get_template('index.html.j2').render(entries=entries, profile=profile))
+    totals = {k: sum(e['scorecard'][k] for e in entries) for k in
+              ('reproduced', 'within_noise', 'off', 'not_measured', 'gpu_hours', 'cpu_hours')}
+    atomic_write(path, _env().get_template('index.html.j2').render(entries=entries, profile=profile,
+                                                                   totals=totals, legend=LEGEND))
     return path

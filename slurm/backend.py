@@ -19,7 +19,7 @@ from experiments.tasks import Task
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 PROFILE_KEYS = {'partition', 'account', 'qos', 'gpus_per_task', 'cpus_per_task', 'mem', 'time', 'array_throttle',
-                'signal_seconds', 'extra_sbatch', 'setup', 'stages'}
+                'signal_seconds', 'extra_sbatch', 'setup', 'stages', 'exclusive'}
 DEFAULTS = dict(partition='', account='', qos='', gpus_per_task=0, cpus_per_task=2, mem='', time='01:00:00',
                 array_throttle=0, signal_seconds=120, extra_sbatch=[], setup='', stages={})
 
@@ -47,6 +47,9 @@ def load_cluster_profile(path: Optional[str], overrides: Sequence[str] = ()) -> 
 def _resources(prof: dict, stage: str, gpus: int) -> dict:
     res = {k: v for k, v in prof.items() if k != 'stages'}
     res.update(prof.get('stages', {}).get(stage, {}))
+    # a timing must not share its node: latency tasks take a whole node unless the profile says otherwise
+    if 'exclusive' not in prof.get('stages', {}).get(stage, {}):
+        res['exclusive'] = stage == 'latency' if 'exclusive' not in prof else prof['exclusive']
     res['ntasks'] = max(1, gpus) if res.get('gpus_per_task') else 1
     if res['ntasks'] > 1:
         res['gpus_per_task'] = 1
@@ -210,7 +213,8 @@ def pending_keys(store: Store) -> Dict[str, str]:
             if states.get(j['job']) in ('PENDING', 'RUNNING', 'CONFIGURING', 'REQUEUED', 'SUSPENDED')}
 
 
-def submit_cityscapes_c(source: str, out: str, corruptions: Sequence[str], prof: dict, store: Store) -> str:
+def submit_cityscapes_c(source: str, out: str, corruptions: Sequence[str], prof: dict, store: Store,
+                        protocol: str = 'segformer') -> str:
     """One array task per corruption; returns the job id."""
     res = _resources(prof, 'robustness', 0)
     res.update({'gpus_per_task': 0})
@@ -221,7 +225,7 @@ def submit_cityscapes_c(source: str, out: str, corruptions: Sequence[str], prof:
                              trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
     script = env.get_template('cityscapes_c.sbatch.j2').render(
         corruptions=list(corruptions), log_dir=log_dir, repo=REPO, python=sys.executable,
-        source=os.path.abspath(source), out=os.path.abspath(out),
+        source=os.path.abspath(source), out=os.path.abspath(out), protocol=protocol,
         **{**res, 'setup': res.get('setup', '').replace('{repo}', REPO)})
     path = os.path.join(sub_dir, 'cityscapes-c.sbatch')
     with open(path, 'w') as f:

@@ -1,40 +1,81 @@
 """The local backend: runs the planned tasks one after another on this machine."""
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional, Set, Tuple
 
-from experiments.executor import run_task
+from experiments.executor import LeaseHeld, run_task
 from experiments.store import DONE, Record, Store
 from experiments.tasks import Task
 
 
 def run_local(tasks: List[Task], store: Store, command_for: Callable[[Task], str],
-              console=None) -> Dict[str, Record]:
-    """Runs what is not done; a task whose input failed is skipped. Returns the
-    record (or None for skipped tasks) of every task by key."""
+              console=None, wait: bool = False, rerun: str = '', status: str = '') -> Tuple[Dict[str, Optional[Record]], Set[str]]:
+    """Runs what is not done; a task whose input failed is skipped, one that
+    another process is computing (its lease is held) too, unless ``wait``.
+    Per task: one start line, progress (experiments.console), one end line with the
+    key metric and the record, or on failure one screen: the error, the log, its last
+    20 lines, and the commands to inspect and rerun. Returns the record (None for a
+    skipped task) of every task by key, and the keys another process holds."""
+    import time
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+    from experiments.console import Progress, reporting, tail
 
     console = console or Console()
-    results: Dict[str, Record] = {}
-    failed = set()
-    with Progress(TextColumn('[bold]{task.description}'), BarColumn(), TextColumn('{task.completed}/{task.total}'),
-                  TimeElapsedColumn(), console=console, transient=False) as progress:
-        bar = progress.add_task('tasks', total=len(tasks))
-        for task in tasks:
-            if store.is_done(task.key):
-                results[task.key] = store.get(task.key)
-                progress.advance(bar)
-                continue
-            if task.needs in failed or (task.needs and not store.is_done(task.needs)):
-                console.print(f'[yellow]skip[/] {task.label}: its input {task.needs} did not finish')
-                failed.add(task.key)
-                results[task.key] = None
-                progress.advance(bar)
-                continue
-            progress.update(bar, description=task.label)
-            rec = run_task(task, store, command_for(task))
-            results[task.key] = rec
-            if rec.status != DONE:
-                failed.add(task.key)
-                console.print(f'[red]failed[/] {task.label}: {rec.error.splitlines()[0]}')
-            progress.advance(bar)
-    return results
+    results: Dict[str, Optional[Record]] = {}
+    failed, busy = set(), set()
+    n = len(tasks)
+    for i, task in enumerate(tasks, 1):
+        head = f'[{i}/{n}] {task.label}'
+        if store.is_done(task.key):
+            results[task.key] = store.get(task.key)
+            continue
+        if task.needs in busy:
+            console.print(f'[yellow]skip[/] {head}: its input {task.needs} is being computed by another process '
+                          '(--wait waits for it)')
+            busy.add(task.key)
+            results[task.key] = None
+            continue
+        if task.needs in failed or (task.needs and not store.is_done(task.needs)):
+            console.print(f'[yellow]skip[/] {head}: its input {task.needs} did not finish')
+            failed.add(task.key)
+            results[task.key] = None
+            continue
+        console.print(f'[bold]start[/] {head}', highlight=False)
+        progress = Progress(console, task.label)
+        t0 = time.monotonic()
+        try:
+            with reporting(progress):
+                rec = run_task(task, store, command_for(task), wait=wait)
+        except LeaseHeld as err:
+            console.print(f'[yellow]skip[/] {head}: {err.holder.describe()}')
+            busy.add(task.key)
+            results[task.key] = None
+            continue
+        finally:
+            progress.close()
+        results[task.key] = rec
+        took = time.monotonic() - t0
+        if rec.status == DONE:
+            console.print(f'[green]done[/]  {head}: {key_metric(rec)} ({took:.1f} s) -> {store.path(rec.key)}',
+                          highlight=False)
+        else:
+            failed.add(task.key)
+            log = store.abs(rec.log)
+            lines = [l for l in rec.error.splitlines() if l.strip()]
+            console.print(f'[red]failed[/] {head} after {took:.1f} s: {lines[-1] if lines else rec.status}\n'
+                          f'  log: {log}\n  last lines of the log:', highlight=False)
+            console.print(tail(log, 20).rstrip('\n'), markup=False, highlight=False)
+            console.print(f'  inspect: {status}\n  rerun (done tasks are skipped): {rerun}', highlight=False)
+    return results, busy
+
+
+def key_metric(rec: Record) -> str:
+    m = rec.metrics
+    for key, fmt in (('miou', 'mIoU {:.2f}'), ('gflops', '{:.2f} GFLOPs'), ('latency_ms', '{:.1f} ms'),
+                     ('miou_corrupted', 'Cityscapes-C mIoU {:.2f}'), ('final_loss', 'final loss {:.3f}')):
+        if key in m:
+            text = fmt.format(m[key])
+            if key == 'gflops' and 'params_published_layout_m' in m:
+                text += f', {m["params_published_layout_m"]:.2f} M params'
+            if key == 'final_loss':
+                text = f'{m.get("iters")} iterations, ' + text
+            return text
+    return ''

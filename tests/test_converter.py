@@ -6,6 +6,7 @@ import torch
 
 from conftest import DATA_DIR
 from spec_reference import official_head_logits, read_official_layout
+from test_heads_official import random_state
 from umixformer.converters import convert_official_checkpoint, convert_official_state_dict
 from umixformer.converters.official import ConversionError, main as convert_main
 from umixformer.models.decode_heads import UMixFormerHead
@@ -18,15 +19,8 @@ VARIANTS = {
 
 
 def _official_state(section, seed=0):
+    sd = random_state(LAYOUT[section], seed)
     g = torch.Generator().manual_seed(seed)
-    sd = {}
-    for key, shape in LAYOUT[section].items():
-        if key.endswith('running_var'):
-            sd[key] = torch.rand(shape, generator=g) + 0.5
-        elif key.endswith('num_batches_tracked'):
-            sd[key] = torch.tensor(100)
-        else:
-            sd[key] = torch.randn(shape, generator=g) * 0.2
     sd['backbone.layers.0.0.projection.weight'] = torch.randn(32, 3, 7, 7, generator=g)
     return sd
 

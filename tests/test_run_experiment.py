@@ -86,7 +86,7 @@ def test_failed_task_is_recorded_and_rerun(tmp_path, monkeypatch):
     assert next(iter(_records(tmp_path).values())).status == 'done'
 
 
-def test_sigkill_mid_training_then_resume(tmp_path):
+def test_sigkill_mid_training_then_resume(tmp_path, capsys):
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     cmd = CLI + ['tiny', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path),
                  '--rows', 'umix-b0', '--stages', 'train']
@@ -108,6 +108,9 @@ def test_sigkill_mid_training_then_resume(tmp_path):
     proc.wait()
     (rec, ) = _records(tmp_path).values()
     assert rec.status == 'running'  # what a killed run leaves behind
+    capsys.readouterr()
+    assert main(['status'] + cmd[len(CLI):]) == 0
+    assert 'stale (no heartbeat since' in ' '.join(capsys.readouterr().out.split())
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (rec, ) = _records(tmp_path).values()

@@ -65,7 +65,8 @@ def _release_requeued(job, deadline_s=180):
         out = subprocess.run(['squeue', '-h', '-j', job, '-o', '%T'], capture_output=True, text=True)
         if out.returncode == 0 and 'RUNNING' in out.stdout:
             return
-        if 'PENDING' in out.stdout:
+        if 'PENDING' in out.stdout:  # a requeued job may also be held (e.g. after a launch failure)
+            subprocess.run(['scontrol', 'release', job], capture_output=True)
             subprocess.run(['scontrol', 'update', f'jobid={job}', 'starttime=now'], capture_output=True)
         time.sleep(0.5)
     raise AssertionError(f'requeued job {job} did not start again within {deadline_s} s')
@@ -96,7 +97,8 @@ def test_array_submission_lands_every_record_in_dependency_order(cluster, tmp_pa
         ('test', 'cityscapes'): 'done', ('complexity', 'ade20k'): 'done'}
     for ds in ('ade20k', 'cityscapes'):  # the dependent job ran after its parent
         assert recs['test', ds].started_at >= recs['train', ds].finished_at
-        assert recs['train', ds].log.endswith('.out') and os.path.exists(recs['train', ds].log)
+        log = Store(str(tmp_path)).abs(recs['train', ds].log)  # stored relative to the runs folder
+        assert log.endswith('.out') and os.path.exists(log)
     capsys.readouterr()
     assert main(['status', 'tiny', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path)]) == 0
     out = capsys.readouterr().out
@@ -111,7 +113,7 @@ def test_failed_task_is_reported_with_its_log(cluster, tmp_path, capsys):
     _wait_idle()
     rec = _records(tmp_path)['train', 'ade20k']
     assert rec.status == 'failed' and "unknown kv_sources 'nonsense'" in rec.error
-    assert "unknown kv_sources 'nonsense'" in open(rec.log).read()
+    assert "unknown kv_sources 'nonsense'" in open(Store(str(tmp_path)).abs(rec.log)).read()
     capsys.readouterr()
     main(['status', 'tiny_broken', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path)])
     out = capsys.readouterr().out
@@ -133,7 +135,7 @@ def test_requeued_training_resumes_from_its_checkpoint(cluster, tmp_path):
     rec = _records(tmp_path)['train', 'ade20k']
     assert rec.status == 'done' and rec.metrics['iters'] == 60
     assert rec.resumed_from and os.path.basename(rec.resumed_from).startswith('iter_')
-    assert 'restart 1' in open(rec.log).read()
+    assert 'restart 1' in open(Store(str(tmp_path)).abs(rec.log)).read()
 
 
 def test_bad_submissions_fail_clearly_and_submit_nothing(cluster, tmp_path, capsys, monkeypatch):
@@ -149,9 +151,11 @@ def test_bad_submissions_fail_clearly_and_submit_nothing(cluster, tmp_path, caps
     assert '`sbatch` is not on PATH' in capsys.readouterr().out.replace('\n', '')
 
 
-def test_time_limit_warning_checkpoints_and_requeues(cluster, tmp_path):
+def test_time_limit_warning_checkpoints_and_requeues(cluster, tmp_path, monkeypatch):
     """USR1 (what --signal=B:USR1@T delivers before the time limit): the task
-    saves a checkpoint at once, requeues itself and resumes from it."""
+    saves a checkpoint at once, requeues itself and resumes from it. The training
+    is held after iteration 10 until the signal arrives (no race with a fast run)."""
+    monkeypatch.setenv('UMIX_TEST_HOLD_AT_ITER', '10')  # sbatch passes the environment on
     assert _submit(tmp_path, '--rows', 'umix-b0', '--stages', 'train') == 0
     job = _submission(tmp_path)['arrays'][0]['job_id'] + '_0'
     work = tmp_path / 'work' / 'train'
@@ -159,14 +163,18 @@ def test_time_limit_warning_checkpoints_and_requeues(cluster, tmp_path):
     while time.time() < end and not list(work.glob('*/iter_10.pth')):
         time.sleep(0.05)
     assert subprocess.run(['scancel', '--batch', '--signal=USR1', job], capture_output=True).returncode == 0
-    end = time.time() + 120  # the task checkpoints, stops and requeues itself
-    while time.time() < end and 'PENDING' not in subprocess.run(
-            ['squeue', '-h', '-j', job, '-o', '%T'], capture_output=True, text=True).stdout:
+    end, gone = time.time() + 120, 0  # the task checkpoints, stops and requeues itself
+    while time.time() < end:
+        out = subprocess.run(['squeue', '-h', '-j', job, '-o', '%T'], capture_output=True, text=True)
+        if 'PENDING' in out.stdout:
+            break
+        gone = gone + 1 if out.returncode == 0 and not out.stdout.strip() else 0
+        assert gone < 5, f'job {job} finished instead of being requeued'  # told apart from "pending"
         time.sleep(0.2)
     _release_requeued(job)
     _wait_idle()
     rec = _records(tmp_path)['train', 'ade20k']
-    log = open(rec.log).read()
+    log = open(Store(str(tmp_path)).abs(rec.log)).read()
     assert 'USR1 received' in log and 'preemption warning: saved' in log
     assert rec.status == 'done' and rec.metrics['iters'] == 60 and rec.resumed_from
 

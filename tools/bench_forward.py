@@ -16,9 +16,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CFG = os.path.join(ROOT, 'experiments', 'configs')
 MODELS = {
     'ade20k': ('umixformer/umixformer_mit-b0_1xb16-160k_ade20k-512x512.py',
-               'segformer/segformer_mit-b0_8xb2-160k_ade20k-512x512.py', (512, 512)),
+               'segformer/segformer_mit-b0_1xb16-160k_ade20k-512x512.py', (512, 512)),
     'cityscapes': ('umixformer/umixformer_mit-b0_1xb8-160k_cityscapes-1024x1024.py',
-                   'segformer/segformer_mit-b0_8xb1-160k_cityscapes-1024x1024.py', (1024, 2048)),
+                   'segformer/segformer_mit-b0_1xb8-160k_cityscapes-1024x1024.py', (1024, 2048)),
 }
 
 

@@ -24,7 +24,7 @@ def set_plain(model: nn.Module) -> nn.Module:
 
 
 def optimize_for_inference(model: nn.Module, channels_last: bool = False,
-                           compile: bool = False) -> nn.Module:
+                           compile: bool = False, compile_backend='inductor') -> nn.Module:
     from .models.decode_heads import UMixFormerHead
     from .models.layers import MixAttention
     for m in model.modules():
@@ -35,8 +35,12 @@ def optimize_for_inference(model: nn.Module, channels_last: bool = False,
     model.eval()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    if compile:  # the segmentor's own inference (whole/slide) then calls compiled parts
+    if compile:
+        # Compile each part's ``forward`` in place: mmseg's inference calls
+        # ``self.backbone(x)`` but ``self.decode_head.predict()``, which calls
+        # ``self.forward`` directly and would bypass a compiled wrapper module.
         for name in ('backbone', 'decode_head'):
-            if hasattr(model, name):
-                setattr(model, name, torch.compile(getattr(model, name), dynamic=False))
+            part = getattr(model, name, None)
+            if part is not None:
+                part.forward = torch.compile(part.forward, dynamic=False, backend=compile_backend)
     return model

@@ -1,10 +1,12 @@
-"""Convert official U-MixFormer checkpoints (APFormerHead2 / APFormerHeadCity and
-their "-multi" variants) to this project's UMixFormerHead layout.
+"""Convert official U-MixFormer checkpoints to this project's UMixFormerHead layout.
 
-Modules the official forward never uses are dropped (the attention's ``sr`` and
-``norm`` in the ADE20K head, ``sr2`` in the Cityscapes head, the base class's
-``conv_seg``); ``linear_pred`` becomes ``conv_seg``. Keys outside
-``decode_head.`` (the MiT encoder) keep their names. Any other key is an error.
+Every official head of ``layouts.OFFICIAL_HEADS`` is accepted: the Table 1/2
+heads (APFormerHead2, APFormerHeadCity, APFormerHeadMulti) and the ablation
+heads (APFormerHead, APFormerHeadSingle, APFormerHead2_rebuttal, the fedaa81
+APFormerHeadMulti). The head is identified from the keys and shapes; a layout
+that fits none is an error. Modules the official forward never uses are
+dropped (per head: see ``OfficialHead.dead``); ``linear_pred`` becomes
+``conv_seg``. Keys outside ``decode_head.`` (the encoder) keep their names.
 """
 import argparse
 import os
@@ -15,65 +17,70 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 import torch
 
+from .layouts import OfficialHead, UnknownLayoutError, conv_positions, identify
+
 HEAD = 'decode_head.'
-# official decoder block attn_cN feeds decoder stage N; ours are numbered deepest first
-_BLOCK = {'4': 0, '3': 1, '2': 2, '1': 3}
 
 
 class ConversionError(ValueError):
     """A key of the official checkpoint has no place in this layout."""
 
 
-def _head_kind(keys: List[str]) -> str:
-    return 'cityscapes' if any('.attn.sr1.' in k for k in keys) else 'ade20k'
-
-
-def _rules(kind: str, offset: int) -> List[Tuple[re.Pattern, Optional[Callable]]]:
+def _rules(head: OfficialHead, num_taps: int) -> List[Tuple[re.Pattern, Optional[Callable]]]:
     """(pattern, new name or None to drop) for the keys after ``decode_head.``."""
+    block = {str(stage): i for i, stage in enumerate(head.decoded_stages)}  # attn_cN -> blocks.i
+    positions = conv_positions(head, num_taps)
     attn = {'q': 'attn.q', 'kv': 'attn.kv', 'proj': 'attn.proj'}
-    if kind == 'cityscapes':
+    if not head.ade_attention:
         attn.update({'sr1': 'attn.q_sr', 'norm1': 'attn.q_norm', 'norm2': 'attn.kv_norm'})
-        dead = r'sr2'
-    else:
-        dead = r'sr|norm'
+    live = '|'.join(block)
+
+    def cat_key(m) -> str:
+        pool = 0 if m[1] is None else int(m[1]) - 1  # APFormerHead's one cat_key: pool 0
+        conv = positions[pool][int(m[2] or 0)]
+        return f'kv_pools.{pool}.convs.{conv}.{m[3]}'
+
     P = re.compile
-    return [
-        (P(r'attn_c([1-4])\.(norm[123])\.(weight|bias)'),
-         lambda m: f'blocks.{_BLOCK[m[1]]}.{m[2]}.{m[3]}'),
-        (P(rf'attn_c([1-4])\.attn\.({"|".join(attn)})\.(weight|bias)'),
-         lambda m: f'blocks.{_BLOCK[m[1]]}.{attn[m[2]]}.{m[3]}'),
-        (P(rf'attn_c[1-4]\.attn\.({dead})\.(weight|bias)'), None),
-        (P(r'attn_c([1-4])\.mlp\.(fc1|fc2)\.(weight|bias)'),
-         lambda m: f'blocks.{_BLOCK[m[1]]}.ffn.{m[2]}.{m[3]}'),
-        (P(r'attn_c([1-4])\.mlp\.dwconv\.dwconv\.(weight|bias)'),
-         lambda m: f'blocks.{_BLOCK[m[1]]}.ffn.dwconv.{m[2]}'),
-        # cat_keyK feeds decoder stage K (deepest first); sr_list holds the convs
-        # of the sources with pool ratio > 1, in source order, then the taps
-        (P(r'cat_key([1-4])\.sr_list\.(\d+)\.(weight|bias)'),
-         lambda m: f'kv_pools.{int(m[1]) - 1}.convs.{int(m[2]) + offset}.{m[3]}'),
+    return [(P(d), None) for d in head.dead] + [
+        (P(rf'attn_c([{live}])\.(norm[123])\.(weight|bias)'), lambda m: f'blocks.{block[m[1]]}.{m[2]}.{m[3]}'),
+        (P(rf'attn_c([{live}])\.attn\.({"|".join(attn)})\.(weight|bias)'),
+         lambda m: f'blocks.{block[m[1]]}.{attn[m[2]]}.{m[3]}'),
+        (P(rf'attn_c([{live}])\.mlp\.(fc1|fc2)\.(weight|bias)'), lambda m: f'blocks.{block[m[1]]}.ffn.{m[2]}.{m[3]}'),
+        (P(rf'attn_c([{live}])\.mlp\.dwconv\.dwconv\.(weight|bias)'),
+         lambda m: f'blocks.{block[m[1]]}.ffn.dwconv.{m[2]}'),
+        # cat_keyK feeds decoder stage K (deepest first); its sr_list holds the
+        # convs of the sources that have one, in source order, then the taps
+        (P(r'cat_key([1-4])?\.sr_list(?:\.(\d+))?\.(weight|bias)'), cat_key),
         (P(r'linear_fuse\.conv\.(weight|bias)'), lambda m: f'fuse.conv.{m[1]}'),
         (P(r'linear_fuse\.bn\.(weight|bias|running_mean|running_var|num_batches_tracked)'),
          lambda m: f'fuse.bn.{m[1]}'),
         (P(r'linear_pred\.(weight|bias)'), lambda m: f'conv_seg.{m[1]}'),
-        (P(r'conv_seg\.(weight|bias)'), None),
     ]
+
+
+def identify_official_state_dict(state_dict: Mapping[str, torch.Tensor]) -> Tuple[OfficialHead, Dict]:
+    """The official head of a segmentor state dict and its widths (see ``layouts.identify``)."""
+    head_sd = {k[len(HEAD):]: v for k, v in state_dict.items() if k.startswith(HEAD)}
+    if not head_sd:
+        raise ConversionError('no decode_head.* keys: not a segmentor checkpoint')
+    try:
+        return identify(head_sd)
+    except UnknownLayoutError as err:
+        raise ConversionError(str(err)) from None
 
 
 def convert_official_state_dict(state_dict: Mapping[str, torch.Tensor]) -> 'OrderedDict[str, torch.Tensor]':
     """Official layout -> UMixFormerHead layout (see the module docstring).
 
     Raises:
-        ConversionError: naming the first key that fits no rule.
+        ConversionError: for an unknown head layout, or naming the first key
+            that fits no rule of the identified head.
     """
-    keys = list(state_dict)
-    head_keys = [k[len(HEAD):] for k in keys if k.startswith(HEAD)]
-    if not head_keys:
-        raise ConversionError('no decode_head.* keys: not a segmentor checkpoint')
-    kind = _head_kind(head_keys)
-    # the ADE20K head's deepest source has pool ratio 1 and no conv
-    rules = _rules(kind, offset=1 if kind == 'ade20k' else 0)
+    head, info = identify_official_state_dict(state_dict)
+    num_taps = len(info['in_channels']) - 4
+    rules = _rules(head, num_taps)
     out: 'OrderedDict[str, torch.Tensor]' = OrderedDict()
-    for key in keys:
+    for key in state_dict:
         if not key.startswith(HEAD):
             if key.startswith(('backbone.', 'auxiliary_head.', 'data_preprocessor.')):
                 out[key] = state_dict[key]
@@ -84,10 +91,14 @@ def convert_official_state_dict(state_dict: Mapping[str, torch.Tensor]) -> 'Orde
             m = pattern.fullmatch(name)
             if m:
                 if target is not None:
-                    out[HEAD + target(m)] = state_dict[key]
+                    try:
+                        out[HEAD + target(m)] = state_dict[key]
+                    except IndexError:
+                        raise ConversionError(f'unexpected key {key!r}: the official {head.name} layout '
+                                              'has no such key/value conv') from None
                 break
         else:
-            raise ConversionError(f'unexpected key {key!r} for the official {kind} head layout')
+            raise ConversionError(f'unexpected key {key!r} for the official {head.name} layout')
     return out
 
 
@@ -103,6 +114,9 @@ def convert_official_checkpoint(src: str, dst: str, overwrite: bool = False) -> 
     converted = convert_official_state_dict(state)
     payload = {'state_dict': converted, 'meta': {'converted_from': os.path.abspath(src)}}
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(dst)) or '.', suffix='.part')
+    mask = os.umask(0)
+    os.umask(mask)
+    os.fchmod(fd, 0o666 & ~mask)  # mkstemp makes 0600: respect the umask
     os.close(fd)
     try:
         torch.save(payload, tmp)
@@ -143,22 +157,16 @@ def official_unused_params(model: torch.nn.Module) -> int:
     """Parameters the official layout of ``model``'s decode head carries but
     never uses (0 for heads of other families).
 
-    U-MixFormer (per block, with kv width T): the ADE20K head's attention
-    builds a 1x1 conv T->T and a LayerNorm(T), the Cityscapes head a 1x1 conv
-    T->T; both build the base class's conv_seg besides linear_pred.
-    FeedFormer: only the base class's conv_seg.
+    U-MixFormer heads (``layouts.dead_params``): per block a 1x1 conv on the
+    keys/values (and, ADE20K attention, a LayerNorm), the base class's
+    conv_seg, and per ablation head its dead modules. FeedFormer: conv_seg.
     """
     from ..models.decode_heads import FeedFormerHead, UMixFormerHead
+    from .layouts import dead_params
 
     head = getattr(model, 'decode_head', model)
+    if isinstance(head, FeedFormerHead):
+        return head.num_classes * _OFFICIAL_CONV_SEG_IN['FeedFormerHead'] + head.num_classes
     if not isinstance(head, UMixFormerHead):
         return 0
-    kind = type(head).__name__ if isinstance(head, FeedFormerHead) else 'UMixFormerHead'
-    n = head.num_classes * _OFFICIAL_CONV_SEG_IN[kind] + head.num_classes
-    if kind == 'UMixFormerHead':
-        for block in head.blocks:
-            t = block.norm2.normalized_shape[0]
-            n += t * t + t  # the unused pooled-kv conv
-            if block.attn.query_pool == 1:
-                n += 2 * t  # the ADE20K head's unused LayerNorm
-    return n
+    return dead_params(head, _OFFICIAL_CONV_SEG_IN['UMixFormerHead'])

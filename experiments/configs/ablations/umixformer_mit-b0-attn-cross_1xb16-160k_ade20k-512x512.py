@@ -1,3 +1,3 @@
-# Ablation (ADE20K, MiT-B0): cross-attention: each stage attends to one other stage (the previous decoder output).
+# Ablation (ADE20K, MiT-B0), this project's variant (no official counterpart): cross-attention to the previous decoder output.
 _base_ = ['../umixformer/umixformer_mit-b0_1xb16-160k_ade20k-512x512.py']
 model = dict(decode_head=dict(attention_type='cross'))

@@ -1,3 +1,4 @@
-# Ablation (ADE20K, MiT-B0): mix of the stage and the single previous decoder stage.
+# Ablation (ADE20K, MiT-B0), this project's variant (no official counterpart): the stage
+# and the single previous decoder stage.
 _base_ = ['../umixformer/umixformer_mit-b0_1xb16-160k_ade20k-512x512.py']
 model = dict(decode_head=dict(kv_sources='previous'))

@@ -1,23 +1,9 @@
-# MiT-B5 at 640x640 crops (the SegFormer-B5 ADE20K recipe; pipeline of
-# mmseg's _base_/datasets/ade20k_640x640.py).
+# MiT-B5 at 640x640 crops (official umixformer_mit-b5_8xb2-160k_ade20k-640x640.py): its own
+# TA640/EA640 pipelines, scale (2048, 640) with ResizeToMultiple 32, not mmseg's
+# ade20k_640x640.py (2560, 640).
 _base_ = ['./umixformer_mit-b5_1xb16-160k_ade20k-512x512.py']
 crop_size = (640, 640)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='RandomResize', scale=(2560, 640), ratio_range=(0.5, 2.0), keep_ratio=True),
-    dict(type='RandomCrop', crop_size=crop_size, cat_max_ratio=0.75),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='PhotoMetricDistortion'),
-    dict(type='PackSegInputs')
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(2560, 640), keep_ratio=True),
-    dict(type='LoadAnnotations', reduce_zero_label=True),
-    dict(type='PackSegInputs')
-]
 model = dict(data_preprocessor=dict(size=crop_size))
-train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
-val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+train_dataloader = dict(dataset=dict(pipeline={{_base_.ade20k_train_640}}))
+val_dataloader = dict(dataset=dict(pipeline={{_base_.ade20k_eval_640}}))
 test_dataloader = val_dataloader

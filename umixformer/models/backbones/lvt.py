@@ -1,5 +1,6 @@
 """Lite Vision Transformer (Yang et al., CVPR 2022) as an mmseg backbone."""
 import math
+import os
 from typing import List, Optional, Sequence
 
 import torch
@@ -165,14 +166,45 @@ class LVTBlock(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
+class PretrainedMismatchError(RuntimeError):
+    """A pretrained checkpoint does not hold exactly the module's keys."""
+
+
+def load_strict(module: nn.Module, checkpoint: str) -> None:
+    """Loads ``checkpoint`` into ``module`` with every key matched, or raises
+    naming the missing and unexpected keys (never a silent partial load)."""
+    from mmengine.runner.checkpoint import CheckpointLoader
+    if '://' not in checkpoint and not os.path.isfile(checkpoint):
+        raise FileNotFoundError(
+            f'pretrained checkpoint {checkpoint} not found (relative paths are read from the working '
+            f'directory {os.getcwd()}); give an absolute path in init_cfg.checkpoint')
+    ckpt = CheckpointLoader.load_checkpoint(checkpoint, map_location='cpu')
+    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else ckpt
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if tuple(own[k].shape) != tuple(state[k].shape))
+    if missing or unexpected or wrong:
+        def show(keys):
+            return ', '.join(keys[:8]) + (f' ... ({len(keys)} in all)' if len(keys) > 8 else '') or '-'
+        raise PretrainedMismatchError(
+            f'{checkpoint} does not match {type(module).__name__}: missing keys: {show(missing)}; '
+            f'unexpected keys: {show(unexpected)}; wrong shapes: {show(wrong)}')
+    module.load_state_dict(state, strict=True)
+
+
 @MODELS.register_module()
 class LVT(BaseModule):
     """Lite Vision Transformer backbone: stage 1 uses convolutional
     self-attention (CSA), later stages recursive atrous self-attention (RASA).
 
     The ImageNet checkpoint is optional: give it as
-    ``init_cfg=dict(type='Pretrained', checkpoint=PATH)``; nothing is loaded
-    at import or construction. Parameter names follow the original release.
+    ``init_cfg=dict(type='Pretrained', checkpoint=PATH)``. It is loaded by
+    ``init_weights`` (the Runner's model initialisation), never at import or
+    construction, and strictly, as the official code loads it: the file must
+    hold exactly this module's keys (a plain state dict, or one under
+    ``state_dict``), else an error names the missing and unexpected keys.
+    Parameter names follow the original release.
 
     Args:
         in_channels (int): Image channels. Default: 3.
@@ -222,6 +254,14 @@ class LVT(BaseModule):
             stages.append(nn.Sequential(embed, nn.Sequential(*blocks)))
         self.backbone = nn.ModuleList(stages)
         self._init_from_scratch()
+
+    def init_weights(self) -> None:
+        cfg = self.init_cfg
+        if isinstance(cfg, dict) and cfg.get('type') == 'Pretrained':
+            load_strict(self, cfg['checkpoint'])
+            self._is_init = True
+            return
+        super().init_weights()
 
     def _init_from_scratch(self) -> None:
         # Linear/LayerNorm as the original; CSA's value map keeps its He init.

@@ -13,7 +13,9 @@ class FeedFormerHead(UMixFormerHead):
     E4, E3 and E2 each cross-attend to the stride-4 feature E1 (layer-normed,
     pooled to the query's own stride with an own 1x1 conv, normed again, GELU);
     E1 passes through; the four maps are upsampled, fused and classified as in
-    SegFormer. There is no U-Net chaining.
+    SegFormer. There is no U-Net chaining. The blocks are the original
+    FeedFormer's pre-norm residual blocks and pooling drops partial border
+    windows (``nn.AvgPool2d`` defaults), as in jhshim1995/FeedFormer@627644c.
 
     Args:
         kv_sources: Default ((1,), (1,), (1,)): E1 for every block.
@@ -30,5 +32,7 @@ class FeedFormerHead(UMixFormerHead):
         kwargs.setdefault('attention_type', 'cross')
         kwargs.setdefault('unet', False)
         kwargs.setdefault('kv_pre_norm', True)
+        kwargs.setdefault('pre_norm', True)
+        kwargs.setdefault('ceil_mode', False)
         super().__init__(kv_sources=kv_sources, decoded_stages=decoded_stages,
                          kv_stride=kv_stride, **kwargs)

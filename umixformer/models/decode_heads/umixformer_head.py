@@ -22,8 +22,16 @@ KV_SOURCE_PRESETS: Dict[str, Tuple[Tuple[int, ...], ...]] = {
     'all': ((4, 3, 2, 1), (4, 3, 2, 1), (4, 3, 2, 1), (4, 3, 2, 1)),
     # the stage itself and its neighbours
     'adjacent': ((4, 3), (4, 3, 2), (3, 2, 1), (2, 1)),
-    # the stage itself and the single previous (deeper) decoder stage
+    # the stage itself and the single previous (deeper) decoder stage (this
+    # project's variant; no official counterpart)
     'previous': ((4, ), (4, 3), (3, 2), (2, 1)),
+    # the single previous decoder stage alone, the stage's own feature left
+    # out except at stage 4: the official APFormerHeadSingle (with U-Net
+    # chaining; its stage 4 also convolves E4, see kv_unpooled_conv)
+    'single': ((4, ), (4, ), (3, ), (2, )),
+    # every other stage, not the stage itself: the official APFormerHeadMulti
+    # of commit fedaa81 (used with unet=False)
+    'others': ((3, 2, 1), (4, 2, 1), (4, 3, 1), (4, 3, 2)),
     # self-attention: keys/values from the query's own feature
     'self': ((4, ), (3, ), (2, ), (1, )),
     # cross-attention: keys/values from one other stage, the previous decoder
@@ -101,6 +109,18 @@ class UMixFormerHead(BaseDecodeHead):
             deepest first; the others pass their encoder feature to the fuse.
         kv_pre_norm (bool): LayerNorm each source before pooling (FeedFormer)
             instead of normalizing the pooled set.
+        shared_kv (bool): One key/value set, pooled once from the encoder
+            features, serves every stage (the official parallel-decoder
+            ablation APFormerHead). Needs ``unet=False`` and the same sources
+            and stride for every stage.
+        kv_unpooled_conv (bool | Sequence[bool]): Per decoded stage (or one
+            value): sources with pool ratio 1 get a 1x1 conv too. The official
+            APFormerHeadSingle does this at stage 4 only. Default: False.
+        pre_norm (bool): Pre-norm residual blocks (original FeedFormer) instead
+            of U-MixFormer's order. Default: False.
+        ceil_mode (bool): Average pooling (keys/values and the query pool)
+            keeps partial border windows (U-MixFormer) or drops them
+            (FeedFormer). Equal on grids divisible by the ratio. Default: True.
         mlp_ratio (float): Mix-FFN expansion. Default: 4.
         drop_path_rate (float): Stochastic depth of every block. Default: 0.1.
         fused_attention (bool): Use ``scaled_dot_product_attention``.
@@ -125,6 +145,10 @@ class UMixFormerHead(BaseDecodeHead):
                  unet: bool = True,
                  decoded_stages: Sequence[int] = STAGES,
                  kv_pre_norm: bool = False,
+                 shared_kv: bool = False,
+                 kv_unpooled_conv: Union[bool, Sequence[bool]] = False,
+                 pre_norm: bool = False,
+                 ceil_mode: bool = True,
                  mlp_ratio: float = 4.,
                  drop_path_rate: float = 0.1,
                  fused_attention: bool = True,
@@ -148,22 +172,40 @@ class UMixFormerHead(BaseDecodeHead):
         if len(kv_strides) != len(self.decoded_stages):
             raise ValueError(f'kv_stride needs one value or one per decoded stage '
                              f'{self.decoded_stages}, got {kv_stride}')
+        unpooled_conv = ([kv_unpooled_conv] * len(self.decoded_stages)
+                         if isinstance(kv_unpooled_conv, bool) else [bool(v) for v in kv_unpooled_conv])
+        if len(unpooled_conv) != len(self.decoded_stages):
+            raise ValueError(f'kv_unpooled_conv needs one value or one per decoded stage '
+                             f'{self.decoded_stages}, got {kv_unpooled_conv}')
         self.unet = unet
         self.kv_pre_norm = kv_pre_norm
+        self.shared_kv = shared_kv
+        self.kv_strides = tuple(int(s) for s in kv_strides)
+        self.kv_unpooled_conv = tuple(unpooled_conv)
+        self.query_pool = query_pool
+        self.kv_norm = kv_norm
         self.fast_fuse = fast_fuse
+        if shared_kv and (unet or len(set(self.kv_sources)) != 1 or len(set(kv_strides)) != 1
+                          or len(set(unpooled_conv)) != 1):
+            raise ValueError('shared_kv=True pools one key/value set from the encoder features for '
+                             'every stage: it needs unet=False and the same kv_sources, kv_stride and '
+                             f'kv_unpooled_conv for every stage, got unet={unet}, kv_sources='
+                             f'{self.kv_sources}, kv_stride={kv_stride}')
 
         self.kv_pools = nn.ModuleList()
         self.kv_pre_norms = nn.ModuleList()
         self.blocks = nn.ModuleList()
-        for stage, sources, stride in zip(self.decoded_stages, self.kv_sources, kv_strides):
+        for idx, (stage, sources, stride) in enumerate(
+                zip(self.decoded_stages, self.kv_sources, kv_strides)):
             channels = [self.stage_channels[s] for s in sources] + tap_channels
             ratios = [pool_ratio(stride, s) for s in sources]
             if self.num_taps:
                 ratios += [pool_ratio(stride, 3)] * self.num_taps
-            pool = KVPool(channels, ratios)
-            self.kv_pools.append(pool)
-            if kv_pre_norm:
-                self.kv_pre_norms.append(nn.ModuleList(nn.LayerNorm(c) for c in channels))
+            pool = KVPool(channels, ratios, ceil_mode=ceil_mode, unpooled_conv=unpooled_conv[idx])
+            if not shared_kv or idx == 0:
+                self.kv_pools.append(pool)
+                if kv_pre_norm:
+                    self.kv_pre_norms.append(nn.ModuleList(nn.LayerNorm(c) for c in channels))
             self.blocks.append(
                 MixAttentionBlock(
                     self.stage_channels[stage],
@@ -173,7 +215,9 @@ class UMixFormerHead(BaseDecodeHead):
                     drop_path=drop_path_rate,
                     query_pool=query_pool,
                     kv_norm=kv_norm,
-                    fused=fused_attention))
+                    fused=fused_attention,
+                    ceil_mode=ceil_mode,
+                    pre_norm=pre_norm))
         self.fuse = ConvModule(
             sum(self.stage_channels.values()),
             self.channels,
@@ -197,8 +241,11 @@ class UMixFormerHead(BaseDecodeHead):
         taps = list(feats[4:])
         memory = dict(enc)  # what later stages see of each stage
         out = dict(enc)
+        shared = (self._kv_tokens(0, [enc[s] for s in self.kv_sources[0]] + taps)
+                  if self.shared_kv else None)
         for idx, (stage, sources) in enumerate(zip(self.decoded_stages, self.kv_sources)):
-            kv = self._kv_tokens(idx, [memory[s] for s in sources] + taps)
+            kv = shared if shared is not None else self._kv_tokens(
+                idx, [memory[s] for s in sources] + taps)
             q = enc[stage]
             B, C, H, W = q.shape
             x = self.blocks[idx](q.flatten(2).transpose(1, 2), (H, W), kv)

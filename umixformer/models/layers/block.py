@@ -51,7 +51,10 @@ class MixAttentionBlock(nn.Module):
     x = x + ffn(x)``.
 
     The residual adds to the normalized query and LN3 follows the sum; this is
-    the order the published models were trained with (architecture.md).
+    the order the published U-MixFormer models were trained with
+    (architecture.md). ``pre_norm=True`` gives the original FeedFormer block
+    instead, whose residual stream is the un-normalized query:
+    ``x = x + attn(LN1(x), LN2(y)); x = x + ffn(LN3(x))``.
 
     Args:
         dim (int): Query channels C.
@@ -62,6 +65,9 @@ class MixAttentionBlock(nn.Module):
         query_pool (int): See :class:`MixAttention`.
         kv_norm (bool): See :class:`MixAttention`.
         fused (bool): See :class:`MixAttention`.
+        ceil_mode (bool): See :class:`MixAttention`.
+        pre_norm (bool): Pre-norm residuals (FeedFormer) instead of U-MixFormer's
+            order. Default: False.
     """
 
     def __init__(self,
@@ -72,18 +78,24 @@ class MixAttentionBlock(nn.Module):
                  drop_path: float = 0.1,
                  query_pool: int = 1,
                  kv_norm: bool = False,
-                 fused: bool = True) -> None:
+                 fused: bool = True,
+                 ceil_mode: bool = True,
+                 pre_norm: bool = False) -> None:
         super().__init__()
+        self.pre_norm = pre_norm
         self.norm1 = nn.LayerNorm(dim)
         self.norm2 = nn.LayerNorm(kv_dim)
         self.attn = MixAttention(dim, kv_dim, num_heads, query_pool=query_pool,
-                                 kv_norm=kv_norm, fused=fused)
+                                 kv_norm=kv_norm, fused=fused, ceil_mode=ceil_mode)
         self.norm3 = nn.LayerNorm(dim)
         self.ffn = MixFFN(dim, int(dim * mlp_ratio))
         self.drop_path = DropPath(drop_path) if drop_path > 0 else nn.Identity()
         init_transformer_weights(self)
 
     def forward(self, x: Tensor, hw: Tuple[int, int], kv_tokens: Tensor) -> Tensor:
+        if self.pre_norm:
+            x = x + self.drop_path(self.attn(self.norm1(x), hw, self.norm2(kv_tokens)))
+            return x + self.drop_path(self.ffn(self.norm3(x), hw))
         x = self.norm1(x)
         x = x + self.drop_path(self.attn(x, hw, self.norm2(kv_tokens)))
         x = self.norm3(x)

@@ -25,6 +25,8 @@ class MixAttention(nn.Module):
             the GELU (Cityscapes head). The ADE20K head applies GELU only.
         fused (bool): Compute softmax(qk^T)v with
             ``F.scaled_dot_product_attention`` (same function, fused kernel).
+        ceil_mode (bool): Query pooling keeps partial border windows of odd
+            grids (True) or drops them (False, FeedFormer's AvgPool2d).
         attn_drop (float): Dropout on the attention weights.
         proj_drop (float): Dropout after the output projection.
     """
@@ -36,6 +38,7 @@ class MixAttention(nn.Module):
                  query_pool: int = 1,
                  kv_norm: bool = False,
                  fused: bool = True,
+                 ceil_mode: bool = True,
                  attn_drop: float = 0.,
                  proj_drop: float = 0.) -> None:
         super().__init__()
@@ -51,7 +54,7 @@ class MixAttention(nn.Module):
         if query_pool > 1:
             # ceil_mode keeps the last row/column of odd grids (the official
             # code assumed even grids; for even grids both agree).
-            self.q_pool = nn.AvgPool2d(query_pool, query_pool, ceil_mode=True)
+            self.q_pool = nn.AvgPool2d(query_pool, query_pool, ceil_mode=ceil_mode)
             self.q_sr = nn.Conv2d(dim, dim, kernel_size=1)
             self.q_norm = nn.LayerNorm(dim)
         self.kv_norm = nn.LayerNorm(kv_dim) if kv_norm else nn.Identity()

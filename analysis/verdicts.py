@@ -1,0 +1,204 @@
+"""Did it reproduce? Statistics over seeds and a verdict per row and metric.
+
+For every row and metric: mean, std and count over seeds and a 95 % interval (a
+percentile bootstrap of the mean over seeds when there are 3 or more; none below).
+The verdict against the published value:
+
+* ``reproduced``: the difference is within the tolerance (cost metrics relative,
+  mIoU absolute; data in the registry: ``experiments.registry.DEFAULT_TOLERANCE``,
+  a row's ``tolerance``, wider for ``approximate`` values read off a figure);
+* ``within noise``: outside the tolerance, but inside the seeds' 95 % interval;
+* ``off by X``: neither;
+* ``not measured``, ``no published value``, or ``built-in data: no comparison``
+  (an mIoU measured on the built-in synthetic data says nothing about the paper's;
+  params and GFLOPs are measured at the paper's input size whatever the profile and
+  are compared).
+
+Ablation tables also get each row's difference to the table's reference row over the
+seeds both have (a paired interval with 3 or more), against the sign and size the paper
+states where the registry gives one (``[[expectations]]``).
+"""
+import math
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from experiments.registry import Row, Table, tolerance_for
+from experiments.store import DONE, Store
+from experiments.tasks import Task
+
+# which stage produces which metric, and which record field holds it
+METRIC_SOURCE = {
+    'params_m': ('complexity', 'params_published_layout_m'),
+    'params_published_layout_m': ('complexity', 'params_published_layout_m'),
+    'gflops': ('complexity', 'gflops'),
+    'miou': ('test', 'miou'),
+    'latency_ms': ('latency', 'latency_ms'),
+    'fps': ('latency', 'fps'),
+    'miou_clean': ('robustness', 'miou_clean'),
+    'miou_corrupted': ('robustness', 'miou_corrupted'),
+}
+# mIoU differences are in points; cost differences in percent
+POINT_METRICS = ('miou', 'miou_clean', 'miou_corrupted')
+# metrics whose value depends on the data (not comparable on the built-in data)
+DATA_METRICS = ('miou', 'miou_clean', 'miou_corrupted')
+BUILTIN_PROFILES = ('smoke', 'tiny')
+VERDICTS = ('reproduced', 'within noise', 'off', 'not measured')
+BOOTSTRAP_RESAMPLES = 10000
+
+
+@dataclass
+class Stat:
+    values: List[float]
+    seeds: List[Optional[int]]
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float:
+        return float(np.mean(self.values)) if self.values else math.nan
+
+    @property
+    def std(self) -> float:
+        return float(np.std(self.values, ddof=1)) if self.n > 1 else math.nan
+
+    def interval(self) -> Tuple[float, float]:
+        return bootstrap_interval(self.values)
+
+
+def bootstrap_interval(values: Sequence[float], level: float = 0.95, seed: int = 0) -> Tuple[float, float]:
+    """Percentile bootstrap interval of the mean; (nan, nan) with fewer than 3 values."""
+    if len(values) < 3:
+        return math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    v = np.asarray(values, dtype=float)
+    means = v[rng.integers(0, len(v), size=(BOOTSTRAP_RESAMPLES, len(v)))].mean(axis=1)
+    lo, hi = np.quantile(means, [(1 - level) / 2, 1 - (1 - level) / 2])
+    return float(lo), float(hi)
+
+
+def interval_text(n: int) -> str:
+    return f'{n} seed{"s" if n != 1 else ""}: no interval' if n < 3 else ''
+
+
+def collect_stats(table: Table, tasks: Sequence[Task], store: Store) -> Dict[Tuple[str, str], Stat]:
+    """(row id, metric) -> values over seeds of the done records."""
+    by_row: Dict[str, List[Task]] = {}
+    for t in tasks:
+        for ref in t.rows:
+            by_row.setdefault(ref, []).append(t)
+    out: Dict[Tuple[str, str], Stat] = {}
+    for row in table.rows:
+        recs = {}
+        for t in by_row.get(f'{table.name}/{row.id}', []):
+            rec = store.get(t.key)
+            if rec is not None and rec.status == DONE:
+                recs.setdefault(t.stage, []).append((t.seed, rec))
+        for metric in table.metrics:
+            stage, field = METRIC_SOURCE[metric]
+            pairs = sorted(((s, r.metrics[field]) for s, r in recs.get(stage, []) if field in r.metrics),
+                           key=lambda p: (p[0] is None, p[0]))
+            out[(row.id, metric)] = Stat([float(v) for _, v in pairs], [s for s, _ in pairs])
+    return out
+
+
+def judge(row: Row, metric: str, stat: Stat, profile: str) -> Dict[str, object]:
+    """The verdict of one (row, metric): a dict of the numbers behind it."""
+    pub = row.published.get(metric, math.nan)
+    tol = tolerance_for(row, metric)
+    lo, hi = stat.interval()
+    out = dict(row=row.id, metric=metric, mean=stat.mean, std=stat.std, n=stat.n, ci_low=lo, ci_high=hi,
+               interval=interval_text(stat.n), published=pub, tolerance=tol,
+               tolerance_unit='points' if metric in POINT_METRICS else '%', diff=math.nan, verdict='', symbol='')
+    if stat.n == 0:
+        out.update(verdict='not measured', symbol='–')
+        return out
+    if math.isnan(pub):
+        out.update(verdict='no published value', symbol='')
+        return out
+    if metric in DATA_METRICS and profile in BUILTIN_PROFILES:
+        out.update(verdict='built-in data: no comparison', symbol='')
+        return out
+    diff = stat.mean - pub if metric in POINT_METRICS else 100.0 * (stat.mean - pub) / pub
+    out['diff'] = diff
+    if abs(diff) <= tol + 1e-9:
+        out.update(verdict='reproduced', symbol='✓')
+    elif stat.n >= 3 and lo <= pub <= hi:
+        out.update(verdict='within noise', symbol='≈')
+    else:
+        unit = ' points' if metric in POINT_METRICS else ' %'
+        out.update(verdict=f'off by {diff:+.1f}{unit}', symbol='✗')
+    return out
+
+
+def verdict_frame(table: Table, tasks: Sequence[Task], store: Store, profile: str) -> pd.DataFrame:
+    """One line per (runnable row, metric): mean, std, n, 95 % interval, published
+    value, difference, tolerance and verdict."""
+    stats = collect_stats(table, tasks, store)
+    lines = [judge(row, m, stats[(row.id, m)], profile) for row in table.runnable() for m in table.metrics]
+    return pd.DataFrame(lines)
+
+
+def ablation_frame(table: Table, tasks: Sequence[Task], store: Store, profile: str) -> pd.DataFrame:
+    """Each row's difference to the table's reference row (same seeds paired), with
+    the paper's stated difference where the registry has one. Empty without a reference."""
+    if not table.reference:
+        return pd.DataFrame()
+    stats = collect_stats(table, tasks, store)
+    expect = {(e['row'], e['metric']): e for e in table.expectations}
+    lines = []
+    for row in table.runnable():
+        if row.id == table.reference:
+            continue
+        for metric in table.metrics:
+            a, ref = stats[(row.id, metric)], stats[(table.reference, metric)]
+            common = sorted(set(a.seeds) & set(ref.seeds), key=lambda s: (s is None, s))
+            diffs = [a.values[a.seeds.index(s)] - ref.values[ref.seeds.index(s)] for s in common]
+            lo, hi = bootstrap_interval(diffs)
+            mean = float(np.mean(diffs)) if diffs else math.nan
+            e = expect.get((row.id, metric))
+            line = dict(row=row.id, metric=metric, reference=table.reference, delta=mean, n=len(diffs),
+                        ci_low=lo, ci_high=hi, interval=interval_text(len(diffs)),
+                        expected=e['delta'] if e else math.nan, expected_source=e.get('source', '') if e else '',
+                        verdict='')
+            if e:
+                if not diffs:
+                    line['verdict'] = 'not measured'
+                elif metric in DATA_METRICS and profile in BUILTIN_PROFILES:
+                    line['verdict'] = 'built-in data: no comparison'
+                elif np.sign(mean) != np.sign(e['delta']):
+                    line['verdict'] = f'opposite sign ({mean:+.2f} vs {e["delta"]:+.2f})'
+                elif abs(mean - e['delta']) <= tolerance_for(row, metric) or (
+                        len(diffs) >= 3 and lo <= e['delta'] <= hi):
+                    line['verdict'] = 'as published'
+                else:
+                    line['verdict'] = f'same sign, size {mean:+.2f} vs {e["delta"]:+.2f}'
+            lines.append(line)
+    return pd.DataFrame(lines)
+
+
+def scorecard(table: Table, verdicts: pd.DataFrame, tasks: Sequence[Task], store: Store) -> Dict[str, object]:
+    """Counts of verdicts of the compared values and the compute the table's records spent."""
+    counts = {v: 0 for v in VERDICTS}
+    for v in verdicts['verdict'] if len(verdicts) else []:
+        if v.startswith('off by'):
+            counts['off'] += 1
+        elif v in counts:
+            counts[v] += 1
+    gpu_s = cpu_s = 0.0
+    seen = set()
+    for t in tasks:
+        rec = store.get(t.key)
+        if rec is None or t.key in seen:
+            continue
+        seen.add(t.key)
+        if rec.device.startswith('cuda'):
+            gpu_s += rec.wall_time_s * max(1, t.row.gpus if t.stage == 'train' else 1)
+        else:
+            cpu_s += rec.wall_time_s
+    return dict(name=table.name, **{k.replace(' ', '_'): v for k, v in counts.items()},
+                gpu_hours=gpu_s / 3600, cpu_hours=cpu_s / 3600)

@@ -1,6 +1,0 @@
-# SegFormer baseline: mmsegmentation's config with the SegFormer paper's
-# 768-wide MLP decoder for MiT-B2..B5 (mmsegmentation's configs keep 256,
-# which gives 24.7 M / 25.9 GFLOPs for B2 instead of the paper's 27.5 M / 62.4).
-_base_ = ['mmseg::segformer/segformer_mit-b3_8xb2-160k_ade20k-512x512.py']
-model = dict(decode_head=dict(channels=768))
-randomness = dict(seed=0)

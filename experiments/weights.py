@@ -1,0 +1,187 @@
+"""Pretrained encoder weights for offline compute nodes.
+
+The manifest (``experiments/weights.toml``, or ``$UMIX_WEIGHTS_MANIFEST``) lists every
+encoder checkpoint the configs load: file name, URL, digest. The weights folder
+(``--weights-dir``, ``$UMIX_WEIGHTS``, default ``<runs>/weights``) holds the files.
+
+    run-experiment weights list   [TABLE]   what a table needs (all: every config), and what is there
+    run-experiment weights fetch  [TABLE]   download what is missing (atomic, resumable, checked)
+    run-experiment weights verify [TABLE]   check what is there
+
+With the paper profile every ``init_cfg`` checkpoint of a row's config is replaced by
+its file in the weights folder, and a missing or corrupt file fails before any job is
+started or submitted, naming the file and the fetch command. Nothing is downloaded
+at training time.
+"""
+import hashlib
+import json
+import os
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Dict, Iterable, List, Optional, Tuple
+
+from .registry import read_toml
+
+MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'weights.toml')
+
+
+class WeightsError(ValueError):
+    """A weights file is missing, corrupt, unknown or cannot be fetched."""
+
+
+@dataclass(frozen=True)
+class Weight:
+    name: str
+    file: str
+    url: str
+    sha256_prefix: str
+
+
+def load_manifest(path: Optional[str] = None) -> Dict[str, Weight]:
+    """File name -> entry."""
+    path = path or os.environ.get('UMIX_WEIGHTS_MANIFEST') or MANIFEST
+    data = read_toml(path, WeightsError, 'no such weights manifest')
+    out = {}
+    for i, w in enumerate(data.get('weights', [])):
+        try:
+            entry = Weight(str(w['name']), str(w['file']), str(w.get('url', '')), str(w.get('sha256_prefix', '')))
+        except KeyError as err:
+            raise WeightsError(f'{path}: weights entry {i + 1} lacks {err}') from None
+        out[entry.file] = entry
+    return out
+
+
+def weights_dir(runs_root: str, given: Optional[str] = None) -> str:
+    return os.path.abspath(given or os.environ.get('UMIX_WEIGHTS') or os.path.join(runs_root, 'weights'))
+
+
+def _checkpoint_refs(model: dict) -> List[Tuple[dict, str]]:
+    """(dict holding it, key) of every pretrained-checkpoint reference in a model config."""
+    refs = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            init = node.get('init_cfg')
+            if isinstance(init, dict) and init.get('type') == 'Pretrained' and init.get('checkpoint'):
+                refs.append((init, 'checkpoint'))
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(model)
+    if model.get('pretrained'):
+        refs.append((model, 'pretrained'))
+    return refs
+
+
+def needed_files(model_cfg) -> List[str]:
+    return [os.path.basename(str(holder[key])) for holder, key in _checkpoint_refs(model_cfg)]
+
+
+def localise(cfg, folder: str, manifest: Optional[Dict[str, Weight]] = None) -> List[str]:
+    """Points every pretrained checkpoint of ``cfg.model`` at the weights folder (in
+    place); returns the file names. An unknown checkpoint is an error."""
+    manifest = manifest if manifest is not None else load_manifest()
+    files = []
+    for holder, key in _checkpoint_refs(cfg.model):
+        name = os.path.basename(str(holder[key]))
+        if name not in manifest:
+            raise WeightsError(f'pretrained checkpoint {holder[key]} is not in the weights manifest {MANIFEST}; '
+                               'add it there (file, url, sha256_prefix)')
+        holder[key] = os.path.join(folder, name)
+        files.append(name)
+    return files
+
+
+def _sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, 'rb') as f:
+        for block in iter(lambda: f.read(1 << 20), b''):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_file(folder: str, w: Weight) -> str:
+    """'ok', 'ok (no digest known)', 'missing' or 'corrupt: ...'. Digests of unchanged
+    files are cached in <folder>/.verified.json."""
+    path = os.path.join(folder, w.file)
+    if not os.path.isfile(path):
+        return 'missing'
+    if not w.sha256_prefix:
+        return 'ok (no digest known)'
+    st = os.stat(path)
+    stamp = [st.st_size, st.st_mtime_ns]
+    cache_path = os.path.join(folder, '.verified.json')
+    try:
+        with open(cache_path) as f:
+            cache = json.load(f)
+    except (OSError, ValueError):
+        cache = {}
+    digest = cache.get(w.file, {}).get('sha256') if cache.get(w.file, {}).get('stamp') == stamp else None
+    if digest is None:
+        digest = _sha256(path)
+        cache[w.file] = dict(stamp=stamp, sha256=digest)
+        from .store import atomic_write
+        atomic_write(cache_path, json.dumps(cache, indent=1))
+    if not digest.startswith(w.sha256_prefix):
+        return f'corrupt: sha256 {digest[:12]}... does not start with {w.sha256_prefix}'
+    return 'ok'
+
+
+def fetch_command(folder: str) -> str:
+    return f'run-experiment weights fetch --weights-dir {folder}'
+
+
+def check(files: Iterable[str], folder: str, manifest: Optional[Dict[str, Weight]] = None) -> None:
+    """Raises naming every missing or corrupt file and how to get it."""
+    manifest = manifest if manifest is not None else load_manifest()
+    problems = []
+    for name in sorted(set(files)):
+        state = verify_file(folder, manifest[name])
+        if not state.startswith('ok'):
+            how = (fetch_command(folder) + ' (on a machine with internet)' if manifest[name].url else
+                   'no download location is known: place the file there by hand (see experiments/weights.toml)')
+            problems.append(f'{os.path.join(folder, name)}: {state}; {how}')
+    if problems:
+        raise WeightsError('pretrained weights not ready, nothing was started:\n  ' + '\n  '.join(problems))
+
+
+def fetch(w: Weight, folder: str, timeout: float = 60.0) -> str:
+    """Downloads one file into ``folder``: to ``<file>.part`` (resumed with an HTTP
+    Range request after an interruption), checked against the digest, then renamed
+    into place. Returns its state."""
+    state = verify_file(folder, w)
+    if state.startswith('ok'):
+        return state
+    if not w.url:
+        raise WeightsError(f'{w.file}: no download location is known; place it in {folder} by hand')
+    os.makedirs(folder, exist_ok=True)
+    dst = os.path.join(folder, w.file)
+    part = dst + '.part'
+    have = os.path.getsize(part) if os.path.exists(part) else 0
+    req = urllib.request.Request(w.url, headers={'Range': f'bytes={have}-'} if have else {})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            resumed = have and resp.status == 206
+            length = resp.headers.get('Content-Length')
+            expected = (have if resumed else 0) + int(length) if length else None
+            with open(part, 'ab' if resumed else 'wb') as f:
+                while True:
+                    block = resp.read(1 << 20)
+                    if not block:
+                        break
+                    f.write(block)
+        if expected is not None and os.path.getsize(part) < expected:
+            raise OSError(f'connection closed after {os.path.getsize(part)} of {expected} bytes')
+    except (urllib.error.URLError, OSError) as err:
+        raise WeightsError(f'{w.file}: download from {w.url} broke off ({err}); run the same command again '
+                           f'to resume from {os.path.getsize(part) if os.path.exists(part) else 0} bytes') from None
+    digest = _sha256(part)
+    if w.sha256_prefix and not digest.startswith(w.sha256_prefix):
+        os.unlink(part)
+        raise WeightsError(f'{w.file}: downloaded file has sha256 {digest[:12]}..., expected {w.sha256_prefix}...; '
+                           'removed it, nothing was kept')
+    os.replace(part, dst)
+    return verify_file(folder, w)

@@ -1,0 +1,313 @@
+"""A results store that is never silently wrong: keys hold what a number depends on,
+a moved store keeps its records, one process computes a record at a time, dead runs
+are seen as stale, damaged files are moved aside, invalidation keeps history, bad
+input fails before anything runs."""
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import DATA_DIR, ROOT
+from experiments.cli import main
+from experiments.lease import Lease
+from experiments.profiles import get_profile
+from experiments.registry import RegistryError, get_table, load_registry, load_table
+from experiments.store import Record, Store
+from experiments.tasks import plan
+
+TABLES = os.path.join(DATA_DIR, 'tables')
+CLI = [sys.executable, '-m', 'experiments.cli']
+TINY = ['--tables', TABLES, '--profile', 'tiny']
+
+
+def _write_table(folder, name, rows, extra=''):
+    folder.mkdir(parents=True, exist_ok=True)
+    body = f'name = "{name}"\ntitle = "{name}"\n{extra}\n'
+    for r in rows:
+        body += '[[rows]]\n' + ''.join(f'{k} = {json.dumps(v) if not isinstance(v, list) else json.dumps(v)}\n'
+                                       for k, v in r.items())
+    (folder / f'{name}.toml').write_text(body)
+    return folder
+
+
+B0_ADE = 'umixformer/umixformer_mit-b0_1xb16-160k_ade20k-512x512.py'
+
+
+def test_complexity_key_holds_the_input_size(tmp_path):
+    """An ADE20K config measured as a Cityscapes row (2048x1024) must not share the
+    key of Table 1's ADE20K row (512x512)."""
+    d = _write_table(tmp_path / 't', 'mine', [dict(id='b0-city', method='U', dataset='cityscapes', config=B0_ADE,
+                                                    stages=['complexity'])])
+    store = Store(str(tmp_path / 'runs'))
+    mine = load_table(str(d / 'mine.toml'))
+    t1 = get_table('table1')
+    (a, ) = plan(mine, mine.rows, None, None, get_profile('paper'), {}, store)
+    (b, ) = plan(t1, [t1.row('umixformer_mit-b0_ade20k')], ['complexity'], None, get_profile('paper'), {}, store)
+    assert a.key != b.key
+    import experiments.tasks as tasks
+    old = tasks.KEY_VERSION
+    try:  # a new key scheme never reuses records written under the old one
+        tasks.KEY_VERSION = old + 1
+        (c, ) = plan(t1, [t1.row('umixformer_mit-b0_ade20k')], ['complexity'], None, get_profile('paper'), {}, store)
+    finally:
+        tasks.KEY_VERSION = old
+    assert c.key != b.key
+
+
+@pytest.fixture(scope='module')
+def trained(tmp_path_factory):
+    """A tiny training + test on a dataset root outside the runs folder."""
+    base = tmp_path_factory.mktemp('moved')
+    from experiments.datasets import generate_synthetic
+    data = str(base / 'ade')
+    generate_synthetic('ade20k', data)
+    os.remove(os.path.join(data, '.umixformer-synthetic.json'))  # a "real" dataset: identified by its files
+    runs = base / 'runs'
+    args = ['tiny', *TINY, '--rows', 'umix-b0', '--stages', 'train,test', '--data-root', f'ade20k={data}']
+    assert main(args + ['--runs-dir', str(runs)]) == 0
+    return base, runs, data
+
+
+def _plan_todo(runs, data, tables=TABLES):
+    table = get_table('tiny', [tables])
+    store = Store(str(runs))
+    tasks = plan(table, [table.row('umix-b0')], ['train', 'test'], None, get_profile('tiny'),
+                 {'ade20k': data}, store)
+    return [t for t in tasks if not store.is_done(t.key)], tasks, store
+
+
+def test_moved_store_and_data_plan_nothing(trained, capsys):
+    base, runs, data = trained
+    new_runs, new_data = base / 'elsewhere' / 'runs', str(base / 'mnt' / 'ade')
+    os.makedirs(os.path.dirname(new_data))
+    shutil.copytree(runs, new_runs, symlinks=True)
+    os.symlink(data, new_data)  # a remounted / symlinked copy of the same files
+    todo, tasks, store = _plan_todo(new_runs, new_data)
+    assert todo == [] and len(tasks) == 2
+    train = store.get(next(t.key for t in tasks if t.stage == 'train'))
+    assert not os.path.isabs(train.artifacts['checkpoint'])  # paths are relative to the runs folder
+    assert os.path.exists(store.abs(train.artifacts['checkpoint']))
+    # a test recomputed in the moved store reads the moved checkpoint
+    test_key = next(t.key for t in tasks if t.stage == 'test')
+    store.retire(test_key)
+    assert main(['tiny', *TINY, '--rows', 'umix-b0', '--stages', 'test', '--data-root', f'ade20k={new_data}',
+                 '--runs-dir', str(new_runs)]) == 0
+    assert store.get(test_key).status == 'done'
+    # other files are another dataset
+    other = base / 'other'
+    shutil.copytree(data, other)
+    os.remove(next(os.path.join(d, f) for d, _, fs in os.walk(other / 'images' / 'validation') for f in fs))
+    todo, _, _ = _plan_todo(new_runs, str(other))
+    assert len(todo) == 2
+
+
+def test_damaged_records_are_moved_aside(trained, capsys):
+    base, runs, data = trained
+    runs2 = base / 'damaged-runs'
+    shutil.copytree(runs, runs2, symlinks=True)
+    store = Store(str(runs2))
+    keys = sorted(r.key for r in store.records())
+    with open(store.path(keys[0]), 'w') as f:
+        f.write('{"key": "tru')  # truncated
+    with open(store.path(keys[1]), 'w') as f:
+        json.dump(['not', 'a', 'record'], f)
+    args = ['tiny', *TINY, '--rows', 'umix-b0', '--data-root', f'ade20k={data}', '--runs-dir', str(runs2)]
+    assert main(['status'] + args) == 0
+    out = capsys.readouterr()
+    assert f'damaged record {store.path(keys[0])}' in out.err + out.out
+    damaged = Store(str(runs2)).damaged()
+    assert len(damaged) == 2 and all('records/damaged/' in p for p in damaged)
+    assert main(['plan'] + args) == 0 and main(['report'] + args[:1] + args[1:]) == 0
+
+
+def test_missing_checkpoint_is_flagged_and_invalidated(trained, capsys):
+    base, runs, data = trained
+    runs3 = base / 'gone-runs'
+    shutil.copytree(runs, runs3, symlinks=True)
+    store = Store(str(runs3))
+    train = next(r for r in store.records() if r.stage == 'train')
+    os.remove(store.abs(train.artifacts['checkpoint']))
+    args = ['tiny', *TINY, '--rows', 'umix-b0', '--data-root', f'ade20k={data}', '--runs-dir', str(runs3)]
+    capsys.readouterr()
+    assert main(['status'] + args) == 0
+    out = ' '.join(capsys.readouterr().out.split())
+    assert 'is gone' in out and 'invalidate' in out
+    assert main(['invalidate'] + args + ['--stages', 'train']) == 0
+    out = ' '.join(capsys.readouterr().out.split())
+    assert 'invalidated train/' in out and '(computed from it)' in out  # the test read that training
+    assert store.get(train.key) is None
+    history = [f for _, _, fs in os.walk(runs3 / 'records' / 'history') for f in fs]
+    assert len(history) == 2  # kept, never lost
+
+
+def test_two_processes_one_training(tmp_path):
+    """Two identical commands on a fresh store: exactly one trains, the other names
+    the lease holder and exits 0; built-in data generation is safe for both."""
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    cmd = CLI + ['tiny', *TINY, '--rows', 'umix-b0', '--stages', 'train', '--runs-dir', str(tmp_path)]
+    procs = [subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=600)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    skipped = [o for o in outs if 'being computed by pid' in o]
+    assert len(skipped) == 1, outs
+    assert 'on host' in skipped[0] and 'since' in skipped[0]
+    (rec, ) = [r for r in Store(str(tmp_path)).records()]
+    assert rec.status == 'done' and rec.metrics['iters'] == 60
+    assert not os.listdir(tmp_path / 'leases' / 'train')  # released
+    # the second one could also wait for the first one's result
+    assert main(['tiny', *TINY, '--rows', 'umix-b0', '--stages', 'train', '--runs-dir', str(tmp_path),
+                 '--wait']) == 0
+
+
+def test_lease_takeover_and_contention(tmp_path):
+    a = Lease(str(tmp_path), 'train/x')
+    assert a.acquire() is None
+    b = Lease(str(tmp_path), 'train/x')
+    holder = b.try_acquire()
+    assert holder is not None and holder.pid == os.getpid()
+    a.release()
+    assert b.try_acquire() is None
+    # a dead holder on this host is stale at once; a rerun takes the lease over
+    dead = subprocess.Popen([sys.executable, '-c', 'pass'])
+    dead.wait()
+    info = json.load(open(b.path))
+    info.update(pid=dead.pid, token='dead')
+    json.dump(info, open(b.path, 'w'))
+    c = Lease(str(tmp_path), 'train/x')
+    assert c.is_stale(c.holder()) and c.try_acquire() is None and c.holder().token == c.token
+
+
+def test_sigterm_writes_an_interrupted_record(tmp_path):
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    cmd = CLI + ['tiny', *TINY, '--rows', 'umix-b0', '--stages', 'train', '--runs-dir', str(tmp_path)]
+    log = open(tmp_path / 'log', 'w')  # a pipe nobody reads would fill up and block the run
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 240
+    while time.time() < deadline and not any('last_checkpoint' in fs for _, _, fs in os.walk(tmp_path / 'work')):
+        time.sleep(0.05)
+    assert proc.poll() is None, 'training ended before the signal'
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=120)
+    out = (tmp_path / 'log').read_text()
+    assert proc.returncode == 143, out[-2000:]
+    assert 'interrupted by SIGTERM' in out and 'Traceback' not in out
+    (rec, ) = Store(str(tmp_path)).records()
+    assert rec.status == 'interrupted' and rec.error == 'interrupted by SIGTERM'
+    assert not os.listdir(tmp_path / 'leases' / 'train')
+
+
+@pytest.mark.parametrize('argv,message', [
+    (['--rows', ''], '--rows is empty'),
+    (['--stages', ''], '--stages is empty'),
+    (['--seeds', '-1'], 'seed -1 is out of range'),
+    (['--seeds', str(2**40)], 'out of range'),
+])
+def test_bad_arguments_fail_before_anything_runs(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        main(['tiny', *TINY, '--runs-dir', str(tmp_path / 'runs')] + argv)
+    assert exc.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / 'runs').exists()
+
+
+def test_bad_folders_and_tables(tmp_path, capsys):
+    afile = tmp_path / 'file'
+    afile.write_text('x')
+    assert main(['plan', 'tiny', *TINY, '--runs-dir', str(afile)]) == 2
+    assert 'is a file, not a folder' in capsys.readouterr().out
+    assert main(['list', '--tables', os.path.join(TABLES, 'tiny.toml')]) == 2
+    assert 'take folders of table files' in ' '.join(capsys.readouterr().out.split())
+    assert main(['list', '--tables', TABLES, '--tables', TABLES + '/']) == 0  # the same folder twice
+    for value in ('0', '-3.5', 'nan', 'inf'):
+        d = _write_table(tmp_path / f'pub{value}', 'p', [dict(id='r', method='U', dataset='ade20k', config=B0_ADE,
+                                                               stages=['complexity'])])
+        text = (d / 'p.toml').read_text().replace('stages =', f'published = {{ miou = {value} }}\nstages =')
+        (d / 'p.toml').write_text(text)
+        with pytest.raises(RegistryError, match='never write 0'):
+            load_table(str(d / 'p.toml'))
+
+
+def test_readme_user_table_example_works(tmp_path):
+    """The README's "Adding your own ablation table" example, as written."""
+    readme = open(os.path.join(ROOT, 'README.md')).read()
+    section = readme.split('### Adding your own ablation table')[1]
+    toml = section.split('```toml\n')[1].split('```')[0]
+    py = section.split('```python\n')[1].split('```')[0]
+    (tmp_path / 'my_heads.toml').write_text(toml)
+    (tmp_path / 'my_heads_4421.py').write_text(py)
+    table = load_registry([str(tmp_path)])['my_heads']
+    tasks = plan(table, table.runnable(), ['complexity'], None, get_profile('paper'), {}, Store(str(tmp_path / 'r')))
+    heads = {t.row.id: t.base_cfg.model.decode_head.num_heads for t in tasks}
+    assert heads == {'heads-8521': (8, 5, 2, 1), 'heads-4421': (4, 4, 2, 1)}
+    assert not [f for f in os.listdir(tmp_path) if f.startswith('.')]  # the temporary copy is gone
+
+
+def test_files_respect_the_umask(tmp_path):
+    old = os.umask(0o022)
+    try:
+        store = Store(str(tmp_path))
+        path = store.put(Record(key='test/x', stage='test', status='failed', config='c', config_hash='h',
+                                profile='tiny', seed=0, dataset='ade20k'))
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+
+
+def test_status_and_plan_scale_to_10000_records(tmp_path):
+    """The benchmark of the issue: status and plan on a store with 10,000 records."""
+    store = Store(str(tmp_path))
+    os.makedirs(os.path.join(store.root, 'records', 'train'))
+    rec = Record(key='', stage='train', status='done', config='c', config_hash='h', profile='tiny', seed=0,
+                 dataset='ade20k', metrics={'iters': 60})
+    for i in range(10000):
+        rec.key = f'train/bench-{i:05d}-tiny-s0'
+        with open(store.path(rec.key), 'w') as f:
+            json.dump(rec.__dict__, f)
+    for cmd in ('status', 'plan'):
+        t0 = time.perf_counter()
+        assert main([cmd, 'tiny', *TINY, '--runs-dir', str(tmp_path)]) == 0
+        assert time.perf_counter() - t0 < 2.0 * 3  # 2 s on an idle machine; slack for a loaded CI
+
+
+def _finish_at(args):
+    """In a forked worker: run one task whose stage ends at a common instant."""
+    key_index, same_key, runs, t_end = args
+    import experiments.stages as stages
+    from experiments.executor import LeaseHeld, run_task
+    table = get_table('tiny', [TABLES])
+    (task, ) = [t for t in plan(table, [table.row('umix-b0')], ['complexity'], None, get_profile('tiny'), {},
+                                Store(runs))]
+    if not same_key:
+        task.key = f'{task.key}-{key_index}'
+
+    def stage(task, store):
+        time.sleep(max(0.0, t_end - time.time()))
+        return {'index': key_index}, {}, None
+    stages.STAGE_FUNCS['complexity'] = stage
+    try:
+        return run_task(task, Store(runs), 'test').metrics['index']
+    except LeaseHeld:
+        return 'held'
+
+
+@pytest.mark.parametrize('same_key', [False, True], ids=['16-records', 'one-record'])
+def test_16_concurrent_writers_lose_nothing(tmp_path, same_key):
+    import multiprocessing as mp
+    t_end = time.time() + 3
+    with mp.get_context('fork').Pool(16) as pool:
+        out = pool.map(_finish_at, [(i, same_key, str(tmp_path), t_end) for i in range(16)])
+    recs = list(Store(str(tmp_path)).records())
+    if same_key:  # one computes it, the others see the lease (or the finished record)
+        assert len(recs) == 1 and recs[0].status == 'done'
+        assert sum(o != 'held' and o == recs[0].metrics['index'] for o in out) >= 1
+        assert all(o == 'held' or o == recs[0].metrics['index'] for o in out)
+    else:
+        assert sorted(r.metrics['index'] for r in recs) == list(range(16))
+        assert all(r.status == 'done' for r in recs)
+    assert not [f for d, _, fs in os.walk(tmp_path / 'leases') for f in fs]

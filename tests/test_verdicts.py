@@ -1,0 +1,149 @@
+"""Verdicts with error bars: statistics over seeds, tolerances from the registry,
+no comparison on built-in data, paired ablation differences, the scorecard, and the
+reports that show them (paper layout, LaTeX symbols, CSV columns)."""
+import math
+import os
+import subprocess
+
+import pandas as pd
+import pytest
+
+from analysis.verdicts import Stat, ablation_frame, bootstrap_interval, judge, verdict_frame
+from conftest import require_tool
+from experiments.profiles import get_profile
+from experiments.registry import Row, get_table, tolerance_for
+from experiments.store import Record, Store
+from experiments.tasks import plan
+from reports.render import render_index, render_table
+
+
+def _row(**kw):
+    return Row(table='t', id='r', method='U-MixFormer', encoder='MiT-B0', dataset='ade20k', **kw)
+
+
+def test_interval_only_from_three_seeds():
+    assert all(math.isnan(x) for x in bootstrap_interval([41.0, 42.0]))
+    lo, hi = bootstrap_interval([40.0, 41.0, 42.0])
+    assert 40.0 <= lo < 41.0 < hi <= 42.0
+    assert bootstrap_interval([40.0, 41.0, 42.0]) == (lo, hi)  # seeded: the same every time
+
+
+@pytest.mark.parametrize('values,profile,expected', [
+    ([41.4], 'paper', 'reproduced'),            # |+0.2| <= 0.5 points
+    ([40.3], 'paper', 'off by -0.9 points'),
+    ([40.0, 41.5, 42.5], 'paper', 'within noise'),  # mean 41.33: +0.13 -> reproduced? no: see below
+    ([], 'paper', 'not measured'),
+    ([85.5], 'smoke', 'built-in data: no comparison'),
+])
+def test_miou_verdicts(values, profile, expected):
+    row = _row(published={'miou': 41.2})
+    if expected == 'within noise':  # widen the spread so the mean is off but the interval holds 41.2
+        values = [39.0, 40.0, 42.0]
+    v = judge(row, 'miou', Stat(values, list(range(len(values)))), profile)
+    assert v['verdict'] == expected, v
+
+
+def test_cost_verdicts_are_relative_and_compared_on_builtin_data():
+    row = _row(published={'gflops': 6.1})
+    assert judge(row, 'gflops', Stat([6.16], [None]), 'smoke')['verdict'] == 'reproduced'  # +0.98 %
+    assert judge(row, 'gflops', Stat([6.2], [None]), 'tiny')['verdict'] == 'off by +1.6 %'
+    wide = _row(published={'gflops': 6.1}, tolerance={'gflops': 2.0})
+    assert judge(wide, 'gflops', Stat([6.2], [None]), 'paper')['verdict'] == 'reproduced'
+    approx = _row(published={'miou': 51.2}, approximate=('miou', ))
+    assert tolerance_for(approx, 'miou') == 1.0 and tolerance_for(_row(), 'miou') == 0.5
+    assert judge(approx, 'miou', Stat([50.4], [0]), 'paper')['verdict'] == 'reproduced'
+    assert judge(_row(), 'miou', Stat([50.4], [0]), 'paper')['verdict'] == 'no published value'
+
+
+def _fabricate(store, table, rows, values, seeds):
+    """Done records with given metrics for every planned task (no training)."""
+    tasks = plan(table, rows, None, seeds, get_profile('paper'), {'ade20k': '/nonexistent/ade'}, store)
+    for t in tasks:
+        m = values(t)
+        if m is None:
+            continue
+        store.put(Record(key=t.key, stage=t.stage, status='done', config=t.row.config, config_hash=t.config_hash,
+                         profile='paper', seed=t.seed, dataset=t.row.dataset, rows=list(t.rows), metrics=m,
+                         device='cuda:NVIDIA A100', wall_time_s=3600.0 if t.stage == 'train' else 60.0))
+    return tasks
+
+
+def test_ablation_deltas_are_paired_and_checked_against_the_paper(tmp_path):
+    table = get_table('ablation_unet')
+    rows = [table.row('umixformer_mit-b0_ade20k'), table.row('parallel'), table.row('parallel-d1')]
+    miou = {('umixformer_mit-b0_ade20k', 0): 41.0, ('umixformer_mit-b0_ade20k', 1): 41.6,
+            ('umixformer_mit-b0_ade20k', 2): 40.8, ('parallel', 0): 40.1, ('parallel', 1): 40.6,
+            ('parallel', 2): 40.0, ('parallel-d1', 0): 41.5, ('parallel-d1', 1): 41.9, ('parallel-d1', 2): 41.2}
+    store = Store(str(tmp_path))
+    tasks = _fabricate(store, table, rows, lambda t: {'miou': miou[(t.row.id, t.seed)]} if t.stage == 'test'
+                       else {'iters': 1} if t.stage == 'train' else {'gflops': 6.0, 'params_published_layout_m': 6.0,
+                                                                      'params_m': 5.0}, [0, 1, 2])
+    ab = ablation_frame(table, tasks, store, 'paper').set_index(['row', 'metric'])
+    par = ab.loc[('parallel', 'miou')]
+    assert par['n'] == 3 and par['delta'] == pytest.approx(-0.9, abs=1e-9)
+    assert par['ci_low'] <= -0.9 <= par['ci_high'] and par['verdict'] == 'as published'
+    assert ab.loc[('parallel-d1', 'miou')]['verdict'].startswith('opposite sign')
+    v = verdict_frame(table, tasks, store, 'paper').set_index(['row', 'metric'])
+    ref = v.loc[('umixformer_mit-b0_ade20k', 'miou')]
+    assert ref['n'] == 3 and ref['mean'] == pytest.approx(41.1333, abs=1e-3) and ref['verdict'] == 'reproduced'
+
+
+@pytest.fixture(scope='module')
+def report(tmp_path_factory):
+    """Table 1 with fabricated records for two rows and three seeds, reported."""
+    runs = tmp_path_factory.mktemp('runs')
+    store = Store(str(runs))
+    table = get_table('table1')
+    rows = [table.row('umixformer_mit-b0_ade20k'), table.row('umixformer_mit-b0_cityscapes'),
+            table.row('segformer_mit-b0_ade20k')]
+    vals = {'umixformer_mit-b0_ade20k': ({'miou': [41.0, 41.4, 41.3]}, 6.16, 6.14),
+            'umixformer_mit-b0_cityscapes': ({'miou': [76.0, 76.5, 76.2]}, 101.65, 6.45),
+            'segformer_mit-b0_ade20k': ({'miou': [37.2, 37.5, 37.6]}, 8.51, 3.75)}
+
+    def values(t):
+        test, gf, params = vals[t.row.id]
+        if t.stage == 'test':
+            return {'miou': test['miou'][t.seed]}
+        if t.stage == 'complexity':
+            return {'gflops': gf, 'params_published_layout_m': params, 'params_m': params}
+        return {'iters': 160000}
+    tasks = _fabricate(store, table, rows, values, [0, 1, 2])
+    out = str(runs / 'reports')
+    written = render_table(table, plan(table, table.runnable(), None, [0, 1, 2], get_profile('paper'),
+                                       {'ade20k': '/nonexistent/ade'}, store), store, out, 'paper')
+    card = written.pop('scorecard')
+    index = render_index([dict(name='table1', title=table.title, source=table.source, rows=len(table.rows),
+                               measured=3, html='table1.html', scorecard=card)], out, 'paper')
+    return written, card, index, tasks
+
+
+def test_scorecard_counts_and_compute(report):
+    written, card, index, tasks = report
+    # miou: B0 ADE reproduced (41.23 vs 41.2), City off (76.23 vs 79.0), SegFormer reproduced (37.43 vs 37.4);
+    # gflops: 6.16 vs 6.1 (+0.98 %) ok, 101.65 vs 101.7 ok, SegFormer 8.51 vs 8.4 (+1.3 %, tolerance 1.5) ok;
+    # params: 6.14 vs 6.1 ok, SegFormer 3.75 vs 3.8 (-1.3 %) off
+    assert (card['reproduced'], card['off']) == (6, 2)  # City params: no published value (not counted)
+    assert card['not_measured'] > 30 and card['within_noise'] == 0
+    assert card['gpu_hours'] == pytest.approx((9 * 3600 + 9 * 60 + 3 * 60) / 3600)  # 9 trains, 9 tests, 3 complexity
+
+
+def test_reports_show_verdicts_in_the_paper_layout(report, tmp_path):
+    written, card, index, _ = report
+    html = open(written['html']).read()
+    assert "In the paper's layout" in html and 'paper 41.20' in html and '✓' in html and '✗' in html
+    assert '95% CI [' in html and 'tol. ±0.5 points' in html
+    assert 'Scorecard' in open(index).read()
+    df = pd.read_csv(written['csv'])
+    line = df[df['row'] == 'umixformer_mit-b0_cityscapes'].iloc[0]
+    assert line['miou_verdict'].startswith('off by -2.8') and line['miou_ci_low'] < line['miou_ci_high']
+    v = pd.read_csv(written['csv_verdicts'])
+    assert set(v.columns) >= {'row', 'metric', 'mean', 'std', 'n', 'ci_low', 'ci_high', 'published', 'verdict'}
+    tex = open(written['latex']).read()
+    # the paper's layout: one line for U-MixFormer MiT-B0 with ADE20K and Cityscapes columns side by side
+    (line, ) = [l for l in tex.splitlines() if l.startswith('U-MixFormer & MiT-B0')]
+    assert line.count('&') == 6 and '\\checkmark' in line and '$\\times$' in line and '(79.00)' in line
+    pdflatex = require_tool('pdflatex', 'LaTeX report test')
+    res = subprocess.run([pdflatex, '-interaction=nonstopmode', '-halt-on-error',
+                          os.path.basename(written['latex_standalone'])], cwd=os.path.dirname(written['latex']),
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout[-2000:]
