@@ -59,9 +59,15 @@ def _best(df: pd.DataFrame, metric: str) -> Dict[int, bool]:
 
 
 def _verdict_cell(v: Optional[dict]) -> dict:
-    """The verdict part of a cell: symbol, verdict text, seeds, interval, tolerance."""
+    """The verdict part of a cell: symbol, verdict text, seeds, interval, tolerance, and a
+    short form for the table itself (± std over n seeds, the 95 % interval from 3 seeds)."""
     if v is None:
-        return dict(symbol='', verdict='', stats='', tolerance='')
+        return dict(symbol='', verdict='', stats='', tolerance='', short='')
+    short = ''
+    if v['n'] >= 2:
+        short = f'±{v["std"]:.2f}, n={v["n"]}'
+    if v['n'] >= 3:
+        short += f', [{v["ci_low"]:.2f}, {v["ci_high"]:.2f}]'
     if v['n'] >= 3:
         stats = f'n={v["n"]}, std {v["std"]:.2f}, 95% CI [{v["ci_low"]:.2f}, {v["ci_high"]:.2f}]'
     elif v['n'] == 2:
@@ -69,7 +75,7 @@ def _verdict_cell(v: Optional[dict]) -> dict:
     else:
         stats = v['interval']
     tol = f'±{v["tolerance"]:g}{" points" if v["tolerance_unit"] == "points" else " %"}'
-    return dict(symbol=v['symbol'], verdict=v['verdict'], stats=stats, tolerance=tol)
+    return dict(symbol=v['symbol'], verdict=v['verdict'], stats=stats, tolerance=tol, short=short)
 
 
 def table_context(table, df: pd.DataFrame, profile: str, verdicts: Optional[pd.DataFrame] = None) -> dict:
@@ -128,7 +134,7 @@ def paper_context(table, df: pd.DataFrame, verdicts: pd.DataFrame) -> Optional[d
                 v = vmap.get((line['row'], c['metric']))
                 entry['cells'][i] = dict(value=fmt(line[c['metric']]), published=fmt(line[f'{c["metric"]}_published']),
                                          **_verdict_cell(v))
-    empty = dict(value=None, published=None, symbol='', verdict='', stats='', tolerance='')
+    empty = dict(value=None, published=None, symbol='', verdict='', stats='', tolerance='', short='')
     groups: List[dict] = []
     for entry in lines:
         entry['cells'] = [c or empty for c in entry['cells']]

@@ -142,6 +142,8 @@ def test_reports_show_verdicts_in_the_paper_layout(report, tmp_path):
     # the paper's layout: one line for U-MixFormer MiT-B0 with ADE20K and Cityscapes columns side by side
     (line, ) = [l for l in tex.splitlines() if l.startswith('U-MixFormer & MiT-B0')]
     assert line.count('&') == 6 and '\\checkmark' in line and '$\\times$' in line and '(79.00)' in line
+    assert '$\\pm$' in line and 'n=3' in line  # std, seeds and interval in the table itself
+    assert '±0.21, n=3, [' in html
     pdflatex = require_tool('pdflatex', 'LaTeX report test')
     res = subprocess.run([pdflatex, '-interaction=nonstopmode', '-halt-on-error',
                           os.path.basename(written['latex_standalone'])], cwd=os.path.dirname(written['latex']),
