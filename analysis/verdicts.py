@@ -6,7 +6,8 @@ The verdict against the published value:
 
 * ``reproduced``: the difference is within the tolerance (cost metrics relative,
   mIoU absolute; data in the registry: ``experiments.registry.DEFAULT_TOLERANCE``,
-  a row's ``tolerance``, wider for ``approximate`` values read off a figure);
+  a row's ``tolerance``, wider for ``approximate`` values read off a figure), or the
+  value rounds to the published one (3.75 M params for a published 3.8);
 * ``within noise``: outside the tolerance, but inside the seeds' 95 % interval;
 * ``off by X``: neither;
 * ``not measured``, ``no published value``, or ``built-in data: no comparison``
@@ -106,6 +107,13 @@ def collect_stats(table: Table, tasks: Sequence[Task], store: Store) -> Dict[Tup
     return out
 
 
+def rounding_half_width(published: float) -> float:
+    """Half a unit of the published value's last decimal (3.8 -> 0.05, 41.2 -> 0.05, 125 -> 0.5)."""
+    text = repr(float(published))
+    decimals = len(text.split('.')[1].rstrip('0')) if '.' in text and 'e' not in text else 0
+    return 0.5 * 10 ** -decimals
+
+
 def judge(row: Row, metric: str, stat: Stat, profile: str) -> Dict[str, object]:
     """The verdict of one (row, metric): a dict of the numbers behind it."""
     pub = row.published.get(metric, math.nan)
@@ -125,7 +133,9 @@ def judge(row: Row, metric: str, stat: Stat, profile: str) -> Dict[str, object]:
         return out
     diff = stat.mean - pub if metric in POINT_METRICS else 100.0 * (stat.mean - pub) / pub
     out['diff'] = diff
-    if abs(diff) <= tol + 1e-9:
+    # a published value is rounded (3.8 M params stands for [3.75, 3.85]): a value that
+    # rounds to it is reproduced whatever the tolerance
+    if abs(diff) <= tol + 1e-9 or abs(stat.mean - pub) <= rounding_half_width(pub) + 1e-9:
         out.update(verdict='reproduced', symbol='✓')
     elif stat.n >= 3 and lo <= pub <= hi:
         out.update(verdict='within noise', symbol='≈')
