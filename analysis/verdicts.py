@@ -199,16 +199,15 @@ def scorecard(table: Table, verdicts: pd.DataFrame, tasks: Sequence[Task], store
             counts['off'] += 1
         elif v in counts:
             counts[v] += 1
-    gpu_s = cpu_s = 0.0
-    seen = set()
+    spent: Dict[str, Tuple[float, float]] = {}  # record key -> (GPU s, CPU s)
     for t in tasks:
         rec = store.get(t.key)
-        if rec is None or t.key in seen:
+        if rec is None or t.key in spent:
             continue
-        seen.add(t.key)
         if rec.device.startswith('cuda'):
-            gpu_s += rec.wall_time_s * max(1, t.row.gpus if t.stage == 'train' else 1)
+            spent[t.key] = (rec.wall_time_s * max(1, t.row.gpus if t.stage == 'train' else 1), 0.0)
         else:
-            cpu_s += rec.wall_time_s
+            spent[t.key] = (0.0, rec.wall_time_s)
     return dict(name=table.name, **{k.replace(' ', '_'): v for k, v in counts.items()},
-                gpu_hours=gpu_s / 3600, cpu_hours=cpu_s / 3600)
+                gpu_hours=sum(g for g, _ in spent.values()) / 3600,
+                cpu_hours=sum(c for _, c in spent.values()) / 3600, spent=spent)

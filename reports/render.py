@@ -242,7 +242,10 @@ def render_index(entries: List[dict], out_dir: str, profile: str) -> str:
     """entries: dicts with name, title, source, html (file name), rows, measured, scorecard."""
     path = os.path.join(out_dir, 'index.html')
     totals = {k: sum(e['scorecard'][k] for e in entries) for k in
-              ('reproduced', 'within_noise', 'off', 'not_measured', 'gpu_hours', 'cpu_hours')}
+              ('reproduced', 'within_noise', 'off', 'not_measured')}
+    spent = {k: v for e in entries for k, v in e['scorecard'].get('spent', {}).items()}  # shared records once
+    totals['gpu_hours'] = sum(g for g, _ in spent.values()) / 3600
+    totals['cpu_hours'] = sum(c for _, c in spent.values()) / 3600
     atomic_write(path, _env().get_template('index.html.j2').render(entries=entries, profile=profile,
                                                                    totals=totals, legend=LEGEND))
     return path

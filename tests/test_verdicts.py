@@ -152,3 +152,13 @@ def test_reports_show_verdicts_in_the_paper_layout(report, tmp_path):
                           os.path.basename(written['latex_standalone'])], cwd=os.path.dirname(written['latex']),
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout[-2000:]
+
+
+def test_index_total_counts_shared_records_once(report, tmp_path):
+    written, card, index, _ = report
+    entries = [dict(name=n, title=n, source='', rows=1, measured=1, html=f'{n}.html', scorecard=card)
+               for n in ('a', 'b')]  # two tables reading the same records
+    html = open(render_index(entries, str(tmp_path), 'paper')).read()
+    total = html.split('<tr class="total">')[1]
+    assert f'<td>{card["gpu_hours"]:.2f}</td>' in total  # not twice
+    assert f'<td>{2 * card["reproduced"]}</td>' in total  # verdicts are per table
