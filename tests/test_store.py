@@ -275,6 +275,17 @@ def test_status_and_plan_scale_to_10000_records(tmp_path):
         assert time.perf_counter() - t0 < 2.0 * 3  # 2 s on an idle machine; slack for a loaded CI
 
 
+WRITERS = """
+import multiprocessing as mp, sys, time
+sys.path.insert(0, {tests!r})
+from test_store import _finish_at
+runs, same_key = sys.argv[1], sys.argv[2] == '1'
+t_end = time.time() + 3
+with mp.get_context('fork').Pool(16) as pool:  # forked from this fresh, single-threaded process
+    print(pool.map(_finish_at, [(i, same_key, runs, t_end) for i in range(16)]))
+"""
+
+
 def _finish_at(args):
     """In a forked worker: run one task whose stage ends at a common instant."""
     key_index, same_key, runs, t_end = args
@@ -298,10 +309,12 @@ def _finish_at(args):
 
 @pytest.mark.parametrize('same_key', [False, True], ids=['16-records', 'one-record'])
 def test_16_concurrent_writers_lose_nothing(tmp_path, same_key):
-    import multiprocessing as mp
-    t_end = time.time() + 3
-    with mp.get_context('fork').Pool(16) as pool:
-        out = pool.map(_finish_at, [(i, same_key, str(tmp_path), t_end) for i in range(16)])
+    import ast
+    script = WRITERS.format(tests=os.path.dirname(os.path.abspath(__file__)))
+    res = subprocess.run([sys.executable, '-c', script, str(tmp_path), '1' if same_key else '0'], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    out = ast.literal_eval(res.stdout.strip().splitlines()[-1])
     recs = list(Store(str(tmp_path)).records())
     if same_key:  # one computes it, the others see the lease (or the finished record)
         assert len(recs) == 1 and recs[0].status == 'done'
