@@ -64,7 +64,10 @@ def _work(job: Tuple[str, str, str, int, Sequence[str], int, str]) -> int:
             continue
         os.makedirs(os.path.dirname(dst), exist_ok=True)
         if (corruption, severity) == CLEAN:
-            os.symlink(os.path.abspath(os.path.join(img_dir, rel)), dst)
+            try:
+                os.symlink(os.path.abspath(os.path.join(img_dir, rel)), dst)
+            except FileExistsError:  # another array task linked it first
+                pass
             continue
         img = flip(cv2.imread(os.path.join(img_dir, rel), cv2.IMREAD_COLOR))
         res = corrupt(img, corruption, severity, image_seed(seed, corruption, severity, rel))
@@ -81,7 +84,7 @@ def _link_labels(src: str, out: str, corruption: str, severity: int) -> None:
     if os.path.islink(link) and os.readlink(link) == target:
         return
     os.makedirs(os.path.dirname(link), exist_ok=True)
-    tmp = link + '.tmp'
+    tmp = f'{link}.{os.getpid()}.tmp'  # one per process: array tasks link concurrently
     if os.path.lexists(tmp):
         os.unlink(tmp)
     os.symlink(target, tmp)

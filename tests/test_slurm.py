@@ -58,16 +58,19 @@ def _wait_idle(deadline_s=600):
 
 
 def _release_requeued(job, deadline_s=180):
-    """SLURM delays a requeued job's start (BeginTime); start it now instead of
-    in minutes, once it is pending again, until it runs."""
-    end = time.time() + deadline_s
+    """SLURM delays a requeued job's start (BeginTime); start it soon instead of in
+    minutes, once it is pending again, until it runs. Not at once: a start within a
+    second of the requeue is killed by slurmd ("Job credential revoked", the previous
+    instance's credential), and the job then ends instead of running again."""
+    end, last = time.time() + deadline_s, 0.0
     while time.time() < end:
         out = subprocess.run(['squeue', '-h', '-j', job, '-o', '%T'], capture_output=True, text=True)
         if out.returncode == 0 and 'RUNNING' in out.stdout:
             return
-        if 'PENDING' in out.stdout:  # a requeued job may also be held (e.g. after a launch failure)
+        if 'PENDING' in out.stdout and time.time() - last > 15:  # a requeued job may also be held
             subprocess.run(['scontrol', 'release', job], capture_output=True)
-            subprocess.run(['scontrol', 'update', f'jobid={job}', 'starttime=now'], capture_output=True)
+            subprocess.run(['scontrol', 'update', f'jobid={job}', 'starttime=now+5'], capture_output=True)
+            last = time.time()
         time.sleep(0.5)
     raise AssertionError(f'requeued job {job} did not start again within {deadline_s} s')
 
