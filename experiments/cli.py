@@ -596,7 +596,6 @@ def main(argv: Optional[List[str]] = None) -> int:
             return 2
         return exec_task(argv[1], int(argv[2]))
     if not argv:  # a first look: the tables and how to start
-        from rich.console import Console
         console = Console()
         cmd_list(build_parser().parse_args(['list']), console)
         console.print('examples:\n  run-experiment show table1\n  run-experiment table1 --profile smoke   '

@@ -12,7 +12,7 @@ from .stages import STAGE_FUNCS
 from .lease import Holder, Lease
 from .store import (DONE, FAILED, INTERRUPTED, PREEMPTED, RUNNING, Record, Store, device_name, git_revision, now,
                     package_versions)
-from .tasks import MODEL_STAGES, Task
+from .tasks import Task
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

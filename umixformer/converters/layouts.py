@@ -7,7 +7,7 @@ its keys and shapes, and the parameter count "as published" (the dead modules
 the official layout carries).
 """
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 from ..models.decode_heads.umixformer_head import STAGES, pool_ratio, resolve_kv_sources
 
