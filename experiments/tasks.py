@@ -25,7 +25,8 @@ def _hash(obj) -> str:
     return hashlib.sha1(text.encode()).hexdigest()
 
 
-# how complexity is counted (umixformer.complexity): change when the counter changes
+# how complexity is counted (umixformer.complexity): change when the counts change (the
+# meta-tensor counter reproduces FlopAnalyzer exactly, so it keeps the name)
 COMPLEXITY_COUNTER = 'mmengine-FlopAnalyzer/tensor-mode/sdpa-as-matmuls/v1'
 
 

@@ -1,9 +1,11 @@
 """Params and GFLOPs against the paper (and the spec's cross-checks of the
 official code), counted the paper's way."""
+import os
+
 import pytest
 
 from experiments.registry import get_table
-from umixformer.complexity import PAPER_INPUT, build_segmentor, measure
+from umixformer.complexity import PAPER_INPUT, build_segmentor, count_flops, count_flops_jit, measure
 
 TABLE1 = get_table('table1')
 # (row, tolerance in percent on published params and GFLOPs)
@@ -44,3 +46,19 @@ def test_cityscapes_b0_cross_check():
     assert round(c.gflops, 2) == 101.65
     # effective params: the dead modules are not built
     assert c.params < c.params_published_layout
+
+
+def _row_configs():
+    from experiments.registry import load_registry
+    return sorted({row.config for table in load_registry().values() for row in table.rows
+                   if 'complexity' in row.stages})
+
+
+@pytest.mark.parametrize('config', _row_configs(), ids=lambda p: os.path.basename(p)[:-3])
+def test_fast_counter_equals_flop_analyzer(config):
+    """The meta-tensor counter gives FlopAnalyzer's count exactly, for the model
+    of every row that measures complexity (small input: the handles are shape
+    formulas, so equality here is equality at the paper's sizes)."""
+    from experiments.tasks import load_base_config
+    model = build_segmentor(load_base_config(config))
+    assert count_flops(model, (64, 96)) == count_flops_jit(model, (64, 96))

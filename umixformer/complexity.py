@@ -119,9 +119,11 @@ def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
     return batch * q[-2] * k[-2] * (q[-1] + v[-1])
 
 
-def count_flops(model: torch.nn.Module, input_hw: Sequence[int]) -> int:
+def count_flops_jit(model: torch.nn.Module, input_hw: Sequence[int]) -> int:
     """mmengine's FlopAnalyzer (what ``get_model_complexity_info`` uses) on a
-    (1, 3, H, W) input, with fused attention counted like its plain form."""
+    real (1, 3, H, W) input, with fused attention counted like its plain form.
+    The reference :func:`count_flops` is tested against; it runs the model, so
+    it takes seconds to minutes at the paper's sizes."""
     from mmengine.analysis import FlopAnalyzer
 
     model.eval()
@@ -130,6 +132,77 @@ def count_flops(model: torch.nn.Module, input_hw: Sequence[int]) -> int:
         analyzer.set_op_handle('aten::scaled_dot_product_attention', sdpa_flop_jit)
         analyzer.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
         return int(analyzer.total())
+
+
+def _norm_flops(affine_index: int):
+    # mmengine: 5 per element with an affine transform, 4 without ("a rough estimate")
+    return lambda args, out: prod(args[0].shape) * (5 if args[affine_index] is not None else 4)
+
+
+def _bn_eval_flops(args, out) -> int:
+    return prod(args[0].shape) * (2 if args[1] is not None else 1)
+
+
+def _conv_flops(args, out) -> int:
+    x, w, transposed = args[0], args[1], args[6]
+    return x.shape[0] * prod(w.shape) * prod((x.shape if transposed else out.shape)[2:])
+
+
+def _sdpa_flops(args, out) -> int:
+    q, k, v = args[:3]
+    return prod(q.shape[:-2]) * q.shape[-2] * k.shape[-2] * (q.shape[-1] + v.shape[-1])
+
+
+def _dispatch_handles() -> dict:
+    """mmengine's jit handles restated for the operators they reach at the
+    dispatcher: ``linear``/``matmul``/``einsum`` arrive as ``mm``/``addmm``/
+    ``bmm`` (same multiply-adds), ``layer_norm``/``batch_norm``/``group_norm``
+    as their ``native_*`` kernels; every other operator counts 0, as there."""
+    aten = torch.ops.aten
+    return {
+        aten.mm: lambda a, o: prod(a[0].shape) * a[1].shape[-1],
+        aten.addmm: lambda a, o: prod(a[1].shape) * a[2].shape[-1],
+        aten.bmm: lambda a, o: prod(a[0].shape) * a[1].shape[-1],
+        aten.convolution: _conv_flops,
+        aten.native_layer_norm: _norm_flops(2),
+        aten.native_group_norm: _norm_flops(1),
+        aten._native_batch_norm_legit_no_training: _bn_eval_flops,
+        aten.native_batch_norm: lambda a, o: _norm_flops(1)(a, o) if a[5] else _bn_eval_flops(a, o),
+        aten.upsample_bilinear2d: lambda a, o: 4 * prod(o.shape),
+        aten.upsample_nearest2d: lambda a, o: prod(o.shape),
+        aten._adaptive_avg_pool2d: lambda a, o: prod(a[0].shape),
+        aten.grid_sampler_2d: lambda a, o: 4 * prod(a[0].shape),
+        # fused attention as its two matmuls, like sdpa_flop_jit (reached on real tensors)
+        aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_flops,
+    }
+
+
+def count_flops(model: torch.nn.Module, input_hw: Sequence[int]) -> int:
+    """FLOPs of ``model`` on a (1, 3, H, W) input, counted as mmengine's
+    FlopAnalyzer counts them (the paper's counter, :func:`count_flops_jit`), on
+    meta tensors: shapes only, so the paper's sizes cost a fraction of a second.
+    ``tests/test_complexity.py`` checks the two agree on every config."""
+    import copy
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    handles = _dispatch_handles()
+
+    class _Count(TorchDispatchMode):
+        total = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            handle = handles.get(func.overloadpacket)
+            if handle is not None:
+                self.total += int(handle(args, out[0] if isinstance(out, (tuple, list)) else out))
+            return out
+
+    if any(p.device.type != 'meta' for p in model.parameters()):
+        model = copy.deepcopy(model).to('meta')
+    model.eval()
+    with torch.no_grad(), _Count() as counter:
+        model(torch.empty(1, 3, *input_hw, device='meta'))
+    return counter.total
 
 
 def measure(model: torch.nn.Module, input_hw: Sequence[int]) -> Complexity:
