@@ -162,13 +162,22 @@ def _plan(args, profile_rows: bool = True):
     table = get_table(args.table, args.tables)
     profile = get_profile(args.profile)
     rows_arg = args.rows
-    if rows_arg is None and profile_rows and profile.name in table.profiles:
-        rows_arg = table.profiles[profile.name].get('rows')
+    selection = table.profiles.get(profile.name, {}) if rows_arg is None and profile_rows else {}
+    if selection:
+        rows_arg = selection.get('rows')
     rows = select_rows(table, rows_arg)
     store = Store(args.runs_dir)
     latency = LatencyOptions(args.precision, args.optimize, args.channels_last, args.compile, args.latency_protocol)
     tasks = plan(table, rows, args.stages, args.seeds, profile, _data_roots(args.data_root), store, latency,
                  args.cityscapes_c_protocol, args.weights_dir)
+    # stages cheap enough to run on every row of the table, not only the selected ones
+    every = [s for s in selection.get('every_row_stages', []) if args.stages is None or s in args.stages]
+    others = [r for r in table.rows if r not in rows and not r.cited and set(every) & set(r.stages)]
+    if every and others:
+        keys = {t.key for t in tasks}
+        tasks += [t for t in plan(table, others, every, args.seeds, profile, _data_roots(args.data_root), store,
+                                  latency, args.cityscapes_c_protocol, args.weights_dir) if t.key not in keys]
+        rows = rows + others
     return table, profile, rows, store, tasks
 
 

@@ -243,6 +243,14 @@ def load_table(path: str) -> Table:
         for rid in prof.get('rows', []):
             if rid not in seen:
                 raise RegistryError(f'{path}: field \'profiles.{pname}.rows\': no row {rid!r}')
+        bad = set(prof) - {'rows', 'every_row_stages'}
+        if bad:
+            raise RegistryError(f'{path}: [profiles.{pname}]: unknown field(s) {sorted(bad)}; '
+                                f'known: rows, every_row_stages')
+        bad = set(prof.get('every_row_stages', [])) - {'complexity', 'latency'}
+        if bad:
+            raise RegistryError(f'{path}: field \'profiles.{pname}.every_row_stages\': {sorted(bad)} cannot run on '
+                                f'every row (model-only stages: complexity, latency)')
     reference = data.get('reference', '')
     if reference and reference not in seen:
         raise RegistryError(f'{path}: field \'reference\': no row {reference!r}')

@@ -72,3 +72,23 @@ def test_aggregation_rule_on_hand_made_numbers():
     del miou['snow', 5]
     with pytest.raises(KeyError, match='snow'):
         aggregate(miou)
+
+
+@pytest.mark.parametrize('dataset', ['ade20k', 'cityscapes'])
+def test_compiled_glass_blur_equals_upstream(dataset):
+    """Same seed, same pixels as imagecorruptions 1.1.2's Python loop, at every
+    severity, on a built-in sample image of each dataset (192x256, 256x512)."""
+    from PIL import Image
+
+    from experiments import corruptions
+    from experiments.datasets import _synth_sample
+    img, _ = _synth_sample(np.random.default_rng(3), dataset)
+    corruptions.load()
+    for severity in SEVERITIES:
+        np.random.seed(100 + severity)
+        want = corruptions.upstream_glass_blur(Image.fromarray(img), severity)
+        after_upstream = np.random.get_state()[1].copy()
+        np.random.seed(100 + severity)
+        got = corruptions._glass_blur(Image.fromarray(img), severity)
+        assert np.array_equal(got, want), (dataset, severity)
+        assert np.array_equal(np.random.get_state()[1], after_upstream)  # same draws consumed

@@ -1,0 +1,53 @@
+"""Cityscapes-C generation cost at 2048x1024: seconds per image for each
+corruption (one process), the compiled glass blur against imagecorruptions'
+Python loop, and the projected cost of a full Cityscapes-C (500 images x 80
+variants) on this machine, one process and all cores.
+
+    python tools/bench_corruptions.py [--severity 3] [--upstream-glass]
+"""
+import argparse
+import os
+import time
+
+import numpy as np
+
+
+def main() -> None:
+    from PIL import Image
+
+    from experiments import corruptions
+    from experiments.corruptions import CORRUPTIONS, corrupt
+    from experiments.datasets import _synth_sample
+    parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    parser.add_argument('--severity', type=int, default=3)
+    parser.add_argument('--upstream-glass', action='store_true',
+                        help='also time imagecorruptions\' own glass blur (about a minute)')
+    args = parser.parse_args()
+    img, _ = _synth_sample(np.random.default_rng(0), 'cityscapes')
+    import cv2
+    img = np.ascontiguousarray(cv2.resize(img, (2048, 1024), interpolation=cv2.INTER_LINEAR))
+    corrupt(img[:64, :64], 'glass_blur', 1, seed=0)  # compile (or load numba's cache) first
+    per = {}
+    for name in CORRUPTIONS:
+        t = time.perf_counter()
+        corrupt(img, name, args.severity, seed=0)
+        per[name] = time.perf_counter() - t
+        print(f'{name:18s} {per[name]:7.2f} s')
+    total = sum(per.values())
+    print(f'{"all 16":18s} {total:7.2f} s per 2048x1024 image at severity {args.severity}')
+    if args.upstream_glass:
+        corruptions.load()
+        np.random.seed(0)
+        t = time.perf_counter()
+        corruptions.upstream_glass_blur(Image.fromarray(img), args.severity)
+        up = time.perf_counter() - t
+        print(f'glass_blur upstream {up:.2f} s, compiled {per["glass_blur"]:.2f} s: '
+              f'{up / per["glass_blur"]:.1f}x faster')
+    cores = os.cpu_count() or 1
+    hours = total * 500 * 5 / 3600  # 16 corruptions x 5 severities x 500 images
+    print(f'full Cityscapes-C (500 val images x 80): about {hours:.1f} CPU-hours; '
+          f'{hours / cores:.1f} h on this machine\'s {cores} cores')
+
+
+if __name__ == '__main__':
+    main()
