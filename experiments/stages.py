@@ -40,6 +40,23 @@ def _read_last_checkpoint(work_dir: str) -> Optional[str]:
     return ckpt if os.path.exists(ckpt) else None
 
 
+def _stop_workers(*loaders) -> None:
+    """Ends the worker processes of data loaders (or loader iterators) now.
+    Left to the garbage collector (persistent workers), their shutdown fell
+    inside the next task's Runner and cost it 20 s of joins (measured in the
+    smoke demo)."""
+    for loader in loaders:
+        it = getattr(loader, '_iterator', None)
+        if hasattr(it, '_shutdown_workers'):
+            it._shutdown_workers()
+
+
+def _stop_loader_workers(runner) -> None:
+    loops = [getattr(runner, name, None) for name in ('_train_loop', '_val_loop', '_test_loop')]
+    _stop_workers(*(getattr(loop, 'dataloader', None) for loop in loops),
+                  getattr(loops[0], 'dataloader_iterator', None))
+
+
 def run_train(task: Task, store: Store) -> StageResult:
     """mmengine Runner training; resumes from the last checkpoint of its work dir."""
     from . import hooks  # noqa: F401  (registers PreemptionCheckpointHook)
@@ -49,6 +66,7 @@ def run_train(task: Task, store: Store) -> StageResult:
                                                        dict(type='ProgressReportHook')]
     runner = _runner(task, work, resume=resumed is not None, load_from=None, custom_hooks=custom)
     runner.train()
+    _stop_loader_workers(runner)
     ckpt = _read_last_checkpoint(work)
     if ckpt is None:
         raise StageError(f'training finished but left no checkpoint in {work}')
@@ -85,6 +103,7 @@ def run_test(task: Task, store: Store) -> StageResult:
     runner = _runner(task, work, load_from=ckpt, resume=False,
                      custom_hooks=list(task.cfg.get('custom_hooks', [])) + [dict(type='ProgressReportHook')])
     metrics = runner.test()
+    _stop_loader_workers(runner)
     out = {k: float(v) for k, v in metrics.items()}
     out['miou'] = out.get('mIoU', float('nan'))
     return out, {'checkpoint': store.rel(ckpt), 'work_dir': store.rel(work)}, None
@@ -146,7 +165,10 @@ def run_robustness(task: Task, store: Store) -> StageResult:
     def miou(corruption: str, severity: int) -> float:
         loader = copy.deepcopy(task.cfg.test_dataloader)
         loader.dataset.data_root = root_for(out, corruption, severity)
-        return float(TestLoop(runner, loader, task.cfg.test_evaluator).run()['mIoU'])
+        loop = TestLoop(runner, loader, task.cfg.test_evaluator)
+        value = float(loop.run()['mIoU'])
+        _stop_workers(loop.dataloader)
+        return value
 
     from .console import report_progress
     clean = miou(*CLEAN)

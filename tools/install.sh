@@ -13,7 +13,7 @@ TORCH=torch==2.13.0
 SETUPTOOLS='setuptools>=77,<81'
 MMCV=mmcv==2.1.0
 STACK=(mmengine==0.10.7 mmsegmentation==1.2.2 ftfy regex fvcore 'numpy<2.5' pandas jinja2 matplotlib
-       rich pytest pytest-timeout 'imagecorruptions==1.1.2' 'scikit-image' 'opencv-python-headless')
+       rich pytest pytest-timeout 'imagecorruptions==1.1.2' 'numba==0.68.1' 'scikit-image' 'opencv-python-headless')
 STAMP_TEXT="$TORCH $SETUPTOOLS $MMCV ${STACK[*]} $(sha1sum "$ROOT/pyproject.toml" | cut -c1-12)"
 STAMP=$VENV/.umixformer-installed
 
