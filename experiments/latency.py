@@ -47,27 +47,48 @@ def device_details() -> Dict[str, Any]:
     return out
 
 
+def _prepared_model(task, dev: str, hw) -> tuple:
+    """The row's segmentor on ``dev`` with the task's speed options. ``--optimize``
+    is the fastest configuration of the same function: fused attention, and
+    channels-last when it is faster here at this input size (timed, recorded).
+    Returns (model, channels_last)."""
+    from umixformer.complexity import build_segmentor
+    from umixformer.optimize import faster_in_channels_last, optimize_for_inference
+    opts = task.options
+    model = build_segmentor(task.base_cfg).to(dev)
+    channels_last = bool(opts.get('channels_last'))
+    if opts.get('optimize') or channels_last or opts.get('compile'):
+        model = optimize_for_inference(model)
+        if opts.get('optimize') and not channels_last:
+            channels_last = faster_in_channels_last(model, torch.randn(1, 3, *hw, device=dev))
+        model = optimize_for_inference(model, channels_last=channels_last, compile=bool(opts.get('compile')))
+    return model, channels_last
+
+
+def _precision(opts) -> tuple:
+    precision = opts.get('precision', 'fp32')
+    dtypes = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+    if precision not in dtypes:
+        raise ValueError(f'precision must be one of {sorted(dtypes)}, got {precision!r}')
+    return precision, dtypes[precision]
+
+
 def measure_benchmark(task, warmup: int = None, images: int = None) -> Dict[str, Any]:
     """mmseg's benchmark protocol on the row's validation images (see the module doc)."""
     from mmengine.runner import Runner
-    from umixformer.complexity import build_segmentor
-    from umixformer.optimize import optimize_for_inference
 
+    from .stages import paper_input_hw
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'
     warmup = int(os.environ.get('UMIX_LATENCY_WARMUP', warmup if warmup is not None else BENCHMARK_WARMUP))
     images = int(os.environ.get('UMIX_LATENCY_IMAGES', images or BENCHMARK_IMAGES))
     opts = task.options
-    precision = opts.get('precision', 'fp32')
-    dtypes = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+    precision, dtype = _precision(opts)
     cfg = task.cfg.copy()
     cfg.test_dataloader.batch_size = 1
     loader = Runner.build_dataloader(cfg.test_dataloader)
     if len(loader.dataset) <= warmup:
         raise ValueError(f'{len(loader.dataset)} validation images: fewer than the {warmup} warm-up images')
-    model = build_segmentor(task.base_cfg).to(dev)
-    if opts.get('optimize') or opts.get('channels_last') or opts.get('compile'):
-        model = optimize_for_inference(model, channels_last=bool(opts.get('channels_last')),
-                                       compile=bool(opts.get('compile')))
+    model, channels_last = _prepared_model(task, dev, paper_input_hw(task))
     if dev == 'cuda':
         torch.backends.cudnn.benchmark = False  # as benchmark.py
     total, timed, shapes = 0.0, 0, set()
@@ -83,7 +104,7 @@ def measure_benchmark(task, warmup: int = None, images: int = None) -> Dict[str,
             if dev == 'cuda':
                 torch.cuda.synchronize()
             t0 = time.perf_counter()
-            with torch.autocast(dev, dtype=dtypes[precision], enabled=dtypes[precision] is not None):
+            with torch.autocast(dev, dtype=dtype, enabled=dtype is not None):
                 model(**data, mode='predict')
             if dev == 'cuda':
                 torch.cuda.synchronize()
@@ -94,7 +115,7 @@ def measure_benchmark(task, warmup: int = None, images: int = None) -> Dict[str,
     return {'latency_ms': 1000.0 / fps, 'fps': fps, 'protocol': 'mmseg-benchmark', 'images': timed,
             'warmup': warmup, 'precision': precision, 'batch_size': 1,
             'mode': model.test_cfg.get('mode', 'whole'), 'input_hw': [list(s) for s in sorted(shapes)][:3],
-            'optimize': bool(opts.get('optimize')), 'channels_last': bool(opts.get('channels_last')),
+            'optimize': bool(opts.get('optimize')), 'channels_last': channels_last,
             'compile': bool(opts.get('compile')), **device_details()}
 
 
@@ -106,33 +127,23 @@ def measure_latency(task, warmup: int = None, runs: int = None) -> Dict[str, Any
 
 
 def measure_single_image(task, warmup: int = None, runs: int = None) -> Dict[str, Any]:
-    from umixformer.complexity import build_segmentor
-    from umixformer.optimize import optimize_for_inference
-
     from .stages import paper_input_hw
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'
     w, n = DEFAULT_RUNS[dev]
     warmup = int(os.environ.get('UMIX_LATENCY_WARMUP', warmup or w))
     runs = int(os.environ.get('UMIX_LATENCY_RUNS', runs or n))
     opts = task.options
-    precision = opts.get('precision', 'fp32')
-    dtypes = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
-    if precision not in dtypes:
-        raise ValueError(f'precision must be one of {sorted(dtypes)}, got {precision!r}')
-    model = build_segmentor(task.base_cfg).to(dev)
-    if opts.get('optimize') or opts.get('channels_last') or opts.get('compile'):
-        model = optimize_for_inference(model, channels_last=bool(opts.get('channels_last')),
-                                       compile=bool(opts.get('compile')))
+    precision, dtype = _precision(opts)
     h, w_ = paper_input_hw(task)
+    model, channels_last = _prepared_model(task, dev, (h, w_))
     x = torch.randn(1, 3, h, w_, device=dev)
-    if opts.get('channels_last'):
+    if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     meta = [dict(ori_shape=(h, w_), img_shape=(h, w_), pad_shape=(h, w_), padding_size=[0, 0, 0, 0])]
     mode = model.test_cfg.get('mode', 'whole')
 
     def once():
-        with torch.no_grad(), torch.autocast(dev, dtype=dtypes[precision],
-                                             enabled=dtypes[precision] is not None):
+        with torch.no_grad(), torch.autocast(dev, dtype=dtype, enabled=dtype is not None):
             return model.inference(x, meta)
 
     for _ in range(warmup):
@@ -159,5 +170,5 @@ def measure_single_image(task, warmup: int = None, runs: int = None) -> Dict[str
         'latency_std_ms': statistics.pstdev(times), 'fps': 1000.0 / med, 'protocol': 'single-image',
         **device_details(), 'precision': precision, 'batch_size': 1, 'mode': mode,
         'input_hw': [h, w_], 'warmup': warmup, 'runs': runs, 'optimize': bool(opts.get('optimize')),
-        'channels_last': bool(opts.get('channels_last')), 'compile': bool(opts.get('compile')),
+        'channels_last': channels_last, 'compile': bool(opts.get('compile')),
     }

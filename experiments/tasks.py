@@ -124,7 +124,7 @@ def reproduce_command(task: 'Task', data_roots: Dict[str, str]) -> str:
 @dataclass(frozen=True)
 class LatencyOptions:
     precision: str = 'fp32'
-    optimize: bool = False  # SDPA + projected-first fuse (same function)
+    optimize: bool = False  # fused attention, projected-first fuse, channels-last if faster (same function)
     channels_last: bool = False
     compile: bool = False
     protocol: str = 'mmseg-benchmark'  # or 'single-image' (experiments/latency.py)
