@@ -9,6 +9,11 @@ atomically), parallel over processes.
     run-experiment cityscapes-c --data-root cityscapes=PATH --out DIR [--workers N]
                    [--cityscapes-c-protocol segformer|official-bgr]
 
+Or without disk: ``CityscapesCCorruption``, a test-pipeline transform that corrupts
+each image as it is loaded, with the same per-image seed, giving the pixels of the
+generated files exactly (``run-experiment ... --cityscapes-c-source on-the-fly``);
+the corruption cost is then paid at every evaluation instead of once.
+
 Protocols (experiments/pipelines.py): ``segformer`` corrupts the RGB image, as
 imagecorruptions expects; ``official-bgr`` corrupts the BGR array that mmcv's
 LoadImageFromFile returns, as the official on-the-fly ``Corruptions`` transform did,
@@ -23,17 +28,49 @@ import zlib
 from concurrent.futures import ProcessPoolExecutor
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
+import numpy as np
+from mmcv.transforms import BaseTransform
+from mmseg.registry import TRANSFORMS
+
 from .corruptions import CORRUPTIONS, SEVERITIES, corrupt
 from .datasets import LAYOUTS, check_root
 
 SUFFIX = LAYOUTS['cityscapes'].img_suffix
 
 
+# measured by tools/bench_corruptions.py (2-core x86 VM, one process): all 16
+# corruptions of one 2048x1024 image took 6.97 s (severity 3), their PNGs 2.64 MiB
+# on average (a real photograph has more detail: its PNGs are larger)
+SECONDS_PER_VARIANT_MPIX = 6.97 / 16 / 2.097152
+PNG_MIB_PER_MPIX = 2.64 / 2.097152
+VARIANTS = len(CORRUPTIONS) * len(SEVERITIES)
+
+
+def generation_estimate(src: str, out: str, max_images: Optional[int] = None) -> Dict[str, float]:
+    """The projected cost of generating Cityscapes-C from ``src`` into ``out``:
+    images, variants, CPU-hours and GiB of PNG still to write (what is already
+    in ``out`` is not counted). Without a readable source: the 500 validation
+    images of Cityscapes at 2048x1024."""
+    import cv2
+    try:
+        rels = val_images(src)[:max_images]
+        first = cv2.imread(os.path.join(src, LAYOUTS['cityscapes'].splits['val'][0], rels[0]), cv2.IMREAD_COLOR)
+        mpix = first.shape[0] * first.shape[1] / 2**20
+    except (OSError, IndexError, AttributeError):
+        rels, mpix = [None] * min(500, max_images or 500), 2.0
+    done = 0
+    for dirpath, _, files in os.walk(out) if os.path.isdir(out) else ():
+        done += sum(1 for f in files if f.endswith(SUFFIX) and not os.path.islink(os.path.join(dirpath, f)))
+    todo = max(len(rels) * VARIANTS - done, 0)
+    return {'images': len(rels), 'variants': VARIANTS, 'done': done, 'to_write': todo,
+            'cpu_hours': todo * mpix * SECONDS_PER_VARIANT_MPIX / 3600, 'disk_gib': todo * mpix * PNG_MIB_PER_MPIX / 1024}
+
+
 def root_for(out: str, corruption: str, severity: int) -> str:
     return os.path.join(out, corruption, str(severity))
 
 
-def _val_images(src: str) -> List[str]:
+def val_images(src: str) -> List[str]:
     base = os.path.join(src, LAYOUTS['cityscapes'].splits['val'][0])
     found = []
     for dirpath, _, files in os.walk(base):
@@ -54,7 +91,7 @@ def _work(job: Tuple[str, str, str, int, Sequence[str], int, str]) -> int:
     import cv2
     src, out, corruption, severity, rels, seed, protocol = job
     # the array handed to imagecorruptions: RGB (segformer) or mmcv's BGR (official-bgr)
-    flip = (lambda a: a[..., ::-1]) if protocol == 'segformer' else (lambda a: a)
+    flip = _flip_for(protocol)
     img_dir = os.path.join(src, LAYOUTS['cityscapes'].splits['val'][0])
     dst_dir = os.path.join(root_for(out, corruption, severity), LAYOUTS['cityscapes'].splits['val'][0])
     done = 0
@@ -76,6 +113,41 @@ def _work(job: Tuple[str, str, str, int, Sequence[str], int, str]) -> int:
         os.replace(tmp, dst)
         done += 1
     return done
+
+
+def _flip_for(protocol: str):
+    """The array imagecorruptions is given, from and back to mmcv's BGR."""
+    return (lambda a: a[..., ::-1]) if protocol == 'segformer' else (lambda a: a)
+
+
+@TRANSFORMS.register_module()
+class CityscapesCCorruption(BaseTransform):
+    """Corrupts the image ``LoadImageFromFile`` loaded, exactly as
+    :func:`generate` writes it (same per-image seed from the image's path under
+    ``leftImg8bit/val``, same protocol), so the pixels equal the files'.
+
+    Args:
+        corruption (str): one of ``corruptions.CORRUPTIONS``.
+        severity (int): 1..5.
+        seed (int): the generation seed (``generate``'s, default 0).
+        protocol (str): ``segformer`` (RGB) or ``official-bgr``.
+    """
+
+    def __init__(self, corruption: str, severity: int, seed: int = 0, protocol: str = 'segformer'):
+        if corruption not in CORRUPTIONS or severity not in SEVERITIES:
+            raise ValueError(f'unknown corruption/severity {corruption!r}/{severity!r}')
+        self.corruption, self.severity, self.seed, self.protocol = corruption, severity, seed, protocol
+
+    def transform(self, results: dict) -> dict:
+        split = os.sep + LAYOUTS['cityscapes'].splits['val'][0].replace('/', os.sep) + os.sep
+        rel = results['img_path'].rpartition(split)[2]
+        flip = _flip_for(self.protocol)
+        seed = image_seed(self.seed, self.corruption, self.severity, rel)
+        results['img'] = np.ascontiguousarray(flip(corrupt(flip(results['img']), self.corruption, self.severity,
+                                                           seed)))
+        return results
+
+
 
 
 def _link_labels(src: str, out: str, corruption: str, severity: int) -> None:
@@ -110,7 +182,7 @@ def generate(src: str, out: str, corruptions: Iterable[str] = CORRUPTIONS,
                              'give another output folder')
     else:
         atomic_write(marker, json.dumps({'protocol': protocol, 'seed': seed}))
-    rels = _val_images(src)[:max_images]
+    rels = val_images(src)[:max_images]
     pairs = [CLEAN]
     for c in corruptions:
         if c not in CORRUPTIONS:

@@ -108,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument('--cityscapes-c-protocol', default='segformer', choices=['segformer', 'official-bgr'],
                    help='robustness / cityscapes-c: corrupt RGB images (segformer, default) or BGR arrays as '
                    'the official runs did (official-bgr: frost and spatter colours swapped)')
+    p.add_argument('--cityscapes-c-source', default='files', choices=['files', 'on-the-fly'],
+                   help='robustness: read Cityscapes-C generated once on disk (files, default; about 100 GB for '
+                   'the full set: `plan` projects it) or corrupt each image as it is loaded (on-the-fly: no disk, '
+                   'the same pixels, the corruption cost paid at every evaluation)')
     p.add_argument('--layout', default='paper', choices=['paper', 'long'],
                    help='report: tables in the paper\'s layout where the table defines one (default), or long form')
     p.add_argument('--format', type=_csv, default=None, help='report: html,latex,csv (default: all three)')
@@ -170,14 +174,15 @@ def _plan(args, profile_rows: bool = True):
     store = Store(args.runs_dir)
     latency = LatencyOptions(args.precision, args.optimize, args.channels_last, args.compile, args.latency_protocol)
     tasks = plan(table, rows, args.stages, args.seeds, profile, _data_roots(args.data_root), store, latency,
-                 args.cityscapes_c_protocol, args.weights_dir)
+                 args.cityscapes_c_protocol, args.weights_dir, args.cityscapes_c_source)
     # stages cheap enough to run on every row of the table, not only the selected ones
     every = [s for s in selection.get('every_row_stages', []) if args.stages is None or s in args.stages]
     others = [r for r in table.rows if r not in rows and not r.cited and set(every) & set(r.stages)]
     if every and others:
         keys = {t.key for t in tasks}
         tasks += [t for t in plan(table, others, every, args.seeds, profile, _data_roots(args.data_root), store,
-                                  latency, args.cityscapes_c_protocol, args.weights_dir) if t.key not in keys]
+                                  latency, args.cityscapes_c_protocol, args.weights_dir, args.cityscapes_c_source)
+                  if t.key not in keys]
         rows = rows + others
     return table, profile, rows, store, tasks
 
@@ -217,7 +222,30 @@ def cmd_plan(args, console) -> int:
     todo = sum(1 for task in tasks if not store.is_done(task.key))
     console.print(f'{len(tasks)} tasks, {todo} to run, about {total:.1f} {unit} by the registry\'s estimates '
                   f'(dry run: nothing was started)')
+    _print_generation_cost([x for x in tasks if x.stage == 'robustness' and not store.is_done(x.key)
+                            and x.options.get('source') != 'on-the-fly'], store, profile, console)
     return 0
+
+
+def _print_generation_cost(tasks, store, profile, console) -> None:
+    """What the Cityscapes-C the robustness tasks read costs to generate (once per
+    source root and protocol), before anything is queued."""
+    import os as _os
+
+    from .cityscapes_c import generation_estimate
+    from .stages import cityscapes_c_root
+    seen = set()
+    for task in tasks:
+        out = cityscapes_c_root(task, store)
+        if out in seen:
+            continue
+        seen.add(out)
+        est = generation_estimate(task.data_root, out, profile.robustness_images)
+        cores = _os.cpu_count() or 1
+        console.print(f'Cityscapes-C for the robustness stage: {est["images"]} images x {est["variants"]} '
+                      f'variants, {est["to_write"]} still to write in {out}: about {est["cpu_hours"]:.1f} CPU-hours '
+                      f'({est["cpu_hours"] / cores:.1f} h on this machine\'s {cores} cores) and '
+                      f'{est["disk_gib"]:.1f} GiB of PNG (projected from tools/bench_corruptions.py)')
 
 
 def cmd_status(args, console) -> int:

@@ -146,7 +146,7 @@ def run_robustness(task: Task, store: Store) -> StageResult:
     import copy
     from mmengine.runner import TestLoop
 
-    from .cityscapes_c import CLEAN, generate, root_for
+    from .cityscapes_c import CLEAN, val_images, generate, root_for
     from .corruptions import CORRUPTIONS, SEVERITIES, aggregate
     from .profiles import get_profile
     if task.row.dataset != 'cityscapes':
@@ -155,8 +155,12 @@ def run_robustness(task: Task, store: Store) -> StageResult:
     out = cityscapes_c_root(task, store)
     profile = get_profile(task.profile)
     protocol = task.options.get('protocol', 'segformer')
-    gen = generate(task.data_root, out, workers=os.cpu_count() or 1, max_images=profile.robustness_images,
-                   protocol=protocol)
+    on_the_fly = task.options.get('source', 'files') == 'on-the-fly'
+    if on_the_fly:  # nothing on disk: each image is corrupted as it is loaded (same pixels)
+        gen = {'images': profile.robustness_images or len(val_images(task.data_root)), 'images_per_second': None}
+    else:
+        gen = generate(task.data_root, out, workers=os.cpu_count() or 1, max_images=profile.robustness_images,
+                       protocol=protocol)
     work = store.work_dir(task.key)
     runner = _runner(task, work, load_from=ckpt, resume=False)
     runner.call_hook('before_run')  # as Runner.test() does: log paths, visualizer
@@ -164,7 +168,16 @@ def run_robustness(task: Task, store: Store) -> StageResult:
 
     def miou(corruption: str, severity: int) -> float:
         loader = copy.deepcopy(task.cfg.test_dataloader)
-        loader.dataset.data_root = root_for(out, corruption, severity)
+        if not on_the_fly:
+            loader.dataset.data_root = root_for(out, corruption, severity)
+        else:
+            loader.dataset.data_root = task.data_root
+            loader.dataset.indices = gen['images']  # the first N, as generate() takes them
+            if (corruption, severity) != CLEAN:
+                pipeline = loader.dataset.pipeline
+                at = next(i for i, t in enumerate(pipeline) if t['type'] == 'LoadImageFromFile') + 1
+                pipeline.insert(at, dict(type='CityscapesCCorruption', corruption=corruption, severity=severity,
+                                         protocol=protocol))
         loop = TestLoop(runner, loader, task.cfg.test_evaluator)
         value = float(loop.run()['mIoU'])
         _stop_workers(loop.dataloader)
@@ -182,8 +195,9 @@ def run_robustness(task: Task, store: Store) -> StageResult:
                'per_corruption': agg['corruption'], 'per_group': agg['group'],
                'per_severity': {f'{c}/{s}': v for (c, s), v in per.items()},
                'images': gen['images'], 'generation_images_per_second': gen['images_per_second'],
-               'protocol': protocol}
-    return metrics, {'cityscapes_c': store.rel(out), 'checkpoint': store.rel(ckpt), 'work_dir': store.rel(work)}, None
+               'protocol': protocol, 'source': 'on-the-fly' if on_the_fly else 'files'}
+    return metrics, {'cityscapes_c': None if on_the_fly else store.rel(out), 'checkpoint': store.rel(ckpt),
+                     'work_dir': store.rel(work)}, None
 
 
 STAGE_FUNCS = {

@@ -114,6 +114,8 @@ def reproduce_command(task: 'Task', data_roots: Dict[str, str]) -> str:
     parts += [f'--{flag.replace("_", "-")}' for flag in ('optimize', 'channels_last', 'compile') if opts.get(flag)]
     if task.stage == 'robustness' and opts.get('protocol', 'segformer') != 'segformer':
         parts += ['--cityscapes-c-protocol', opts['protocol']]
+    if task.stage == 'robustness' and opts.get('source', 'files') != 'files':
+        parts += ['--cityscapes-c-source', opts['source']]
     if task.stage == 'latency' and opts.get('protocol', 'mmseg-benchmark') != 'mmseg-benchmark':
         parts += ['--latency-protocol', opts['protocol']]
     for ds, root in sorted(data_roots.items()):
@@ -138,7 +140,8 @@ class LatencyOptions:
 def plan(table: Table, rows: Sequence[Row], stages: Optional[Iterable[str]], seeds: Optional[Sequence[int]],
          profile: Profile, data_roots: Dict[str, str], store: Store,
          latency: LatencyOptions = LatencyOptions(),
-         robustness_protocol: str = 'segformer', weights_dir: Optional[str] = None) -> List[Task]:
+         robustness_protocol: str = 'segformer', weights_dir: Optional[str] = None,
+         robustness_source: str = 'files') -> List[Task]:
     """The tasks for these rows, deduplicated by record key, in execution order.
 
     A requested stage pulls in the stage it needs (test needs train). Training is
@@ -216,7 +219,8 @@ def plan(table: Table, rows: Sequence[Row], stages: Optional[Iterable[str]], see
                                       stage == 'latency' and latency.protocol == 'mmseg-benchmark') else None),
                                   profile=profile.name, rows=[ref], needs=need_key,
                                   options=(dict(vars(latency)) if stage == 'latency' else
-                                           {'protocol': robustness_protocol} if stage == 'robustness' else {}))
+                                           {'protocol': robustness_protocol, 'source': robustness_source}
+                                           if stage == 'robustness' else {}))
                 order.append(key)
     # train first, then the stages reading it, then model-only measurements
     return sorted((tasks[k] for k in order), key=lambda t: STAGES.index(t.stage))

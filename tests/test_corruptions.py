@@ -92,3 +92,22 @@ def test_compiled_glass_blur_equals_upstream(dataset):
         got = corruptions._glass_blur(Image.fromarray(img), severity)
         assert np.array_equal(got, want), (dataset, severity)
         assert np.array_equal(np.random.get_state()[1], after_upstream)  # same draws consumed
+
+
+@pytest.mark.parametrize('protocol', ['segformer', 'official-bgr'])
+def test_on_the_fly_transform_equals_generated_files(city_root, tmp_path, protocol):
+    """CityscapesCCorruption in the test pipeline gives the generated files' pixels."""
+    from mmcv.transforms import LoadImageFromFile
+
+    from experiments.cityscapes_c import CityscapesCCorruption, val_images
+    out = str(tmp_path / 'cc')
+    pairs = [('glass_blur', 2), ('frost', 5), ('shot_noise', 1)]
+    for c, s in pairs:
+        generate(city_root, out, corruptions=[c], severities=[s], max_images=2, protocol=protocol)
+    load = LoadImageFromFile()
+    for rel in val_images(city_root)[:2]:
+        clean = os.path.join(city_root, 'leftImg8bit', 'val', rel)
+        for c, s in pairs:
+            fly = CityscapesCCorruption(c, s, protocol=protocol)(load({'img_path': clean}))['img']
+            disk = load({'img_path': os.path.join(root_for(out, c, s), 'leftImg8bit', 'val', rel)})['img']
+            assert np.array_equal(fly, disk), (rel, c, s)

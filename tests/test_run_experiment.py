@@ -133,3 +133,19 @@ def test_robustness_stage_on_cityscapes_c(tiny_run):
     assert set(m['per_group']) == {'blur', 'noise', 'digital', 'weather'}
     assert 0 <= m['miou_corrupted'] <= 100 and 0 <= m['miou_clean'] <= 100
     assert m['images'] == 2  # the tiny profile corrupts the first two validation images
+
+
+def test_robustness_on_the_fly_gives_the_files_numbers(tiny_run):
+    """--cityscapes-c-source on-the-fly (no disk) measures exactly what the
+    generated files give: the same mIoU at every corruption and severity."""
+    runs, _ = tiny_run
+    common = ['tiny_robust', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(runs)]
+    assert main(common) == 0  # files (reuses the record of the test above, or computes it)
+    (files, ) = [r for r in _records(runs).values() if r.stage == 'robustness']
+    row = files.rows[0].split('/')[-1]
+    assert main(['invalidate', *common, '--rows', row, '--stages', 'robustness']) == 0
+    assert main(common + ['--cityscapes-c-source', 'on-the-fly']) == 0
+    (fly, ) = [r for r in _records(runs).values() if r.stage == 'robustness']
+    assert fly.metrics['source'] == 'on-the-fly' and files.metrics['source'] == 'files'
+    assert fly.metrics['per_severity'] == files.metrics['per_severity']
+    assert fly.metrics['miou_clean'] == files.metrics['miou_clean']

@@ -27,14 +27,16 @@ def main() -> None:
     import cv2
     img = np.ascontiguousarray(cv2.resize(img, (2048, 1024), interpolation=cv2.INTER_LINEAR))
     corrupt(img[:64, :64], 'glass_blur', 1, seed=0)  # compile (or load numba's cache) first
-    per = {}
+    per, png = {}, {}
     for name in CORRUPTIONS:
         t = time.perf_counter()
-        corrupt(img, name, args.severity, seed=0)
+        out = corrupt(img, name, args.severity, seed=0)
         per[name] = time.perf_counter() - t
-        print(f'{name:18s} {per[name]:7.2f} s')
+        png[name] = len(cv2.imencode('.png', out[..., ::-1])[1]) / 2**20
+        print(f'{name:18s} {per[name]:7.2f} s  PNG {png[name]:5.2f} MiB')
     total = sum(per.values())
-    print(f'{"all 16":18s} {total:7.2f} s per 2048x1024 image at severity {args.severity}')
+    print(f'{"all 16":18s} {total:7.2f} s per 2048x1024 image at severity {args.severity}, '
+          f'PNG {sum(png.values()) / len(png):.2f} MiB on average')
     if args.upstream_glass:
         corruptions.load()
         np.random.seed(0)
@@ -45,8 +47,9 @@ def main() -> None:
               f'{up / per["glass_blur"]:.1f}x faster')
     cores = os.cpu_count() or 1
     hours = total * 500 * 5 / 3600  # 16 corruptions x 5 severities x 500 images
+    disk = sum(png.values()) / len(png) * 500 * 80 / 1024
     print(f'full Cityscapes-C (500 val images x 80): about {hours:.1f} CPU-hours; '
-          f'{hours / cores:.1f} h on this machine\'s {cores} cores')
+          f'{hours / cores:.1f} h on this machine\'s {cores} cores; about {disk:.0f} GiB of PNG')
 
 
 if __name__ == '__main__':
