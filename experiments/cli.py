@@ -61,65 +61,138 @@ def _data_roots(values: List[str]) -> Dict[str, str]:
     return out
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog='run-experiment', description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('command', help='list | show | plan | status | run | TABLE (= run TABLE)')
-    p.add_argument('table', nargs='?', help='table name (see `run-experiment list`); for weights: list|fetch|verify')
-    p.add_argument('target', nargs='?', help='weights: the table whose weights to list, fetch or verify (default all)')
-    p.add_argument('--weights-dir', default=None,
-                   help='pretrained encoder weights (default $UMIX_WEIGHTS or <runs-dir>/weights); the paper profile '
-                   'reads only from there')
-    p.add_argument('--rows', type=_nonempty_csv('--rows'), default=None,
-                   help='comma-separated row ids (default: all runnable)')
-    p.add_argument('--stages', type=_nonempty_csv('--stages'), default=None,
-                   help='comma-separated stages: train,test,complexity,latency,robustness (default: the rows\')')
-    p.add_argument('--seeds', type=_seeds, default=None,
-                   help='comma-separated seeds (default: the rows\')')
-    p.add_argument('--profile', default='paper', help='paper (default), smoke (built-in data, CPU minutes) '
-                   'or tiny (tests)')
-    p.add_argument('--verbose', action='store_true',
-                   help='stream mmengine\'s full logs to the console (default: into each task\'s log file)')
-    p.add_argument('--wait', action='store_true',
-                   help='run: wait for records another process is computing instead of skipping them')
-    p.add_argument('--backend', default='local', choices=['local', 'slurm'],
-                   help='local: this machine, one task after another; slurm: sbatch arrays')
-    p.add_argument('--slurm-profile', default=os.environ.get('UMIX_SLURM_PROFILE'),
-                   help='cluster profile (TOML, see slurm/profiles/example.toml; also $UMIX_SLURM_PROFILE)')
-    p.add_argument('--slurm', action='append', default=[], metavar='KEY=VALUE',
-                   help='override a cluster-profile key, e.g. --slurm partition=debug --slurm time=10')
-    p.add_argument('--runs-dir', default=os.environ.get('UMIX_RUNS', 'runs'),
-                   help='results store and run folders (default: ./runs or $UMIX_RUNS)')
-    p.add_argument('--data-root', action='append', default=[], metavar='DATASET=PATH',
-                   help='dataset root, e.g. ade20k=/data/ADEChallengeData2016 (else $UMIX_ADE20K_ROOT / '
-                   '$UMIX_CITYSCAPES_ROOT; the smoke profile defaults to the built-in data)')
-    p.add_argument('--tables', action='append', default=[], metavar='DIR',
-                   help='extra folder of table files (also $UMIX_TABLES)')
-    p.add_argument('--precision', default='fp32', choices=['fp32', 'fp16', 'bf16'],
-                   help='latency: autocast precision (default fp32)')
-    p.add_argument('--optimize', action='store_true',
-                   help='latency: the fastest configuration of the same function: fused attention (encoder and '
-                   'head), projected-first fuse, channels-last where it is faster on this device (recorded)')
-    p.add_argument('--channels-last', action='store_true', help='latency: force the channels-last memory format')
-    p.add_argument('--compile', action='store_true', help='latency: torch.compile backbone and head')
-    p.add_argument('--latency-protocol', default='mmseg-benchmark', choices=['mmseg-benchmark', 'single-image'],
-                   help='latency: mmseg\'s benchmark (validation images, predict mode, 5 warm-up, 200 images; the '
-                   'paper\'s setting; default) or one random image timed N times')
-    p.add_argument('--cityscapes-c-protocol', default='segformer', choices=['segformer', 'official-bgr'],
-                   help='robustness / cityscapes-c: corrupt RGB images (segformer, default) or BGR arrays as '
-                   'the official runs did (official-bgr: frost and spatter colours swapped)')
-    p.add_argument('--cityscapes-c-source', default='files', choices=['files', 'on-the-fly'],
-                   help='robustness: read Cityscapes-C generated once on disk (files, default; about 100 GB for '
-                   'the full set: `plan` projects it) or corrupt each image as it is loaded (on-the-fly: no disk, '
-                   'the same pixels, the corruption cost paid at every evaluation)')
-    p.add_argument('--layout', default='paper', choices=['paper', 'long'],
-                   help='report: tables in the paper\'s layout where the table defines one (default), or long form')
-    p.add_argument('--format', type=_csv, default=None, help='report: html,latex,csv (default: all three)')
-    p.add_argument('--checkpoints', help='evaluate: folder of released checkpoints (.pth, official layout)')
-    p.add_argument('--out', help='cityscapes-c: output folder')
-    p.add_argument('--workers', type=int, default=os.cpu_count() or 1, help='cityscapes-c: processes')
-    p.add_argument('--corruptions', type=_csv, default=None, help='cityscapes-c: subset (default: all 16)')
+# which options each command takes (its `--help` shows those; others are refused)
+_TABLE_CMDS = {'plan', 'status', 'run', 'invalidate', 'evaluate', 'report'}
+_KEYED = _TABLE_CMDS  # the record keys they read depend on these options
+COMMAND_HELP = {
+    'list': 'the tables of the registry',
+    'show': 'a table: its rows, configs, published values and their sources',
+    'plan': 'what a run would compute, its records, estimates and (slurm) the scripts; starts nothing',
+    'run': 'compute the missing records of a table (also: run-experiment TABLE ...)',
+    'status': 'the state of every record of a table, and of its SLURM jobs',
+    'invalidate': 'move records to records/history/ so that the next run recomputes them',
+    'evaluate': 'test released (official-layout) checkpoints of a table\'s rows',
+    'weights': 'list, fetch or verify the pretrained encoder weights the paper profile reads',
+    'report': 'HTML, LaTeX and CSV of a table (or all) against the paper',
+    'cityscapes-c': 'generate Cityscapes-C from a Cityscapes root',
+}
+
+
+def _add_options(p: argparse.ArgumentParser, command: Optional[str]) -> None:
+    def add(commands, *flags, **kw):
+        if command is None or command in commands:
+            p.add_argument(*flags, **kw)
+
+    add(_TABLE_CMDS | {'weights'}, '--weights-dir', default=None,
+        help='pretrained encoder weights (default $UMIX_WEIGHTS or <runs-dir>/weights); the paper profile '
+        'reads only from there')
+    add(_TABLE_CMDS, '--rows', type=_nonempty_csv('--rows'), default=None,
+        help='comma-separated row ids (default: all runnable)')
+    add(_TABLE_CMDS, '--stages', type=_nonempty_csv('--stages'), default=None,
+        help='comma-separated stages: train,test,complexity,latency,robustness (default: the rows\')')
+    add(_TABLE_CMDS, '--seeds', type=_seeds, default=None, help='comma-separated seeds (default: the rows\')')
+    add(_TABLE_CMDS, '--profile', default='paper', help='paper (default), smoke (built-in data, CPU minutes) '
+        'or tiny (tests)')
+    add({'run', 'evaluate'}, '--verbose', action='store_true',
+        help='stream mmengine\'s full logs to the console (default: into each task\'s log file)')
+    add({'run'}, '--wait', action='store_true',
+        help='wait for records another process is computing instead of skipping them')
+    add({'plan', 'run', 'cityscapes-c'}, '--backend', default='local', choices=['local', 'slurm'],
+        help='local: this machine, one task after another; slurm: sbatch arrays')
+    add({'plan', 'run', 'cityscapes-c'}, '--slurm-profile', default=os.environ.get('UMIX_SLURM_PROFILE'),
+        help='cluster profile (TOML, see slurm/profiles/example.toml; also $UMIX_SLURM_PROFILE)')
+    add({'plan', 'run', 'cityscapes-c'}, '--slurm', action='append', default=[], metavar='KEY=VALUE',
+        help='override a cluster-profile key, e.g. --slurm partition=debug --slurm time=10')
+    add(_TABLE_CMDS | {'weights', 'cityscapes-c'}, '--runs-dir', default=os.environ.get('UMIX_RUNS', 'runs'),
+        help='results store and run folders (default: ./runs or $UMIX_RUNS)')
+    add(_TABLE_CMDS | {'cityscapes-c'}, '--data-root', action='append', default=[], metavar='DATASET=PATH',
+        help='dataset root, e.g. ade20k=/data/ADEChallengeData2016 (else $UMIX_ADE20K_ROOT / '
+        '$UMIX_CITYSCAPES_ROOT; the smoke profile defaults to the built-in data)')
+    add(_TABLE_CMDS | {'list', 'show', 'weights'}, '--tables', action='append', default=[], metavar='DIR',
+        help='extra folder of table files (also $UMIX_TABLES)')
+    add(_KEYED, '--precision', default='fp32', choices=['fp32', 'fp16', 'bf16'],
+        help='latency: autocast precision (default fp32)')
+    add(_KEYED, '--optimize', action='store_true',
+        help='latency: the fastest configuration of the same function: fused attention (encoder and '
+        'head), projected-first fuse, channels-last where it is faster on this device (recorded)')
+    add(_KEYED, '--channels-last', action='store_true', help='latency: force the channels-last memory format')
+    add(_KEYED, '--compile', action='store_true', help='latency: torch.compile backbone and head')
+    add(_KEYED, '--latency-protocol', default='mmseg-benchmark', choices=['mmseg-benchmark', 'single-image'],
+        help='latency: mmseg\'s benchmark (validation images, predict mode, 5 warm-up, 200 images; the '
+        'paper\'s setting; default) or one random image timed N times')
+    add(_KEYED | {'cityscapes-c'}, '--cityscapes-c-protocol', default='segformer',
+        choices=['segformer', 'official-bgr'],
+        help='robustness / cityscapes-c: corrupt RGB images (segformer, default) or BGR arrays as '
+        'the official runs did (official-bgr: frost and spatter colours swapped)')
+    add({'plan', 'run', 'evaluate'}, '--cityscapes-c-source', default='files', choices=['files', 'on-the-fly'],
+        help='robustness: read Cityscapes-C generated once on disk (files, default; about 100 GB for '
+        'the full set: `plan` projects it) or corrupt each image as it is loaded (on-the-fly: no disk, '
+        'the same pixels, the corruption cost paid at every evaluation)')
+    add({'report'}, '--layout', default='paper', choices=['paper', 'long'],
+        help='tables in the paper\'s layout where the table defines one (default), or long form')
+    add({'report'}, '--format', type=_csv, default=None, help='html,latex,csv (default: all three)')
+    add({'evaluate'}, '--checkpoints', help='folder of released checkpoints (.pth, official layout)')
+    add({'cityscapes-c'}, '--out', help='output folder')
+    add({'cityscapes-c'}, '--workers', type=int, default=os.cpu_count() or 1, help='processes')
+    add({'cityscapes-c'}, '--corruptions', type=_csv, default=None, help='subset (default: all 16)')
+
+
+def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
+    """The parser of one command (its --help lists the options that apply), or,
+    without one, of the whole interface."""
+    if command is None:
+        p = argparse.ArgumentParser(prog='run-experiment', description=__doc__,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                                    epilog='commands: ' + ', '.join(COMMANDS) + '; run-experiment COMMAND --help '
+                                    'lists the options of one')
+        p.add_argument('command', help='list | show | plan | status | run | ... | TABLE (= run TABLE)')
+        p.add_argument('table', nargs='?', help='table name (see `run-experiment list`); for weights: '
+                       'list|fetch|verify')
+        p.add_argument('target', nargs='?', help='weights: the table whose weights to list, fetch or verify')
+    else:
+        p = argparse.ArgumentParser(prog=f'run-experiment {command}', description=COMMAND_HELP[command])
+        if command == 'weights':
+            p.add_argument('table', choices=['list', 'fetch', 'verify'], metavar='list|fetch|verify')
+            p.add_argument('target', nargs='?', help='the table whose weights (default: every table\'s)')
+        elif command == 'report':
+            p.add_argument('table', help='a table name, or all')
+        elif command in _TABLE_CMDS or command == 'show':
+            p.add_argument('table', help='table name (see `run-experiment list`)')
+    _add_options(p, command)
     return p
+
+
+def command_line(command: str, args: argparse.Namespace) -> str:
+    """``run-experiment COMMAND TABLE`` with every option of ``args`` that COMMAND
+    takes and that is not its default: the exact follow-up to a command."""
+    parts = ['run-experiment', command] + ([args.table] if getattr(args, 'table', None) else [])
+    for action in build_parser(command)._actions:
+        if not action.option_strings or action.dest == 'help':
+            continue
+        value = getattr(args, action.dest, action.default)
+        if value == action.default or value is None:
+            continue
+        flag = action.option_strings[0]
+        if isinstance(action, argparse._StoreTrueAction):
+            parts.append(flag)
+        elif isinstance(action, argparse._AppendAction):
+            parts += [x for v in value for x in (flag, str(v))]
+        else:
+            parts += [flag, ','.join(map(str, value)) if isinstance(value, list) else str(value)]
+    return shlex.join(parts)
+
+
+def parse_args(argv: List[str]) -> argparse.Namespace:
+    """``COMMAND [TABLE] [options]`` or ``TABLE [options]`` (= run), parsed by the
+    command's own parser; the options other commands take keep their defaults."""
+    command = argv[0] if argv and argv[0] in COMMANDS else 'run'
+    rest = argv[1:] if argv and argv[0] in COMMANDS else argv
+    args = build_parser(command).parse_args(rest)
+    args.command = command
+    for key, value in vars(build_parser().parse_args(['list'])).items():
+        if not hasattr(args, key):
+            setattr(args, key, value)
+    return args
 
 
 def _fmt(v, nd=2) -> str:
@@ -388,8 +461,7 @@ def cmd_run_slurm(args, console, table, profile, store, todo) -> int:
     for arr in arrays:
         console.print(f'submitted {arr["name"]:12s} job {job_ids[arr["name"]]} ({len(arr["tasks"])} task(s)); '
                       f'script {arr["script_path"]}')
-    argv = [a for a in getattr(args, 'argv', []) if a not in ('run', )]
-    console.print(f'follow with `{shlex.join(["run-experiment", "status"] + argv)}`', highlight=False)
+    console.print(f'follow with `{command_line("status", args)}`', highlight=False)
     return 0
 
 
@@ -409,7 +481,7 @@ def cmd_run(args, console) -> int:
         os.environ['UMIX_VERBOSE'] = '1'
     argv = [a for a in getattr(args, 'argv', []) if a != '--verbose']
     rerun = shlex.join(['run-experiment'] + argv)
-    status = shlex.join(['run-experiment', 'status'] + [a for a in argv if a != 'run'])
+    status = command_line('status', args)
     console = terminal_console()
     results, busy = run_local(tasks, store, _command_for(args, profile), console, wait=args.wait,
                               rerun=rerun, status=status)
@@ -603,8 +675,7 @@ def exec_task(manifest_path: str, index: int) -> int:
     with open(manifest_path) as f:
         manifest = json.load(f)
     entry = manifest['entries'][index]
-    args = build_parser().parse_args(entry['argv'] + [x for d in entry['tables'] for x in ('--tables', d)])
-    args.table, args.command = args.command, 'run'
+    args = parse_args(entry['argv'] + [x for d in entry['tables'] for x in ('--tables', d)])
     table, profile, rows, store, tasks = _plan(args)
     match = [t for t in tasks if t.key == entry['key']]
     if not match:
@@ -635,17 +706,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         return exec_task(argv[1], int(argv[2]))
     if not argv:  # a first look: the tables and how to start
         console = Console()
-        cmd_list(build_parser().parse_args(['list']), console)
+        cmd_list(parse_args(['list']), console)
         console.print('examples:\n  run-experiment show table1\n  run-experiment table1 --profile smoke   '
                       '# built-in data, minutes on a CPU\n  run-experiment plan table1 --backend slurm --slurm-profile '
-                      'slurm/profiles/example.toml\n(run-experiment --help for every option)', highlight=False)
+                      'slurm/profiles/example.toml\n(run-experiment COMMAND --help for the options of one)', highlight=False)
         return 0
-    args = build_parser().parse_args(argv)
+    if argv[0] in ('-h', '--help'):
+        print(__doc__.rstrip() + '\n\ncommands:')
+        for name in COMMANDS:
+            print(f'  {name:13s} {COMMAND_HELP[name]}')
+        print('\nrun-experiment COMMAND --help lists the options of one command.')
+        return 0
+    args = parse_args(argv)
     args.argv = argv
-    if args.command not in COMMANDS:  # `run-experiment table1 ...`
-        args.table, args.command = args.command, 'run'
-    elif args.command not in ('list', 'cityscapes-c') and not args.table:
-        build_parser().error(f'{args.command} needs a TABLE (see `run-experiment list`)')
     # a pipe or a log file gets wide tables rather than 80 columns
     console = Console() if sys.stdout.isatty() else Console(width=170)
     handlers = {'list': cmd_list, 'show': cmd_show, 'plan': cmd_plan, 'status': cmd_status, 'run': cmd_run,

@@ -48,9 +48,24 @@ def test_failure_screen(tmp_path):
     assert "ValueError: unknown kv_sources 'nonsense'" in out.split('last lines of the log:')[1]  # the log's tail
     assert (f'rerun (done tasks are skipped): run-experiment tiny_broken --tables {TABLES} --profile tiny '
             f'--runs-dir {runs} --stages train') in ' '.join(out.split())
-    assert f'inspect: run-experiment status tiny_broken --tables {TABLES}' in ' '.join(out.split())
+    # the status command repeats every option that selects the records (and only those status takes)
+    assert (f'inspect: run-experiment status tiny_broken --stages train --profile tiny --runs-dir {runs} '
+            f'--tables {TABLES}') in ' '.join(out.split())
 
 
 def test_no_arguments_shows_tables_and_examples():
     res = subprocess.run(CLI, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0 and 'table1' in res.stdout and 'examples:' in res.stdout
+
+
+def test_each_command_has_its_own_help_and_refuses_others_options():
+    plan = subprocess.run(CLI + ['plan', '--help'], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert plan.returncode == 0 and '--stages' in plan.stdout and '--slurm-profile' in plan.stdout
+    assert '--checkpoints' not in plan.stdout and '--corruptions' not in plan.stdout
+    top = subprocess.run(CLI + ['--help'], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert top.returncode == 0 and 'evaluate' in top.stdout and 'COMMAND --help' in top.stdout
+    # a second table or another command's option is an error, not silently ignored
+    two = subprocess.run(CLI + ['table1', 'table2'], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert two.returncode == 2 and 'unrecognized arguments: table2' in two.stderr
+    wait = subprocess.run(CLI + ['status', 'table1', '--wait'], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert wait.returncode == 2 and '--wait' in wait.stderr
