@@ -455,7 +455,7 @@ def cmd_run_slurm(args, console, table, profile, store, todo) -> int:
         return 0
     sub = _slurm_submission(args, table, todo, store, profile)
     arrays = sub.render()
-    check_slurm([a['script'].split('--partition=')[1].split()[0] for a in arrays if '--partition=' in a['script']])
+    check_slurm(sub.limits())
     sub.write()
     job_ids = sub.submit()
     for arr in arrays:

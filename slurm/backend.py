@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import sys
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import jinja2
 
@@ -28,8 +28,61 @@ class SlurmError(RuntimeError):
     """sbatch missing, a bad cluster profile, a rejected submission."""
 
 
+def time_seconds(value: str) -> int:
+    """SLURM's time formats (MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS) in seconds."""
+    days, _, rest = value.partition('-') if '-' in value else ('0', '', value)
+    parts = [int(p) for p in rest.split(':')]  # ValueError on anything else
+    if '-' in value:
+        h, m, sec = (parts + [0, 0])[:3]
+    else:
+        h, m, sec = {1: (0, parts[0], 0), 2: (0, *parts), 3: tuple(parts)}[len(parts)]
+    return int(days) * 86400 + h * 3600 + m * 60 + sec
+
+
+def _check_value(where: str, key: str, value) -> None:
+    kind = bool if key == 'exclusive' else type(DEFAULTS[key])
+    ok = (isinstance(value, list) and all(isinstance(v, str) for v in value) if kind is list else
+          isinstance(value, int) and not isinstance(value, bool) if kind is int else
+          isinstance(value, kind))
+    if not ok:
+        want = {list: 'a list of strings', int: 'an integer', str: 'a string'}.get(kind, 'true or false')
+        raise SlurmError(f'{where}: key {key!r} must be {want}, got {value!r}')
+    if key == 'time':
+        try:
+            time_seconds(value)
+        except (ValueError, KeyError):
+            raise SlurmError(f'{where}: key \'time\' {value!r} is no SLURM time (MM, HH:MM:SS, D-HH:MM:SS)') from None
+
+
+def validate_profile(prof: dict, where: str) -> None:
+    """Types, stage names and the signal/time relation of a merged profile: an
+    error names the key, before anything is queued."""
+    for key, value in prof.items():
+        if key != 'stages':
+            _check_value(where, key, value)
+    stages = prof.get('stages', {})
+    if not isinstance(stages, dict):
+        raise SlurmError(f'{where}: [stages] must be a table of stage tables')
+    for stage, keys in stages.items():
+        if stage not in STAGES:  # (Cityscapes-C generation runs with the robustness resources)
+            raise SlurmError(f'{where}: unknown stage [stages.{stage}]; known: {", ".join(STAGES)}')
+        if not isinstance(keys, dict):
+            raise SlurmError(f'{where}: [stages.{stage}] must be a table of profile keys')
+        for key, value in keys.items():
+            if key not in PROFILE_KEYS - {'stages', 'setup'}:
+                raise SlurmError(f'{where}: [stages.{stage}]: unknown key {key!r}')
+            _check_value(f'{where} [stages.{stage}]', key, value)
+    for stage in (None, ) + tuple(stages):
+        res = dict(prof, **(stages.get(stage, {}) if stage else {}))
+        if res['signal_seconds'] >= time_seconds(res['time']):
+            raise SlurmError(f'{where}{f" [stages.{stage}]" if stage else ""}: signal_seconds = '
+                             f'{res["signal_seconds"]} is not shorter than the time limit {res["time"]}: the '
+                             'warning would come before the job starts')
+
+
 def load_cluster_profile(path: Optional[str], overrides: Sequence[str] = ()) -> dict:
     prof = dict(DEFAULTS)
+    where = f'cluster profile {path}' if path else 'the default cluster profile'
     if path:
         data = read_toml(path, SlurmError, 'no such cluster profile (see slurm/profiles/example.toml)')
         bad = set(data) - PROFILE_KEYS
@@ -40,7 +93,12 @@ def load_cluster_profile(path: Optional[str], overrides: Sequence[str] = ()) -> 
         key, sep, value = item.partition('=')
         if not sep or key not in PROFILE_KEYS - {'stages'}:
             raise SlurmError(f'--slurm takes KEY=VALUE with KEY one of {sorted(PROFILE_KEYS - {"stages"})}, got {item!r}')
-        prof[key] = [value] if key == 'extra_sbatch' else (int(value) if isinstance(DEFAULTS[key], int) else value)
+        try:
+            prof[key] = (value.lower() in ('1', 'true', 'yes') if key == 'exclusive' else [value]
+                         if key == 'extra_sbatch' else int(value) if isinstance(DEFAULTS[key], int) else value)
+        except ValueError:
+            raise SlurmError(f'--slurm {key}={value}: {key} takes an integer') from None
+    validate_profile(prof, where + (' with --slurm ' + ' '.join(overrides) if overrides else ''))
     return prof
 
 
@@ -64,16 +122,41 @@ def _run(cmd: List[str]) -> subprocess.CompletedProcess:
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
-def check_slurm(partitions: Sequence[str]) -> None:
+def _partitions() -> Dict[str, dict]:
+    """{partition: its scontrol fields}; a controller that cannot be reached is
+    said to be that, not an unknown partition."""
+    out = _run(['scontrol', 'show', 'partition', '-o'])
+    if out.returncode != 0:
+        raise SlurmError(f'cannot reach the SLURM controller ({out.stderr.strip() or "scontrol failed"}): check '
+                         '`scontrol ping` and `sinfo`, and that SLURM_CONF names this cluster\'s slurm.conf')
+    parts = {}
+    for line in out.stdout.splitlines():
+        fields = dict(tok.split('=', 1) for tok in line.split() if '=' in tok)
+        if 'PartitionName' in fields:
+            parts[fields['PartitionName']] = fields
+    return parts
+
+
+def check_slurm(limits: Sequence[Tuple[str, str, str]]) -> None:
+    """Before anything is queued: the tools are there, the controller answers,
+    every (what, partition, time) names a partition that exists and fits its
+    MaxTime (a longer job would pend forever: PartitionTimeLimit)."""
     for tool in ('sbatch', 'squeue', 'scontrol'):
         if shutil.which(tool) is None:
             raise SlurmError(f'`{tool}` is not on PATH: this machine is no SLURM submit host '
                              '(use --backend local, or start the test cluster: slurm/start-slurm.sh)')
-    for part in set(p for p in partitions if p):
-        out = _run(['sinfo', '-h', '-p', part, '-o', '%P'])
-        if out.returncode != 0 or not out.stdout.strip():
-            known = _run(['sinfo', '-h', '-o', '%P']).stdout.split()
-            raise SlurmError(f'unknown partition {part!r}; the cluster has: {", ".join(known) or "(none)"}')
+    parts = _partitions()
+    default = next((n for n, f in parts.items() if f.get('Default') == 'YES'), None)
+    for what, part, limit in limits:
+        name = part or default
+        if name not in parts:
+            raise SlurmError(f'unknown partition {part!r}' if part else 'the cluster has no default partition: set '
+                             '`partition` in the cluster profile' + f'; the cluster has: {", ".join(parts) or "(none)"}')
+        most = parts[name].get('MaxTime', 'UNLIMITED')
+        if most not in ('UNLIMITED', 'INFINITE') and time_seconds(limit) > time_seconds(most):
+            raise SlurmError(f'{what}: time {limit} is longer than partition {name}\'s MaxTime {most}: the job '
+                             'would pend forever (PartitionTimeLimit); set a shorter `time` in the cluster profile '
+                             '(or --slurm time=...)')
 
 
 class Submission:
@@ -94,6 +177,14 @@ class Submission:
                 self.arrays.append(dict(name=name, stage=stage, gpus=gpus, tasks=group,
                                         entries=[dict(key=t.key, argv=argv_for(t), tables=list(tables))
                                                  for t in group]))
+
+    def limits(self) -> List[Tuple[str, str, str]]:
+        """(array name, partition, time) of every array, for ``check_slurm``."""
+        out = []
+        for arr in self.arrays:
+            res = _resources(self.prof, arr['stage'], arr['gpus'])
+            out.append((arr['name'], res.get('partition', ''), res['time']))
+        return out
 
     def render(self) -> List[dict]:
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(HERE, 'templates')),
@@ -230,7 +321,7 @@ def submit_cityscapes_c(source: str, out: str, corruptions: Sequence[str], prof:
     path = os.path.join(sub_dir, 'cityscapes-c.sbatch')
     with open(path, 'w') as f:
         f.write(script)
-    check_slurm([res.get('partition', '')])
+    check_slurm([('cityscapes-c', res.get('partition', ''), res['time'])])
     out_ = _run(['sbatch', '--parsable', path])
     if out_.returncode != 0:
         raise SlurmError(f'sbatch rejects {path}: {out_.stderr.strip()}')

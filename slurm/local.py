@@ -14,6 +14,7 @@ def run_local(tasks: List[Task], store: Store, command_for: Callable[[Task], str
     key metric and the record, or on failure one screen: the error, the log, its last
     20 lines, and the commands to inspect and rerun. Returns the record (None for a
     skipped task) of every task by key, and the keys another process holds."""
+    import os
     import time
     from rich.console import Console
     from experiments.console import Progress, reporting, tail
@@ -54,8 +55,10 @@ def run_local(tasks: List[Task], store: Store, command_for: Callable[[Task], str
         results[task.key] = rec
         took = time.monotonic() - t0
         if rec.status == DONE:
-            console.print(f'[green]done[/]  {head}: {key_metric(rec)} ({took:.1f} s) -> {store.path(rec.key)}',
-                          highlight=False)
+            # the record relative to the store (named in the header line); one line, never wrapped
+            record = os.path.relpath(store.path(rec.key), store.root)
+            console.print(f'[green]done[/]  {head}: {key_metric(rec)} ({took:.1f} s) -> {record}',
+                          highlight=False, soft_wrap=True)
         else:
             failed.add(task.key)
             log = store.abs(rec.log)

@@ -259,6 +259,8 @@ SlurmctldTimeout=30
 SlurmdTimeout=30
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
 PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+# a partition with a time limit, for the MaxTime check
+PartitionName=short Nodes=$NODE MaxTime=00:30:00 State=UP
 EOF
 chmod 644 "$DIR/slurm.conf"
 

@@ -65,3 +65,21 @@ def test_html_pages_render_in_chromium(report_dir):
     assert out.returncode == 0, out.stderr[-2000:]
     assert shot.stat().st_size > 20_000  # a rendered page, not a blank one
     print(f'screenshot of the report page: {shot}')
+
+
+@pytest.mark.parametrize('page', ['index.html', 'table1.html', 'table2.html', 'ablations.html'])
+def test_pages_read_at_laptop_width_without_sideways_scrolling(report_dir, tmp_path, page):
+    """At 1000 px the widest table fits: the page never scrolls sideways."""
+    chromium = require_tool('chromium', 'HTML report width test')
+    probe = tmp_path / page
+    html = (report_dir / page).read_text()
+    probe.write_text(html.replace('</body>', '<script>document.title = "W" + document.documentElement.scrollWidth '
+                                  '+ "/" + window.innerWidth;</script></body>'))
+    out = subprocess.run(
+        [chromium, '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+         '--disable-background-networking', '--disable-component-update', '--disable-sync',
+         f'--user-data-dir={tmp_path / ".chromium"}', '--window-size=1000,900', '--dump-dom', probe.as_uri()],
+        capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    scroll, width = out.stdout.split('<title>W', 1)[1].split('</title>', 1)[0].split('/')
+    assert int(scroll) <= int(width), f'{page}: {scroll} px wide in a {width} px window'

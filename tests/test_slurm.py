@@ -195,3 +195,16 @@ def test_cityscapes_c_generation_array_one_task_per_corruption(cluster, tmp_path
     for c in ('fog', 'contrast'):
         for s in range(1, 6):
             assert check_root('cityscapes', root_for(str(out), c, s), splits=('val', )) == {'val': 3}
+
+
+def test_time_above_partition_maxtime_is_refused_before_queueing(cluster, tmp_path, capsys):
+    rc = _submit(tmp_path, '--slurm', 'partition=short', '--slurm', 'time=01:00:00')
+    assert rc == 2
+    assert "time 01:00:00 is longer than partition short's MaxTime 00:30:00" in ' '.join(capsys.readouterr().out.split())
+    assert not (tmp_path / 'slurm').exists()  # nothing written, nothing queued
+
+
+def test_unreachable_controller_is_named(cluster, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv('SLURM_CONF', str(tmp_path / 'no-such-slurm.conf'))
+    assert _submit(tmp_path) == 2
+    assert 'cannot reach the SLURM controller' in ' '.join(capsys.readouterr().out.split())

@@ -1,0 +1,42 @@
+"""Cluster-profile errors are caught before anything is queued, naming the key."""
+import pytest
+
+from slurm.backend import SlurmError, load_cluster_profile, time_seconds
+
+
+@pytest.mark.parametrize('body,message', [
+    ('array_throttle = "four"', "key 'array_throttle' must be an integer"),
+    ('extra_sbatch = "--constraint=a100"', "key 'extra_sbatch' must be a list of strings"),
+    ('setup = 5', "key 'setup' must be a string"),
+    ('time = "forever"', "key 'time' 'forever' is no SLURM time"),
+    ('signal_seconds = 4000\ntime = "01:00:00"', 'signal_seconds = 4000 is not shorter than the time limit'),
+    ('[stages.trian]\ntime = "01:00:00"', 'unknown stage [stages.trian]'),
+    ('[stages.test]\nsignal_seconds = 7200', '[stages.test]: signal_seconds = 7200'),
+    ('[stages.test]\nsetup = "x"', "[stages.test]: unknown key 'setup'"),
+    ('partitionn = "gpu"', "unknown key(s) ['partitionn']"),
+])
+def test_profile_errors_name_the_key(tmp_path, body, message):
+    path = tmp_path / 'cluster.toml'
+    path.write_text(body + '\n')
+    with pytest.raises(SlurmError) as err:
+        load_cluster_profile(str(path))
+    assert message in str(err.value) and str(path) in str(err.value)
+
+
+def test_overrides_are_checked_too():
+    with pytest.raises(SlurmError, match='array_throttle takes an integer'):
+        load_cluster_profile(None, ['array_throttle=four'])
+    with pytest.raises(SlurmError, match='--slurm time=00:01:00: signal_seconds = 120'):
+        load_cluster_profile(None, ['time=00:01:00'])
+    assert load_cluster_profile(None, ['exclusive=true', 'time=2-00'])['exclusive'] is True
+
+
+def test_slurm_time_formats():
+    assert [time_seconds(t) for t in ('10', '05:30', '01:00:00', '2-00', '1-02:03:04')] == [
+        600, 330, 3600, 172800, 93784]
+
+
+def test_the_shipped_profiles_are_valid():
+    from conftest import DATA_DIR, ROOT
+    for path in (f'{ROOT}/slurm/profiles/example.toml', f'{DATA_DIR}/slurm-ci.toml'):
+        assert load_cluster_profile(path)['time']
