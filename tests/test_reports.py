@@ -67,7 +67,7 @@ def test_html_pages_render_in_chromium(report_dir):
     print(f'screenshot of the report page: {shot}')
 
 
-@pytest.mark.parametrize('page', ['index.html', 'table1.html', 'table2.html', 'ablations.html'])
+@pytest.mark.parametrize('page', ['index.html', 'table1.html', 'table2.html', 'ablation_kv.html', 'latency.html'])
 def test_pages_read_at_laptop_width_without_sideways_scrolling(report_dir, tmp_path, page):
     """At 1000 px the widest table fits: the page never scrolls sideways."""
     chromium = require_tool('chromium', 'HTML report width test')
