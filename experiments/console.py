@@ -41,11 +41,16 @@ def capture_output(log_path: str) -> Iterator[None]:
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
     log = open(log_path, 'a', buffering=1)
+    # the Python streams too: where sys.stdout is no fd (a test's capture, a notebook)
+    # the loggers created inside (mmengine's, per Runner) would otherwise bind to it
+    streams = sys.stdout, sys.stderr
     try:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
+        sys.stdout = sys.stderr = log
         yield
     finally:
+        sys.stdout, sys.stderr = streams
         sys.stdout.flush()
         sys.stderr.flush()
         os.dup2(saved[0], 1)

@@ -205,6 +205,10 @@ def test_time_above_partition_maxtime_is_refused_before_queueing(cluster, tmp_pa
 
 
 def test_unreachable_controller_is_named(cluster, tmp_path, capsys, monkeypatch):
-    monkeypatch.setenv('SLURM_CONF', str(tmp_path / 'no-such-slurm.conf'))
+    # the cluster's own configuration, but a controller port nobody listens on
+    conf = open(os.path.join(cluster, 'slurm.conf')).read()
+    bad = tmp_path / 'slurm.conf'
+    bad.write_text('\n'.join('SlurmctldPort=9' if l.startswith('SlurmctldPort=') else l for l in conf.splitlines()))
+    monkeypatch.setenv('SLURM_CONF', str(bad))
     assert _submit(tmp_path) == 2
     assert 'cannot reach the SLURM controller' in ' '.join(capsys.readouterr().out.split())
