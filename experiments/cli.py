@@ -292,6 +292,8 @@ def cmd_plan(args, console) -> int:
         for arr in sub.render():
             console.print(f'[bold]# {arr["name"]}: {len(arr["tasks"])} task(s) -> {arr["script_path"]}[/]')
             console.print(arr['script'], markup=False, highlight=False)
+        console.print('dependency chain to submit:\n' + '\n'.join(f'  {line}' for line in sub.chain()),
+                      highlight=False)
     todo = sum(1 for task in tasks if not store.is_done(task.key))
     console.print(f'{len(tasks)} tasks, {todo} to run, about {total:.1f} {unit} by the registry\'s estimates '
                   f'(dry run: nothing was started)')

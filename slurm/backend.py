@@ -186,6 +186,17 @@ class Submission:
             out.append((arr['name'], res.get('partition', ''), res['time']))
         return out
 
+    def chain(self) -> List[str]:
+        """One line per array: what it runs and what it will wait for (as submit() does)."""
+        out = []
+        for arr in self.arrays:
+            need = STAGE_NEEDS.get(arr['stage'])
+            parents = [a['name'] for a in self.arrays if a['stage'] == need]
+            wait = (f'waits for array {", ".join(parents)} (afterok, --kill-on-invalid-dep)' if parents else
+                    f'no dependency (its {need} records are done)' if need else 'no dependency')
+            out.append(f'{arr["name"]}: {len(arr["tasks"])} task(s), {wait}')
+        return out
+
     def render(self) -> List[dict]:
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(HERE, 'templates')),
                                  trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)

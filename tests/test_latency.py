@@ -54,3 +54,14 @@ def test_latency_tasks_take_a_whole_node_on_slurm(tmp_path, capsys):
     profile.write_text('partition = "gpu"\n[stages.latency]\nexclusive = false\n')
     assert main(args) == 0
     assert '#SBATCH --exclusive' not in capsys.readouterr().out
+
+
+def test_slurm_plan_shows_the_dependency_chain(tmp_path, capsys):
+    profile = tmp_path / 'p.toml'
+    profile.write_text('partition = "gpu"\n')
+    assert main(['plan', 'tiny', '--tables', TABLES, '--runs-dir', str(tmp_path), '--profile', 'tiny',
+                 '--backend', 'slurm', '--slurm-profile', str(profile)]) == 0
+    out = ' '.join(capsys.readouterr().out.split())
+    assert 'dependency chain to submit:' in out
+    assert 'train: 2 task(s), no dependency' in out
+    assert 'test: 2 task(s), waits for array train (afterok, --kill-on-invalid-dep)' in out
