@@ -62,3 +62,22 @@ def test_fast_counter_equals_flop_analyzer(config):
     from experiments.tasks import load_base_config
     model = build_segmentor(load_base_config(config))
     assert count_flops(model, (64, 96)) == count_flops_jit(model, (64, 96))
+
+
+def test_a_model_that_needs_data_falls_back_to_flop_analyzer():
+    """A user's model that reads a value (impossible on meta tensors) is still
+    counted, by FlopAnalyzer on real tensors, with the same convention."""
+    import torch
+
+    class NeedsData(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, 8, 3, padding=1)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return y * float(y.mean().item() > -1e9)  # .item(): no meta kernel can answer
+
+    model = NeedsData()
+    with pytest.warns(UserWarning, match='meta-tensor count failed'):
+        assert count_flops(model, (16, 20)) == count_flops_jit(model, (16, 20)) == 3 * 8 * 9 * 16 * 20

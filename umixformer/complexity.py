@@ -197,11 +197,20 @@ def count_flops(model: torch.nn.Module, input_hw: Sequence[int]) -> int:
                 self.total += int(handle(args, out[0] if isinstance(out, (tuple, list)) else out))
             return out
 
-    if any(p.device.type != 'meta' for p in model.parameters()):
-        model = copy.deepcopy(model).to('meta')
-    model.eval()
-    with torch.no_grad(), _Count() as counter:
-        model(torch.empty(1, 3, *input_hw, device='meta'))
+    meta = copy.deepcopy(model).to('meta') if any(p.device.type != 'meta' for p in model.parameters()) else model
+    meta.eval()
+    try:
+        with torch.no_grad(), _Count() as counter:
+            meta(torch.empty(1, 3, *input_hw, device='meta'))
+    except (RuntimeError, NotImplementedError, TypeError) as err:
+        # a model that needs data (``.item()``, data-dependent shapes) or an operator
+        # without a meta kernel: the paper's counter on real tensors, slower, same count
+        if meta is model:
+            raise
+        import warnings
+        warnings.warn(f'complexity: the meta-tensor count failed ({type(err).__name__}: {err}); counting with '
+                      'FlopAnalyzer on real tensors')
+        return count_flops_jit(model, input_hw)
     return counter.total
 
 
