@@ -305,8 +305,6 @@ def cmd_plan(args, console) -> int:
 def _print_generation_cost(tasks, store, profile, console) -> None:
     """What the Cityscapes-C the robustness tasks read costs to generate (once per
     source root and protocol), before anything is queued."""
-    import os as _os
-
     from .cityscapes_c import generation_estimate
     from .stages import cityscapes_c_root
     seen = set()
@@ -316,7 +314,7 @@ def _print_generation_cost(tasks, store, profile, console) -> None:
             continue
         seen.add(out)
         est = generation_estimate(task.data_root, out, profile.robustness_images)
-        cores = _os.cpu_count() or 1
+        cores = os.cpu_count() or 1
         console.print(f'Cityscapes-C for the robustness stage: {est["images"]} images x {est["variants"]} '
                       f'variants, {est["to_write"]} still to write in {out}: about {est["cpu_hours"]:.1f} CPU-hours '
                       f'({est["cpu_hours"] / cores:.1f} h on this machine\'s {cores} cores) and '

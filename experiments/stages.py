@@ -157,7 +157,7 @@ def run_robustness(task: Task, store: Store) -> StageResult:
     protocol = task.options.get('protocol', 'segformer')
     on_the_fly = task.options.get('source', 'files') == 'on-the-fly'
     if on_the_fly:  # nothing on disk: each image is corrupted as it is loaded (same pixels)
-        gen = {'images': profile.robustness_images or len(val_images(task.data_root)), 'images_per_second': None}
+        gen = {'images': len(val_images(task.data_root)[:profile.robustness_images]), 'images_per_second': None}
     else:
         gen = generate(task.data_root, out, workers=os.cpu_count() or 1, max_images=profile.robustness_images,
                        protocol=protocol)

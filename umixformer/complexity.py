@@ -114,9 +114,12 @@ def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:
     (q @ k^T and attn @ v), as mmengine counts the unfused form."""
     from mmengine.analysis.jit_handles import get_shape
 
-    q, k, v = (get_shape(x) for x in inputs[:3])
-    batch = prod(q[:-2])
-    return batch * q[-2] * k[-2] * (q[-1] + v[-1])
+    return _attention_macs(*(get_shape(x) for x in inputs[:3]))
+
+
+def _attention_macs(q: Sequence[int], k: Sequence[int], v: Sequence[int]) -> int:
+    # q @ k^T and attn @ v, from the shapes of q, k, v
+    return prod(q[:-2]) * q[-2] * k[-2] * (q[-1] + v[-1])
 
 
 def count_flops_jit(model: torch.nn.Module, input_hw: Sequence[int]) -> int:
@@ -149,8 +152,7 @@ def _conv_flops(args, out) -> int:
 
 
 def _sdpa_flops(args, out) -> int:
-    q, k, v = args[:3]
-    return prod(q.shape[:-2]) * q.shape[-2] * k.shape[-2] * (q.shape[-1] + v.shape[-1])
+    return _attention_macs(*(t.shape for t in args[:3]))
 
 
 def _dispatch_handles() -> dict:
