@@ -288,7 +288,10 @@ def cmd_plan(args, console) -> int:
                   'done (skipped)' if state == 'done' else state, f'{est:.2f} {unit}')
     console.print(t)
     if args.backend == 'slurm':
-        sub = _slurm_submission(args, table, [x for x in tasks if not store.is_done(x.key)], store, profile)
+        from slurm.backend import queued_jobs
+        queued = queued_jobs(store)  # empty where SLURM is not reachable from here
+        sub = _slurm_submission(args, table, [x for x in tasks if not store.is_done(x.key) and x.key not in queued],
+                                store, profile, queued)
         for arr in sub.render():
             console.print(f'[bold]# {arr["name"]}: {len(arr["tasks"])} task(s) -> {arr["script_path"]}[/]')
             console.print(arr['script'], markup=False, highlight=False)
@@ -352,6 +355,9 @@ def cmd_status(args, console) -> int:
         slurm_state = states.get(job['job']) if job else None
         if slurm_state and slurm_state not in ('COMPLETED', ):
             state = f'{state} (slurm: {slurm_state})' if rec else f'slurm: {slurm_state}'
+        elif job and not slurm_state and not rec:  # SLURM forgot the job (MinJobAge) and it left no record
+            state = (f'submitted as {job["job"]}, which SLURM no longer knows (ended before MinJobAge; no '
+                     'accounting) and which wrote no record: it never started or was killed; see its log')
         result = ''
         if rec and rec.status == 'done':
             m = rec.metrics
@@ -431,7 +437,7 @@ def print_comparison(table, tasks, store, rows, console, profile: str = 'paper')
     print_scorecard([scorecard(table, verdicts, tasks, store)], console)
 
 
-def _slurm_submission(args, table, tasks, store, profile):
+def _slurm_submission(args, table, tasks, store, profile, queued=None):
     import shlex
     from slurm.backend import Submission, load_cluster_profile
     from .tasks import reproduce_command
@@ -441,19 +447,20 @@ def _slurm_submission(args, table, tasks, store, profile):
     def argv_for(t):
         extra = ['--weights-dir', os.path.abspath(args.weights_dir)] if args.weights_dir else []
         return shlex.split(reproduce_command(t, roots))[1:] + ['--runs-dir', store.root] + extra
-    return Submission(table.name, tasks, store, prof, argv_for, [os.path.abspath(d) for d in args.tables])
+    return Submission(table.name, tasks, store, prof, argv_for, [os.path.abspath(d) for d in args.tables], queued)
 
 
 def cmd_run_slurm(args, console, table, profile, store, todo) -> int:
-    from slurm.backend import check_slurm, pending_keys
-    queued = pending_keys(store)
-    if queued:
+    from slurm.backend import check_slurm, queued_jobs
+    check_slurm([])  # the tools are there and the controller answers
+    queued = queued_jobs(store)  # also what the tasks may wait for
+    if any(t.key in queued for t in todo):
         console.print(f'{len([t for t in todo if t.key in queued])} task(s) already queued in SLURM: not resubmitted')
     todo = [t for t in todo if t.key not in queued]
     if not todo:
         console.print('nothing to submit')
         return 0
-    sub = _slurm_submission(args, table, todo, store, profile)
+    sub = _slurm_submission(args, table, todo, store, profile, queued)
     arrays = sub.render()
     check_slurm(sub.limits())
     sub.write()
@@ -674,7 +681,11 @@ def exec_task(manifest_path: str, index: int) -> int:
     from .hooks import Preempted
     with open(manifest_path) as f:
         manifest = json.load(f)
-    entry = manifest['entries'][index]
+    # the task's array index (after-its-own-prerequisite arrays are sparse)
+    entry = next((e for e in manifest['entries'] if e.get('index') == index), None)
+    if entry is None:
+        print(f'exec-task: {manifest_path} has no entry with index {index}', file=sys.stderr)
+        return 1
     args = parse_args(entry['argv'] + [x for d in entry['tables'] for x in ('--tables', d)])
     table, profile, rows, store, tasks = _plan(args)
     match = [t for t in tasks if t.key == entry['key']]

@@ -1,37 +1,63 @@
 """mmengine hooks of the suite."""
 import os
+import random
 import signal
 import time
+from typing import Optional, Sequence
 
+import numpy as np
+import torch
 from mmengine.hooks import Hook
 from mmseg.registry import HOOKS
+
+# SLURM's warning before the time limit (--signal=B:<sig>@T): USR2 by default, as
+# submitit, since some NCCL versions install their own SIGUSR1 handler
+DEFAULT_SIGNAL = 'USR2'
 
 
 class Preempted(Exception):
     """Training stopped on a preemption/time-limit warning after a checkpoint."""
 
 
+def signal_number(name: str) -> int:
+    """'USR2', 'SIGUSR2' or '12' -> the signal number; ValueError otherwise."""
+    name = name.strip().upper()
+    if name.isdigit():
+        return signal.Signals(int(name)).value
+    return signal.Signals[name if name.startswith('SIG') else 'SIG' + name].value
+
+
 @HOOKS.register_module()
 class PreemptionCheckpointHook(Hook):
-    """On SIGUSR1 (SLURM's warning before the time limit or a preemption,
-    ``--signal=B:USR1@T`` forwarded by the batch script), save a resumable
-    checkpoint after the current iteration and stop with :class:`Preempted`;
-    the job then requeues itself and resumes from that checkpoint.
+    """On a preemption or time-limit warning, save a resumable checkpoint after
+    the current iteration and stop with :class:`Preempted`; under SLURM the batch
+    script then requeues the job (or SLURM does, on preemption) and the training
+    resumes from that checkpoint.
 
     Args:
-        signum (int): The signal to watch. Default: SIGUSR1.
+        signals (Sequence[str], optional): The signals to watch. Default: the
+            comma-separated names in ``$UMIX_PREEMPT_SIGNALS`` (the batch script
+            sets the cluster profile's ``signal`` and TERM, which SLURM sends on
+            preemption and ``scontrol requeue``), else ``USR2``.
     """
 
-    priority = 'VERY_LOW'  # after the other hooks of the iteration
+    priority = 'VERY_LOW'  # after the other hooks of the iteration (scheduler step, CheckpointHook)
 
-    def __init__(self, signum: int = signal.SIGUSR1) -> None:
-        self.signum = signum
+    def __init__(self, signals: Optional[Sequence[str]] = None) -> None:
+        names = signals or os.environ.get('UMIX_PREEMPT_SIGNALS', DEFAULT_SIGNAL).split(',')
+        self.signums = [signal_number(n) for n in names]
         self.requested = False
+        self._previous = {}
 
     def before_train(self, runner) -> None:
         def handler(signum, frame):
             self.requested = True
-        signal.signal(self.signum, handler)
+        for num in self.signums:
+            self._previous[num] = signal.signal(num, handler)
+
+    def after_train(self, runner) -> None:
+        for num, previous in self._previous.items():
+            signal.signal(num, previous)
 
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
         # For tests of preemption only: $UMIX_TEST_HOLD_AT_ITER=N holds the training
@@ -45,17 +71,96 @@ class PreemptionCheckpointHook(Hook):
                 time.sleep(0.05)
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        if not self.requested:
+        if not _agreed(self.requested):
             return
+        # runner.iter is the iteration just finished (0-based): the checkpoint holds
+        # runner.iter + 1 iterations. by_epoch=False makes its meta say so; Runner's
+        # default (True) records runner.iter, and the resume repeated one iteration.
+        from .checkpoints import ATOMIC_BACKEND
         filename = f'iter_{runner.iter + 1}.pth'
-        runner.save_checkpoint(runner.work_dir, filename, save_optimizer=True, save_param_scheduler=True)
+        runner.save_checkpoint(runner.work_dir, filename, save_optimizer=True, save_param_scheduler=True,
+                               by_epoch=False, backend_args=ATOMIC_BACKEND)
         path = os.path.join(runner.work_dir, filename)
-        tmp = os.path.join(runner.work_dir, 'last_checkpoint.part')
-        with open(tmp, 'w') as f:
-            f.write(path)
-        os.replace(tmp, os.path.join(runner.work_dir, 'last_checkpoint'))
+        from .store import atomic_write
+        if _rank() == 0:
+            atomic_write(os.path.join(runner.work_dir, 'last_checkpoint'), path)
         runner.logger.info(f'preemption warning: saved {path}; stopping to be requeued')
         raise Preempted(path)
+
+
+def _rank() -> int:
+    from mmengine.dist import get_rank
+    return get_rank()
+
+
+def _agreed(flag: bool) -> bool:
+    """Whether any rank was signalled (all ranks then stop at the same iteration;
+    one rank stopping alone would leave the others waiting in all-reduce)."""
+    from mmengine.dist import get_world_size
+    if get_world_size() == 1:
+        return flag
+    import torch.distributed as dist
+    from mmengine.dist import get_comm_device
+    t = torch.tensor([int(flag)], device=get_comm_device())
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+@HOOKS.register_module()
+class ExactResumeHook(Hook):
+    """Saves the random number generators' states (torch, CUDA, numpy, random) in
+    every checkpoint and restores them on resume, so that a resumed training draws
+    the same dropout, drop-path and augmentation numbers as an uninterrupted one.
+
+    The states are restored after mmengine's train loop has replayed the data
+    loader up to the resumed iteration: with ``num_workers = 0`` that replay runs
+    the pipeline's random transforms in this process, and the next batch must be
+    drawn from the saved states, not after them."""
+
+    priority = 'VERY_LOW'
+
+    def __init__(self) -> None:
+        self._saved = None
+
+    def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        checkpoint['rng_state'] = dict(
+            torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate(),
+            cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+
+    def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
+        self._saved = checkpoint.get('rng_state')
+
+    def before_train_epoch(self, runner) -> None:
+        if self._saved is None:
+            return
+        loop = runner.train_loop
+        replay = loop.iter  # IterBasedTrainLoop.run() calls next() this many times right after this hook
+        loop.dataloader_iterator = _RestoreAfter(loop.dataloader_iterator, replay, self._saved)
+        self._saved = None
+
+
+class _RestoreAfter:
+    """Passes batches through; after the first ``n``, restores the saved states."""
+
+    def __init__(self, iterator, n: int, state: dict) -> None:
+        self._it, self._n, self._state = iterator, n, state
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._n == 0 and self._state is not None:
+            s, self._state = self._state, None
+            torch.set_rng_state(s['torch'])
+            np.random.set_state(s['numpy'])
+            random.setstate(s['python'])
+            if s.get('cuda') is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(s['cuda'])
+        self._n -= 1
+        return next(self._it)
+
+    def __getattr__(self, name):  # the rest of mmengine's iterator (e.g. _iterator, _dataloader)
+        return getattr(self._it, name)
 
 
 @HOOKS.register_module()

@@ -31,13 +31,19 @@ def _runner(task: Task, work_dir: str, **overrides):
 
 
 def _read_last_checkpoint(work_dir: str) -> Optional[str]:
+    """The checkpoint to resume from: the one ``last_checkpoint`` names, else (the
+    file torn or naming nothing: mmengine's CheckpointHook writes it in place) the
+    latest ``iter_N.pth``, which is whole (written atomically)."""
+    import glob
+    import re
     path = os.path.join(work_dir, 'last_checkpoint')
-    if not os.path.exists(path):
-        return None
-    ckpt = open(path).read().strip()
-    if not os.path.exists(ckpt):  # mmengine writes an absolute path: the store may have moved
-        ckpt = os.path.join(work_dir, os.path.basename(ckpt))
-    return ckpt if os.path.exists(ckpt) else None
+    named = open(path).read().strip() if os.path.exists(path) else ''
+    for ckpt in (named, os.path.join(work_dir, os.path.basename(named))) if named else ():
+        if os.path.isfile(ckpt):  # mmengine writes an absolute path: the store may have moved
+            return ckpt
+    found = [(int(m.group(1)), p) for p in glob.glob(os.path.join(work_dir, 'iter_*.pth'))
+             if (m := re.fullmatch(r'iter_(\d+)\.pth', os.path.basename(p)))]
+    return max(found)[1] if found else None
 
 
 def _stop_workers(*loaders) -> None:
@@ -62,9 +68,14 @@ def run_train(task: Task, store: Store) -> StageResult:
     from . import hooks  # noqa: F401  (registers PreemptionCheckpointHook)
     work = store.work_dir(task.key)
     resumed = _read_last_checkpoint(work)
-    custom = list(task.cfg.get('custom_hooks', [])) + [dict(type='PreemptionCheckpointHook'),
-                                                       dict(type='ProgressReportHook')]
-    runner = _runner(task, work, resume=resumed is not None, load_from=None, custom_hooks=custom)
+    from .checkpoints import ATOMIC_BACKEND
+    custom = list(task.cfg.get('custom_hooks', [])) + [
+        dict(type='PreemptionCheckpointHook'), dict(type='ExactResumeHook'), dict(type='ProgressReportHook')]
+    hooks_cfg = task.cfg.get('default_hooks', {}).copy()
+    if hooks_cfg.get('checkpoint'):  # how checkpoints are written, not what is computed: not in the key
+        hooks_cfg['checkpoint'] = dict(hooks_cfg['checkpoint'], backend_args=ATOMIC_BACKEND)
+    runner = _runner(task, work, resume=resumed is not None, load_from=None, custom_hooks=custom,
+                     default_hooks=hooks_cfg)
     runner.train()
     _stop_loader_workers(runner)
     ckpt = _read_last_checkpoint(work)

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
 DONE, FAILED, RUNNING, PREEMPTED, INTERRUPTED = 'done', 'failed', 'running', 'preempted', 'interrupted'
 # bumped whenever what goes into a key changes: records under older keys are not reused
@@ -55,14 +55,14 @@ class Record:
     settings: Dict[str, Any] = field(default_factory=dict)
 
 
-def atomic_write(path: str, text: str) -> str:
-    """Writes ``text`` to ``path`` through a temp file in the same folder and a
-    rename, so a reader sees the old file or the whole new one, never a part."""
+def atomic_write(path: str, text: Union[str, bytes]) -> str:
+    """Writes ``text`` (or bytes) to ``path`` through a temp file in the same folder
+    and a rename, so a reader sees the old file or the whole new one, never a part."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.part')
     try:
         os.fchmod(fd, 0o666 & ~current_umask())  # mkstemp makes 0600: respect the umask
-        with os.fdopen(fd, 'w') as f:
+        with os.fdopen(fd, 'wb' if isinstance(text, bytes) else 'w') as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

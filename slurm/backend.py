@@ -1,10 +1,11 @@
 """The SLURM backend: one ``sbatch --array`` job per stage (one task per missing
-row and seed), chained with ``--dependency=afterok`` and
-``--kill-on-invalid-dep=yes``; scripts rendered from a template into the run
+row and seed), each task after its own prerequisite (``--dependency=aftercorr``
+with matching indices, ``--kill-on-invalid-dep=yes``); scripts rendered from a template into the run
 folder before submission; all-or-nothing submission."""
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -19,9 +20,9 @@ from experiments.tasks import Task
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 PROFILE_KEYS = {'partition', 'account', 'qos', 'gpus_per_task', 'cpus_per_task', 'mem', 'time', 'array_throttle',
-                'signal_seconds', 'extra_sbatch', 'setup', 'stages', 'exclusive'}
+                'signal', 'signal_seconds', 'extra_sbatch', 'setup', 'stages', 'exclusive'}
 DEFAULTS = dict(partition='', account='', qos='', gpus_per_task=0, cpus_per_task=2, mem='', time='01:00:00',
-                array_throttle=0, signal_seconds=120, extra_sbatch=[], setup='', stages={})
+                array_throttle=0, signal='USR2', signal_seconds=120, extra_sbatch=[], setup='', stages={})
 
 
 class SlurmError(RuntimeError):
@@ -47,6 +48,16 @@ def _check_value(where: str, key: str, value) -> None:
     if not ok:
         want = {list: 'a list of strings', int: 'an integer', str: 'a string'}.get(kind, 'true or false')
         raise SlurmError(f'{where}: key {key!r} must be {want}, got {value!r}')
+    if key == 'signal':
+        from experiments.hooks import signal_number
+        try:
+            num = signal_number(value)
+        except (ValueError, KeyError):
+            num = None
+        if num is None or num in (signal.SIGTERM, signal.SIGKILL, signal.SIGSTOP, signal.SIGINT):
+            raise SlurmError(f'{where}: key \'signal\' {value!r}: name the time-limit warning signal, e.g. '
+                             '"USR2" (default; some NCCL versions catch USR1) or "USR1"; TERM is always trapped '
+                             '(preemption, scontrol requeue)')
     if key == 'time':
         try:
             time_seconds(value)
@@ -108,6 +119,8 @@ def _resources(prof: dict, stage: str, gpus: int) -> dict:
     # a timing must not share its node: latency tasks take a whole node unless the profile says otherwise
     if 'exclusive' not in prof.get('stages', {}).get(stage, {}):
         res['exclusive'] = stage == 'latency' if 'exclusive' not in prof else prof['exclusive']
+    from experiments.hooks import signal_number
+    res['signal'] = signal.Signals(signal_number(res['signal'])).name[3:]  # 'sigusr2' -> 'USR2' for sbatch and trap
     res['ntasks'] = max(1, gpus) if res.get('gpus_per_task') else 1
     if res['ntasks'] > 1:
         res['gpus_per_task'] = 1
@@ -160,23 +173,69 @@ def check_slurm(limits: Sequence[Tuple[str, str, str]]) -> None:
 
 
 class Submission:
-    """What one `run-experiment TABLE --backend slurm` renders and submits."""
+    """What one `run-experiment TABLE --backend slurm` renders and submits.
 
-    def __init__(self, table: str, tasks: List[Task], store: Store, prof: dict, argv_for, tables: Sequence[str]):
+    One array per stage (and GPU count). A task that needs another record (a test
+    needs its training) waits for that record's own array task only: its array
+    index is the prerequisite's index and the array depends on the prerequisite's
+    array with ``aftercorr``, so a failed training cancels its own test and no
+    other, and nothing waits for the slowest training. A prerequisite already
+    queued by an earlier submission (``queued``: key -> its array task ``J_i``) is
+    waited for the same way; one already done is not waited for."""
+
+    def __init__(self, table: str, tasks: List[Task], store: Store, prof: dict, argv_for, tables: Sequence[str],
+                 queued: Optional[Dict[str, str]] = None):
         self.table = table
         self.store = store
         self.prof = prof
         self.id = time.strftime('%Y%m%d-%H%M%S-') + f'{os.getpid()}'
         self.dir = os.path.join(store.root, 'slurm', f'{table}-{self.id}')
         self.log_dir = os.path.join(self.dir, 'logs')
-        self.arrays = []  # one per (stage, gpus), in dependency order
+        self.arrays = []  # in dependency order
+        where: Dict[str, Tuple[str, int]] = {}  # key -> (array name, index) in this submission
+        queued = queued or {}
         for stage in STAGES:
             for gpus in sorted({t.row.gpus for t in tasks if t.stage == stage}):
                 group = [t for t in tasks if t.stage == stage and t.row.gpus == gpus]
-                name = stage if gpus == 1 else f'{stage}-{gpus}gpu'
-                self.arrays.append(dict(name=name, stage=stage, gpus=gpus, tasks=group,
-                                        entries=[dict(key=t.key, argv=argv_for(t), tables=list(tables))
-                                                 for t in group]))
+                base = stage if gpus == 1 else f'{stage}-{gpus}gpu'
+                for parent, indexed in self._by_parent(group, where, queued):
+                    name = base if not any(a['name'] == base for a in self.arrays) else \
+                        f'{base}.{sum(a["name"].split(".")[0] == base for a in self.arrays) + 1}'
+                    arr = dict(name=name, stage=stage, gpus=gpus, parent=parent,
+                               tasks=[t for _, t in indexed], indices=[i for i, _ in indexed],
+                               entries=[dict(index=i, key=t.key, argv=argv_for(t), tables=list(tables))
+                                        for i, t in indexed])
+                    self.arrays.append(arr)
+                    where.update({t.key: (name, i) for i, t in indexed})
+
+    def _by_parent(self, group: List[Task], where: Dict[str, Tuple[str, int]], queued: Dict[str, str]):
+        """[(parent, [(index, task)])]: parent None (nothing to wait for), ('array',
+        name) of this submission or ('job', id) of a queued one; within one array
+        every index once (two tasks after the same prerequisite go to two arrays)."""
+        free, after = [], {}
+        for t in group:
+            if t.needs and t.needs in where:
+                name, i = where[t.needs]
+                after.setdefault(('array', name), []).append((i, t))
+            elif t.needs and t.needs in queued:
+                job, _, i = queued[t.needs].partition('_')
+                after.setdefault(('job', job), []).append((int(i), t))
+            elif t.needs and not self.store.is_done(t.needs):
+                raise SlurmError(f'{t.stage} of {t.row.table}/{t.row.id} needs the record {t.needs}, '
+                                 f'which is neither done, nor queued, nor part of this submission: add '
+                                 f'{STAGE_NEEDS[t.stage]} to --stages (or run it first)')
+            else:
+                free.append(t)
+        out = [(None, list(enumerate(free)))] if free else []
+        for parent, items in after.items():
+            while items:
+                layer, rest, seen = [], [], set()
+                for i, t in items:
+                    (rest if i in seen else layer).append((i, t))
+                    seen.add(i)
+                out.append((parent, sorted(layer, key=lambda x: x[0])))
+                items = rest
+        return out
 
     def limits(self) -> List[Tuple[str, str, str]]:
         """(array name, partition, time) of every array, for ``check_slurm``."""
@@ -191,9 +250,11 @@ class Submission:
         out = []
         for arr in self.arrays:
             need = STAGE_NEEDS.get(arr['stage'])
-            parents = [a['name'] for a in self.arrays if a['stage'] == need]
-            wait = (f'waits for array {", ".join(parents)} (afterok, --kill-on-invalid-dep)' if parents else
-                    f'no dependency (its {need} records are done)' if need else 'no dependency')
+            kind, parent = arr['parent'] or (None, None)
+            wait = (f'each task after its own {need} task in array {parent} (aftercorr: a failed {need} cancels '
+                    f'only its own {arr["stage"]})' if kind == 'array' else
+                    f'each task after its own {need} task in the queued job {parent} (aftercorr)' if kind == 'job'
+                    else f'no dependency (its {need} records are done)' if need else 'no dependency')
             out.append(f'{arr["name"]}: {len(arr["tasks"])} task(s), {wait}')
         return out
 
@@ -207,7 +268,9 @@ class Submission:
             arr['script_path'] = os.path.join(self.dir, f'{arr["name"]}.sbatch')
             launcher = f'srun --ntasks={res["ntasks"]} ' if res['ntasks'] > 1 else ''
             arr['script'] = env.get_template('stage.sbatch.j2').render(
-                table=self.table, stage=arr['name'], n=len(arr['tasks']), throttle=res.get('array_throttle'),
+                table=self.table, stage=arr['name'], n=len(arr['tasks']), array=array_spec(arr['indices']),
+                resumable=arr['stage'] == 'train',
+                throttle=res.get('array_throttle'),
                 log_dir=self.log_dir, repo=REPO, python=sys.executable, manifest=manifest, launcher=launcher,
                 **{**res, 'setup': res.get('setup', '').replace('{repo}', REPO)})
         return self.arrays
@@ -220,9 +283,8 @@ class Submission:
                 f.write(arr['script'])
 
     def _dependency(self, arr: dict, job_ids: Dict[str, str]) -> Optional[str]:
-        need = STAGE_NEEDS.get(arr['stage'])
-        parents = [job_ids[a['name']] for a in self.arrays if a['stage'] == need and a['name'] in job_ids]
-        return 'afterok:' + ':'.join(parents) if parents else None
+        kind, parent = arr['parent'] or (None, None)
+        return f'aftercorr:{job_ids[parent] if kind == "array" else parent}' if kind else None
 
     def submit(self) -> Dict[str, str]:
         """Validates every script with ``sbatch --test-only``, then submits them
@@ -253,12 +315,27 @@ class Submission:
             raise
         finally:
             record['arrays'] = [dict(name=a['name'], stage=a['stage'], job_id=job_ids.get(a['name']),
-                                     dependency=a.get('dependency'),
-                                     script=a['script_path'], keys=[t.key for t in a['tasks']],
+                                     dependency=a.get('dependency'), script=a['script_path'],
+                                     keys=[t.key for t in a['tasks']], indices=a['indices'],
                                      log=os.path.join(self.log_dir, f'{a["name"]}-%A_%a.out'))
                                 for a in self.arrays]
             _atomic_json(os.path.join(self.dir, 'submission.json'), record)
         return job_ids
+
+
+def array_spec(indices: Sequence[int]) -> str:
+    """[0, 1, 2, 5, 7, 8] -> '0-2,5,7-8' (sbatch --array)."""
+    parts, run = [], []
+    for i in sorted(indices):
+        if run and i == run[-1] + 1:
+            run.append(i)
+            continue
+        if run:
+            parts.append(f'{run[0]}-{run[-1]}' if len(run) > 1 else str(run[0]))
+        run = [i]
+    if run:
+        parts.append(f'{run[0]}-{run[-1]}' if len(run) > 1 else str(run[0]))
+    return ','.join(parts)
 
 
 def submissions(store: Store) -> List[dict]:
@@ -280,15 +357,16 @@ def latest_jobs(store: Store) -> Dict[str, dict]:
         if sub['status'] != 'submitted':
             continue
         for arr in sub['arrays']:
-            for i, key in enumerate(arr['keys']):
+            for i, key in zip(arr.get('indices') or range(len(arr['keys'])), arr['keys']):
                 job = f'{arr["job_id"]}_{i}'
                 jobs[key] = dict(job=job, log=arr['log'].replace('%A', arr['job_id']).replace('%a', str(i)))
     return jobs
 
 
 def job_states(job_ids: Sequence[str]) -> Dict[str, str]:
-    """Array task id -> SLURM state, from squeue, then scontrol (recent jobs);
-    empty where SLURM does not know (or is not reachable)."""
+    """Array task id -> SLURM state, from squeue, then scontrol (recent jobs), then
+    sacct where the cluster keeps accounting; absent where SLURM does not know
+    (or is not reachable)."""
     states: Dict[str, str] = {}
     if not job_ids or shutil.which('squeue') is None:
         return states
@@ -304,14 +382,24 @@ def job_states(job_ids: Sequence[str]) -> Dict[str, str]:
                 if tok.startswith('JobState='):
                     states[j] = tok.split('=', 1)[1]
                     break
+    gone = [j for j in job_ids if j not in states]
+    if gone and shutil.which('sacct'):  # forgotten by the controller (MinJobAge): accounting remembers
+        out = _run(['sacct', '-n', '-X', '-P', '-o', 'JobID,State', '-j', ','.join(sorted({j.split('_')[0]
+                                                                                             for j in gone}))])
+        if out.returncode == 0 and 'accounting storage is disabled' not in out.stdout + out.stderr:
+            for line in out.stdout.splitlines():
+                jid, _, state = line.partition('|')
+                if jid in gone and state:
+                    states[jid] = state.split()[0]  # 'CANCELLED by 0' -> 'CANCELLED'
     return states
 
 
-def pending_keys(store: Store) -> Dict[str, str]:
-    """Keys whose latest submitted task is still pending or running."""
-    jobs = latest_jobs(store)
+def queued_jobs(store: Store) -> Dict[str, str]:
+    """Key -> array task (``J_i``) of every key whose latest submitted task is still
+    pending or running (what a new submission must neither repeat nor ignore)."""
+    jobs = {k: j for k, j in latest_jobs(store).items() if not store.is_done(k)}
     states = job_states([j['job'] for j in jobs.values()])
-    return {k: states[j['job']] for k, j in jobs.items()
+    return {k: j['job'] for k, j in jobs.items()
             if states.get(j['job']) in ('PENDING', 'RUNNING', 'CONFIGURING', 'REQUEUED', 'SUSPENDED')}
 
 

@@ -64,4 +64,4 @@ def test_slurm_plan_shows_the_dependency_chain(tmp_path, capsys):
     out = ' '.join(capsys.readouterr().out.split())
     assert 'dependency chain to submit:' in out
     assert 'train: 2 task(s), no dependency' in out
-    assert 'test: 2 task(s), waits for array train (afterok, --kill-on-invalid-dep)' in out
+    assert 'test: 2 task(s), each task after its own train task in array train (aftercorr' in out

@@ -80,6 +80,16 @@ def _submission(runs):
     return json.load(open(path))
 
 
+def _submissions(runs):
+    return [json.load(open(os.path.join(d, 'submission.json'))) for d, _, f in os.walk(runs / 'slurm')
+            if 'submission.json' in f]
+
+
+def _tasks(runs, table='tiny'):
+    from experiments.cli import _plan, parse_args
+    return _plan(parse_args([table, '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(runs)]))[4]
+
+
 def _records(runs):
     return {(r.stage, r.dataset): r for r in Store(str(runs)).records()}
 
@@ -89,10 +99,14 @@ def test_array_submission_lands_every_record_in_dependency_order(cluster, tmp_pa
     sub = _submission(tmp_path)
     arrays = {a['stage']: a for a in sub['arrays']}
     assert sub['status'] == 'submitted'
-    assert arrays['test']['dependency'] == f'afterok:{arrays["train"]["job_id"]}'
+    # each test waits for its own training (same array index), not for the whole array
+    assert arrays['test']['dependency'] == f'aftercorr:{arrays["train"]["job_id"]}'
+    train_at = dict(zip(arrays['train']['keys'], arrays['train']['indices']))
+    needs = {t.key: t.needs for t in _tasks(tmp_path)}
+    assert [train_at[needs[k]] for k in arrays['test']['keys']] == arrays['test']['indices']
     assert len(arrays['train']['keys']) == 2  # one array task per row and seed
     script = open(arrays['train']['script']).read()
-    assert '#SBATCH --array=0-1%4' in script and '#SBATCH --signal=B:USR1@60' in script
+    assert '#SBATCH --array=0-1%4' in script and '#SBATCH --signal=B:USR2@60' in script
     _wait_idle()
     recs = _records(tmp_path)
     assert {k: r.status for k, r in recs.items()} == {
@@ -111,17 +125,44 @@ def test_array_submission_lands_every_record_in_dependency_order(cluster, tmp_pa
     assert 'nothing to submit' in capsys.readouterr().out
 
 
-def test_failed_task_is_reported_with_its_log(cluster, tmp_path, capsys):
-    assert _submit(tmp_path, table='tiny_broken') == 0
+def test_failed_training_cancels_only_its_own_test(cluster, tmp_path, capsys):
+    assert _submit(tmp_path, table='tiny_mixed') == 0
     _wait_idle()
-    rec = _records(tmp_path)['train', 'ade20k']
-    assert rec.status == 'failed' and "unknown kv_sources 'nonsense'" in rec.error
-    assert "unknown kv_sources 'nonsense'" in open(Store(str(tmp_path)).abs(rec.log)).read()
+    recs = {r.rows[0].split('/')[-1] + ':' + r.stage: r for r in Store(str(tmp_path)).records()}
+    bad = recs['broken:train']
+    assert bad.status == 'failed' and "unknown kv_sources 'nonsense'" in bad.error
+    assert "unknown kv_sources 'nonsense'" in open(Store(str(tmp_path)).abs(bad.log)).read()
+    # the good row's test ran after its own training, whatever the other row did
+    assert recs['umix-b0:train'].status == 'done' and recs['umix-b0:test'].status == 'done'
+    assert 'broken:test' not in recs
     capsys.readouterr()
-    main(['status', 'tiny_broken', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path)])
+    main(['status', 'tiny_mixed', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path)])
     out = capsys.readouterr().out
-    assert 'FAILED' in out and rec.log.split('/')[-1] in out
-    assert 'CANCELLED' in out  # the dependent test was cancelled (--kill-on-invalid-dep=yes)
+    assert 'FAILED' in out and bad.log.split('/')[-1] in out
+    assert out.count('CANCELLED') == 1  # the broken row's test (--kill-on-invalid-dep=yes), and only it
+    # a rerun submits the failed training and its own test, nothing else
+    assert _submit(tmp_path, table='tiny_mixed') == 0
+    arrays = {a['name']: a for a in sorted(_submissions(tmp_path), key=lambda s: s['id'])[-1]['arrays']}
+    assert [len(a['keys']) for a in arrays.values()] == [1, 1] and set(arrays) == {'train', 'test'}
+    subprocess.run(['scancel', *(a['job_id'] for a in arrays.values())], capture_output=True)
+    _wait_idle()
+
+
+def test_test_submitted_while_its_training_is_queued_waits_for_it(cluster, tmp_path):
+    """train, then (while it is queued) test in a second command: the test depends
+    on the queued training's own task and lands."""
+    # submitted held, so that it is still queued when the test is submitted
+    assert _submit(tmp_path, '--rows', 'umix-b0', '--stages', 'train', '--slurm', 'extra_sbatch=--hold') == 0
+    train = _submission(tmp_path)['arrays'][0]
+    assert _submit(tmp_path, '--rows', 'umix-b0', '--stages', 'test') == 0
+    subprocess.run(['scontrol', 'release', train['job_id']], capture_output=True)
+    (test_sub, ) = [s for s in _submissions(tmp_path) if s['arrays'][0]['stage'] == 'test']
+    test = test_sub['arrays'][0]
+    assert test['dependency'] == f'aftercorr:{train["job_id"]}' and test['indices'] == train['indices']
+    _wait_idle()
+    recs = _records(tmp_path)
+    assert recs['test', 'ade20k'].status == 'done'
+    assert recs['test', 'ade20k'].started_at >= recs['train', 'ade20k'].finished_at
 
 
 def test_requeued_training_resumes_from_its_checkpoint(cluster, tmp_path):
@@ -138,7 +179,10 @@ def test_requeued_training_resumes_from_its_checkpoint(cluster, tmp_path):
     rec = _records(tmp_path)['train', 'ade20k']
     assert rec.status == 'done' and rec.metrics['iters'] == 60
     assert rec.resumed_from and os.path.basename(rec.resumed_from).startswith('iter_')
-    assert 'restart 1' in open(Store(str(tmp_path)).abs(rec.log)).read()
+    log = open(Store(str(tmp_path)).abs(rec.log)).read()
+    assert 'restart 1' in log
+    # scontrol requeue sends TERM: the training checkpointed the iteration it was at
+    assert 'TERM received' in log and 'preemption warning: saved' in log
 
 
 def test_bad_submissions_fail_clearly_and_submit_nothing(cluster, tmp_path, capsys, monkeypatch):
@@ -155,7 +199,7 @@ def test_bad_submissions_fail_clearly_and_submit_nothing(cluster, tmp_path, caps
 
 
 def test_time_limit_warning_checkpoints_and_requeues(cluster, tmp_path, monkeypatch):
-    """USR1 (what --signal=B:USR1@T delivers before the time limit): the task
+    """USR2 (what --signal=B:USR2@T delivers before the time limit): the task
     saves a checkpoint at once, requeues itself and resumes from it. The training
     is held after iteration 10 until the signal arrives (no race with a fast run)."""
     monkeypatch.setenv('UMIX_TEST_HOLD_AT_ITER', '10')  # sbatch passes the environment on
@@ -165,7 +209,7 @@ def test_time_limit_warning_checkpoints_and_requeues(cluster, tmp_path, monkeypa
     end = time.time() + 300
     while time.time() < end and not list(work.glob('*/iter_10.pth')):
         time.sleep(0.05)
-    assert subprocess.run(['scancel', '--batch', '--signal=USR1', job], capture_output=True).returncode == 0
+    assert subprocess.run(['scancel', '--batch', '--signal=USR2', job], capture_output=True).returncode == 0
     end, gone = time.time() + 120, 0  # the task checkpoints, stops and requeues itself
     while time.time() < end:
         out = subprocess.run(['squeue', '-h', '-j', job, '-o', '%T'], capture_output=True, text=True)
@@ -178,7 +222,7 @@ def test_time_limit_warning_checkpoints_and_requeues(cluster, tmp_path, monkeypa
     _wait_idle()
     rec = _records(tmp_path)['train', 'ade20k']
     log = open(Store(str(tmp_path)).abs(rec.log)).read()
-    assert 'USR1 received' in log and 'preemption warning: saved' in log
+    assert 'USR2 received' in log and 'preemption warning: saved' in log
     assert rec.status == 'done' and rec.metrics['iters'] == 60 and rec.resumed_from
 
 

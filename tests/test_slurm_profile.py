@@ -14,6 +14,8 @@ from slurm.backend import SlurmError, load_cluster_profile, time_seconds
     ('[stages.test]\nsignal_seconds = 7200', '[stages.test]: signal_seconds = 7200'),
     ('[stages.test]\nsetup = "x"', "[stages.test]: unknown key 'setup'"),
     ('partitionn = "gpu"', "unknown key(s) ['partitionn']"),
+    ('signal = "USR3"', "key 'signal' 'USR3': name the time-limit warning signal"),
+    ('signal = "TERM"', "key 'signal' 'TERM'"),  # TERM is trapped for preemption already
 ])
 def test_profile_errors_name_the_key(tmp_path, body, message):
     path = tmp_path / 'cluster.toml'
@@ -29,6 +31,13 @@ def test_overrides_are_checked_too():
     with pytest.raises(SlurmError, match='--slurm time=00:01:00: signal_seconds = 120'):
         load_cluster_profile(None, ['time=00:01:00'])
     assert load_cluster_profile(None, ['exclusive=true', 'time=2-00'])['exclusive'] is True
+
+
+def test_signal_names_are_normalised():
+    from slurm.backend import _resources
+    for given in ('USR1', 'SIGUSR1', 'usr1', '10'):
+        assert _resources(load_cluster_profile(None, [f'signal={given}']), 'train', 1)['signal'] == 'USR1'
+    assert _resources(load_cluster_profile(None), 'train', 1)['signal'] == 'USR2'  # the default
 
 
 def test_slurm_time_formats():

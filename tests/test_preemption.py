@@ -1,0 +1,99 @@
+"""Preemption inside a training (no cluster): a training stopped by the
+preemption signal twice and resumed each time ends with the same weights and
+the same learning rate at every iteration as one that was never stopped."""
+import os
+import signal
+
+import pytest
+import torch
+
+from conftest import DATA_DIR
+from experiments.cli import _plan, parse_args
+from experiments.executor import prepare_data, run_task
+from experiments.hooks import Preempted, PreemptionCheckpointHook
+from experiments.store import Store
+
+TABLES = os.path.join(DATA_DIR, 'tables')
+WRITTEN = []  # files written through the atomic checkpoint backend
+
+
+def _train(runs, monkeypatch, stop_after=()):
+    """Trains the tiny U-MixFormer row; the preemption signal arrives during each
+    iteration in ``stop_after`` (1-based). Returns (record, lr per iteration)."""
+    lrs = {}
+    original = PreemptionCheckpointHook.after_train_iter
+    import experiments.checkpoints as ckpt
+    write = ckpt.atomic_write
+    monkeypatch.setattr(ckpt, 'atomic_write', lambda path, data: WRITTEN.append(os.path.basename(path)) or
+                        write(path, data))
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        lrs[runner.iter + 1] = runner.optim_wrapper.get_lr()['lr'][0]
+        if runner.iter + 1 in stop_after:
+            signal.raise_signal(self.signums[0])  # the real signal, through the real handler
+        original(self, runner, batch_idx, data_batch, outputs)
+    monkeypatch.setattr(PreemptionCheckpointHook, 'after_train_iter', after_train_iter)
+    args = parse_args(['tiny', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(runs), '--rows', 'umix-b0',
+                       '--stages', 'train'])
+    _, _, _, store, (task, ) = _plan(args)
+    prepare_data([task], store)
+    stops = 0
+    while True:
+        try:
+            rec = run_task(task, store, 'test')
+            break
+        except Preempted:
+            stops += 1
+            assert stops <= len(stop_after), 'preempted again at the same iteration: the resume started over'
+    assert rec.status == 'done', rec.error
+    assert stops == len(stop_after)
+    return rec, lrs
+
+
+def _weights(runs, rec):
+    return torch.load(Store(str(runs)).abs(rec.artifacts['checkpoint']), map_location='cpu',
+                      weights_only=False)['state_dict']
+
+
+def test_preempted_twice_equals_uninterrupted(tmp_path, monkeypatch):
+    WRITTEN.clear()
+    full, lr_full = _train(tmp_path / 'a', monkeypatch)
+    cut, lr_cut = _train(tmp_path / 'b', monkeypatch, stop_after=(17, 38))
+    assert cut.resumed_from and os.path.basename(cut.resumed_from) == 'iter_38.pth'
+    assert full.metrics['iters'] == cut.metrics['iters'] == 60
+    assert sorted(lr_cut) == list(range(1, 61))  # every iteration ran once: none repeated, none skipped
+    assert lr_cut == pytest.approx(lr_full, rel=1e-12)
+    a, b = _weights(tmp_path / 'a', full), _weights(tmp_path / 'b', cut)
+    assert a.keys() == b.keys()
+    worst = max((a[k].float() - b[k].float()).abs().max().item() for k in a)
+    assert worst <= 1e-6, f'weights differ by up to {worst}'
+    assert cut.metrics['final_loss'] == pytest.approx(full.metrics['final_loss'], abs=1e-5)
+    # the interval checkpoints and the preemption checkpoints were all written atomically
+    assert {'iter_10.pth', 'iter_17.pth', 'iter_38.pth', 'iter_60.pth'} <= set(WRITTEN)
+
+
+def test_checkpoint_write_is_all_or_nothing(tmp_path, monkeypatch):
+    """A write that dies before it completes (a kill, a full disk) leaves the
+    previous file whole and no partial file beside it."""
+    from experiments.checkpoints import AtomicLocalBackend
+    backend, path = AtomicLocalBackend(), tmp_path / 'iter_10.pth'
+    backend.put(b'previous', path)
+
+    def broken_fsync(fd):
+        raise OSError('No space left on device')
+    monkeypatch.setattr(os, 'fsync', broken_fsync)
+    with pytest.raises(OSError, match='No space left'):
+        backend.put(b'new' * 1000, path)
+    assert path.read_bytes() == b'previous' and os.listdir(tmp_path) == ['iter_10.pth']
+
+
+def test_resume_survives_a_torn_last_checkpoint_file(tmp_path):
+    """mmengine writes ``last_checkpoint`` in place; torn, it names no file: the
+    latest whole iter_N.pth is resumed instead of starting over."""
+    from experiments.stages import _read_last_checkpoint
+    for n in (10, 20, 9):
+        (tmp_path / f'iter_{n}.pth').write_bytes(b'x')
+    (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_2'))  # cut short
+    assert _read_last_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_20.pth')
+    (tmp_path / 'last_checkpoint').write_text('/elsewhere/iter_10.pth')  # the store moved
+    assert _read_last_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_10.pth')

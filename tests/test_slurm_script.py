@@ -1,0 +1,64 @@
+"""The rendered sbatch scripts against stored fixtures (as submitit checks its
+generated script): a change to what is submitted shows up as a diff here.
+Regenerate after a deliberate change with UMIX_UPDATE_FIXTURES=1."""
+import os
+import sys
+
+import pytest
+
+from conftest import DATA_DIR, ROOT
+from experiments.cli import _plan, _slurm_submission, parse_args
+
+FIXTURES = os.path.join(DATA_DIR, 'slurm')
+
+
+def _render(tmp_path, *extra):
+    args = parse_args(['tiny', '--tables', os.path.join(DATA_DIR, 'tables'), '--profile', 'tiny', '--runs-dir',
+                       str(tmp_path), '--backend', 'slurm', '--slurm-profile', os.path.join(DATA_DIR, 'slurm-ci.toml'),
+                       *extra])
+    table, profile, _, store, tasks = _plan(args)
+    sub = _slurm_submission(args, table, tasks, store, profile)
+    arrays = sub.render()
+    # the machine-specific parts: this checkout, this interpreter, the submission folder
+    subst = [(sub.dir, '<submission>'), (sys.executable, '<python>'), (ROOT, '<repo>')]
+    out = {}
+    for arr in arrays:
+        text = arr['script']
+        for real, name in subst:
+            text = text.replace(real, name)
+        out[arr['name']] = text
+    return sub, out
+
+
+@pytest.mark.parametrize('name', ['train', 'test', 'complexity'])
+def test_rendered_script_matches_the_fixture(tmp_path, name):
+    _, scripts = _render(tmp_path)
+    path = os.path.join(FIXTURES, f'tiny-{name}.sbatch')
+    if os.environ.get('UMIX_UPDATE_FIXTURES') == '1':
+        with open(path, 'w') as f:
+            f.write(scripts[name])
+    assert scripts[name] == open(path).read(), f'{path} differs from the rendered script'
+
+
+def test_dependent_array_has_the_indices_of_its_prerequisites(tmp_path):
+    sub, _ = _render(tmp_path)
+    arrays = {a['name']: a for a in sub.arrays}
+    train_at = dict(zip((t.key for t in arrays['train']['tasks']), arrays['train']['indices']))
+    assert arrays['test']['indices'] == [train_at[t.needs] for t in arrays['test']['tasks']]
+    assert arrays['test']['parent'] == ('array', 'train') and arrays['complexity']['parent'] is None
+    assert sub.chain()[1].startswith('test: 2 task(s), each task after its own train task in array train')
+
+
+def test_prerequisites_queued_elsewhere_keep_their_indices(tmp_path):
+    """A test whose training is queued by an earlier submission (array 77, task 5)
+    gets index 5 and depends on that array with aftercorr."""
+    args = parse_args(['tiny', '--tables', os.path.join(DATA_DIR, 'tables'), '--profile', 'tiny', '--runs-dir',
+                       str(tmp_path), '--rows', 'umix-b0', '--slurm-profile', os.path.join(DATA_DIR, 'slurm-ci.toml')])
+    table, profile, _, store, tasks = _plan(args)
+    (train, ) = [t for t in tasks if t.stage == 'train']
+    todo = [t for t in tasks if t.stage != 'train']
+    sub = _slurm_submission(args, table, todo, store, profile, {train.key: '77_5'})
+    (test, ) = [a for a in sub.arrays if a['stage'] == 'test']
+    assert test['indices'] == [5] and test['parent'] == ('job', '77')
+    assert sub._dependency(test, {}) == 'aftercorr:77'
+    assert '#SBATCH --array=5%4' in [a for a in sub.render() if a['stage'] == 'test'][0]['script']
