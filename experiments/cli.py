@@ -260,10 +260,18 @@ def _plan(args, profile_rows: bool = True):
     return table, profile, rows, store, tasks
 
 
-def _command_for(args, profile):
+def _backend(args, profile):
+    """The backend of --backend, with how this command reproduces one task."""
+    from .backends import get_backend
     from .tasks import reproduce_command
     roots = _data_roots(args.data_root)
-    return lambda t: reproduce_command(t, roots)
+    runs = os.path.abspath(args.runs_dir)
+
+    def argv_for(t):
+        extra = ['--weights-dir', os.path.abspath(args.weights_dir)] if getattr(args, 'weights_dir', None) else []
+        return shlex.split(reproduce_command(t, roots))[1:] + ['--runs-dir', runs] + extra
+    return get_backend(args.backend, args, lambda t: reproduce_command(t, roots), argv_for,
+                       command_line('status', args))
 
 
 def cmd_plan(args, console) -> int:
@@ -287,16 +295,7 @@ def cmd_plan(args, console) -> int:
         t.add_row(task.stage, '\n'.join(task.rows), _fmt(task.seed), task.key,
                   'done (skipped)' if state == 'done' else state, f'{est:.2f} {unit}')
     console.print(t)
-    if args.backend == 'slurm':
-        from slurm.backend import queued_jobs
-        queued = queued_jobs(store)  # empty where SLURM is not reachable from here
-        sub = _slurm_submission(args, table, [x for x in tasks if not store.is_done(x.key) and x.key not in queued],
-                                store, profile, queued)
-        for arr in sub.render():
-            console.print(f'[bold]# {arr["name"]}: {len(arr["tasks"])} task(s) -> {arr["script_path"]}[/]')
-            console.print(arr['script'], markup=False, highlight=False)
-        console.print('dependency chain to submit:\n' + '\n'.join(f'  {line}' for line in sub.chain()),
-                      highlight=False)
+    _backend(args, profile).describe(table, tasks, store, console)
     todo = sum(1 for task in tasks if not store.is_done(task.key))
     console.print(f'{len(tasks)} tasks, {todo} to run, about {total:.1f} {unit} by the registry\'s estimates '
                   f'(dry run: nothing was started)')
@@ -327,9 +326,9 @@ def _print_generation_cost(tasks, store, profile, console) -> None:
 def cmd_status(args, console) -> int:
     from rich.table import Table as RTable
     table, profile, rows, store, tasks = _plan(args)
-    from slurm.backend import job_states, latest_jobs
-    jobs = latest_jobs(store)
-    states = job_states([jobs[t.key]['job'] for t in tasks if t.key in jobs])
+    from .backends import get_backend
+    # what SLURM queued for these records (submissions in the store), whatever --backend says
+    jobs = get_backend('slurm', args, str, lambda t: [], '').jobs(store, [t.key for t in tasks])
     t = RTable(title=f'status: {table.name}, profile {profile.name}')
     for col in ('row(s)', 'stage', 'seed', 'state', 'job', 'result', 'log / record'):
         t.add_column(col, overflow='fold')
@@ -352,7 +351,7 @@ def cmd_status(args, console) -> int:
                 state = (f'done, but its checkpoint {ckpt} is gone: `run-experiment invalidate {table.name} '
                          f'--rows {task.row.id} --stages train` to recompute')
         job = jobs.get(task.key)
-        slurm_state = states.get(job['job']) if job else None
+        slurm_state = job['state'] if job else None
         if slurm_state and slurm_state not in ('COMPLETED', ):
             state = f'{state} (slurm: {slurm_state})' if rec else f'slurm: {slurm_state}'
         elif job and not slurm_state and not rec:  # SLURM forgot the job (MinJobAge) and it left no record
@@ -437,43 +436,7 @@ def print_comparison(table, tasks, store, rows, console, profile: str = 'paper')
     print_scorecard([scorecard(table, verdicts, tasks, store)], console)
 
 
-def _slurm_submission(args, table, tasks, store, profile, queued=None):
-    import shlex
-    from slurm.backend import Submission, load_cluster_profile
-    from .tasks import reproduce_command
-    prof = load_cluster_profile(args.slurm_profile, args.slurm)
-    roots = _data_roots(args.data_root)
-
-    def argv_for(t):
-        extra = ['--weights-dir', os.path.abspath(args.weights_dir)] if args.weights_dir else []
-        return shlex.split(reproduce_command(t, roots))[1:] + ['--runs-dir', store.root] + extra
-    return Submission(table.name, tasks, store, prof, argv_for, [os.path.abspath(d) for d in args.tables], queued)
-
-
-def cmd_run_slurm(args, console, table, profile, store, todo) -> int:
-    from slurm.backend import check_slurm, queued_jobs
-    check_slurm([])  # the tools are there and the controller answers
-    queued = queued_jobs(store)  # also what the tasks may wait for
-    if any(t.key in queued for t in todo):
-        console.print(f'{len([t for t in todo if t.key in queued])} task(s) already queued in SLURM: not resubmitted')
-    todo = [t for t in todo if t.key not in queued]
-    if not todo:
-        console.print('nothing to submit')
-        return 0
-    sub = _slurm_submission(args, table, todo, store, profile, queued)
-    arrays = sub.render()
-    check_slurm(sub.limits())
-    sub.write()
-    job_ids = sub.submit()
-    for arr in arrays:
-        console.print(f'submitted {arr["name"]:12s} job {job_ids[arr["name"]]} ({len(arr["tasks"])} task(s)); '
-                      f'script {arr["script_path"]}')
-    console.print(f'follow with `{command_line("status", args)}`', highlight=False)
-    return 0
-
-
 def cmd_run(args, console) -> int:
-    from slurm.local import run_local
     from .executor import prepare_data
     table, profile, rows, store, tasks = _plan(args)
     todo = [t for t in tasks if not store.is_done(t.key)]
@@ -481,27 +444,8 @@ def cmd_run(args, console) -> int:
                   f'{len(todo)} to run (profile {profile.name}, results in {store.root})')
     prepare_data(todo, store)  # a missing or malformed root fails here, before any job
     check_weights(todo, args, store)  # so do missing or corrupt pretrained weights
-    if args.backend == 'slurm':
-        return cmd_run_slurm(args, console, table, profile, store, todo)
-    from .console import terminal_console
-    if args.verbose:
-        os.environ['UMIX_VERBOSE'] = '1'
-    argv = [a for a in getattr(args, 'argv', []) if a != '--verbose']
-    rerun = shlex.join(['run-experiment'] + argv)
-    status = command_line('status', args)
-    console = terminal_console()
-    results, busy = run_local(tasks, store, _command_for(args, profile), console, wait=args.wait,
-                              rerun=rerun, status=status)
-    print_comparison(table, tasks, store, rows, console, profile.name)
-    failed = [k for k, r in results.items() if k not in busy and (r is None or r.status != 'done')]
-    if busy:
-        console.print(f'[yellow]{len(busy)} task(s) left to the process(es) computing them[/]: ' + ', '.join(sorted(busy)))
-    if failed:
-        console.print(f'[red]{len(failed)} task(s) did not finish[/]: ' + ', '.join(failed) +
-                      f'\ninspect: {status}\nrunning the same command again re-runs exactly those: {rerun}',
-                      highlight=False)
-        return 1
-    return 0
+    return _backend(args, profile).run(table, tasks, store, console,
+                                       lambda: print_comparison(table, tasks, store, rows, console, profile.name))
 
 
 # mmseg's own deprecation chatter, printed once per model built
@@ -510,30 +454,14 @@ _QUIET = ('``build_loss`` would be deprecated', 'Default ``avg_non_ignore`` is F
 
 
 def cmd_cityscapes_c(args, console) -> int:
-    from .cityscapes_c import generate
     from .corruptions import CORRUPTIONS
+    from .store import Store
     roots = _data_roots(args.data_root)
     if 'cityscapes' not in roots or not args.out:
         raise ValueError('cityscapes-c needs --data-root cityscapes=PATH (the source) and --out DIR')
     corruptions = args.corruptions or list(CORRUPTIONS)
-    if args.backend == 'slurm':
-        from slurm.backend import load_cluster_profile, submit_cityscapes_c
-        from .datasets import check_root
-        from .store import Store
-        check_root('cityscapes', roots['cityscapes'], splits=('val', ))
-        job = submit_cityscapes_c(roots['cityscapes'], args.out, corruptions,
-                                  load_cluster_profile(args.slurm_profile, args.slurm), Store(args.runs_dir),
-                                  args.cityscapes_c_protocol)
-        console.print(f'submitted Cityscapes-C generation: job {job}, {len(corruptions)} array task(s), '
-                      f'one per corruption')
-        return 0
-    console.print(f'writing Cityscapes-C ({len(corruptions)} corruptions x 5 severities) to {args.out} '
-                  f'with {args.workers} process(es); finished images are kept')
-    stats = generate(roots['cityscapes'], args.out, corruptions, workers=args.workers,
-                     protocol=args.cityscapes_c_protocol)
-    console.print(f'{stats["images"]} validation images, {stats["written"]} corrupted images written in '
-                  f'{stats["seconds"]:.1f} s ({stats["images_per_second"]:.2f} images/s)')
-    return 0
+    return _backend(args, None).cityscapes_c(roots['cityscapes'], args.out, corruptions, Store(args.runs_dir),
+                                             args.cityscapes_c_protocol, console)
 
 
 def cmd_report(args, console) -> int:
@@ -707,7 +635,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     for msg in _QUIET:
         warnings.filterwarnings('ignore', message='.*' + msg.replace('`', '.'))
     from .datasets import DatasetRootError
-    from slurm.backend import SlurmError
+    from .backends import BackendError
     from .registry import RegistryError
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ['exec-task']:
@@ -749,7 +677,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         console.print(f'run-experiment: interrupted by {name}; the running task is recorded as interrupted and '
                       'the same command resumes it', highlight=False)
         return 143 if name == 'SIGTERM' else 130
-    except (RegistryError, DatasetRootError, SlurmError, ValueError, KeyError, FileNotFoundError) as err:
+    except (RegistryError, DatasetRootError, BackendError, ValueError, KeyError, FileNotFoundError) as err:
         console.print(f'[red]run-experiment: error:[/] {err}', markup=True, highlight=False)
         return 2
 

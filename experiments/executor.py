@@ -30,6 +30,9 @@ def task_settings(task: Task) -> Dict[str, object]:
     out: Dict[str, object] = dict(task.options)
     if task.stage in ('test', 'robustness'):
         out['pipeline'] = task.row.pipeline
+    if task.stage == 'train':
+        out['world_size'] = task.row.gpus
+        out['global_batch'] = task.row.gpus * int(task.cfg.train_dataloader.batch_size)
     return out
 
 

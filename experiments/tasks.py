@@ -184,6 +184,8 @@ def plan(table: Table, rows: Sequence[Row], stages: Optional[Iterable[str]], see
                                           'options': vars(latency), 'key_version': KEY_VERSION,
                                           # the benchmark protocol times the validation images
                                           'data': identity if latency.protocol == 'mmseg-benchmark' else ''})}
+        # N processes train with a global batch of N x the config's: another result, another key
+        world = f'-w{row.gpus}' if row.gpus > 1 else ''
         for seed in (row.seeds if seeds is None else seeds):
             train_cfg = apply_profile(base, profile, row.dataset, root, seed)
             if profile.pretrained:  # read the encoder weights from the weights folder only
@@ -201,12 +203,12 @@ def plan(table: Table, rows: Sequence[Row], stages: Optional[Iterable[str]], see
                         key += f"-{device_slug()}-{latency.suffix()}"
                 else:
                     chash = train_hash if stage == 'train' else eval_hash
-                    key = run_key(stage, row.config, chash, profile.name, seed)
+                    key = run_key(stage, row.config, chash, profile.name, seed) + world
                     if stage == 'robustness' and robustness_protocol != 'segformer':
                         key += f'-{robustness_protocol}'
                 cfg = train_cfg if stage == 'train' else eval_cfg  # latency: the test loader
                 need = STAGE_NEEDS.get(stage)
-                need_key = run_key(need, row.config, train_hash, profile.name, seed) if need else None
+                need_key = run_key(need, row.config, train_hash, profile.name, seed) + world if need else None
                 ref = f'{row.table}/{row.id}'
                 if key in tasks:
                     if ref not in tasks[key].rows:

@@ -13,6 +13,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import jinja2
 
+from experiments.backends import Backend, BackendError
 from experiments.registry import STAGE_NEEDS, STAGES, read_toml
 from experiments.store import Store, atomic_write
 from experiments.tasks import Task
@@ -25,7 +26,7 @@ DEFAULTS = dict(partition='', account='', qos='', gpus_per_task=0, cpus_per_task
                 array_throttle=0, signal='USR2', signal_seconds=120, extra_sbatch=[], setup='', stages={})
 
 
-class SlurmError(RuntimeError):
+class SlurmError(BackendError):
     """sbatch missing, a bad cluster profile, a rejected submission."""
 
 
@@ -241,6 +242,11 @@ class Submission:
         """(array name, partition, time) of every array, for ``check_slurm``."""
         out = []
         for arr in self.arrays:
+            if arr['gpus'] > 1 and not _resources(self.prof, arr['stage'], arr['gpus']).get('gpus_per_task'):
+                rows = sorted({f'{t.row.table}/{t.row.id}' for t in arr['tasks']})
+                raise SlurmError(f'{", ".join(rows)} (gpus = {arr["gpus"]}) run as {arr["gpus"]} processes of one '
+                                 'GPU under srun: set gpus_per_task in the cluster profile (one process would '
+                                 'train with a smaller global batch under another key)')
             res = _resources(self.prof, arr['stage'], arr['gpus'])
             out.append((arr['name'], res.get('partition', ''), res['time']))
         return out
@@ -425,3 +431,62 @@ def submit_cityscapes_c(source: str, out: str, corruptions: Sequence[str], prof:
     if out_.returncode != 0:
         raise SlurmError(f'sbatch rejects {path}: {out_.stderr.strip()}')
     return out_.stdout.strip().split(';')[0]
+
+
+class SlurmBackend(Backend):
+    """`--backend slurm`: one sbatch array per stage, each task after its own
+    prerequisite; the cluster profile from ``--slurm-profile`` and ``--slurm``."""
+
+    name = 'slurm'
+
+    def _submission(self, table, tasks: List[Task], store: Store, queued: Dict[str, str]) -> Submission:
+        prof = load_cluster_profile(self.args.slurm_profile, self.args.slurm)
+        return Submission(table.name, tasks, store, prof, self.argv_for,
+                          [os.path.abspath(d) for d in self.args.tables], queued)
+
+    def describe(self, table, tasks: List[Task], store: Store, console) -> None:
+        queued = queued_jobs(store)  # empty where SLURM is not reachable from here
+        sub = self._submission(table, [t for t in tasks if not store.is_done(t.key) and t.key not in queued],
+                               store, queued)
+        for arr in sub.render():
+            console.print(f'[bold]# {arr["name"]}: {len(arr["tasks"])} task(s) -> {arr["script_path"]}[/]')
+            console.print(arr['script'], markup=False, highlight=False)
+        console.print('dependency chain to submit:\n' + '\n'.join(f'  {line}' for line in sub.chain()),
+                      highlight=False)
+
+    def run(self, table, tasks: List[Task], store: Store, console, report) -> int:
+        check_slurm([])  # the tools are there and the controller answers
+        queued = queued_jobs(store)  # also what the tasks may wait for
+        todo = [t for t in tasks if not store.is_done(t.key)]
+        if any(t.key in queued for t in todo):
+            console.print(f'{len([t for t in todo if t.key in queued])} task(s) already queued in SLURM: '
+                          'not resubmitted')
+        todo = [t for t in todo if t.key not in queued]
+        if not todo:
+            console.print('nothing to submit')
+            return 0
+        sub = self._submission(table, todo, store, queued)
+        arrays = sub.render()
+        check_slurm(sub.limits())
+        sub.write()
+        job_ids = sub.submit()
+        for arr in arrays:
+            console.print(f'submitted {arr["name"]:12s} job {job_ids[arr["name"]]} ({len(arr["tasks"])} task(s)); '
+                          f'script {arr["script_path"]}')
+        console.print(f'follow with `{self.status_hint}`', highlight=False)
+        return 0
+
+    def jobs(self, store: Store, keys: Sequence[str]) -> Dict[str, dict]:
+        jobs = {k: j for k, j in latest_jobs(store).items() if k in set(keys)}
+        states = job_states([j['job'] for j in jobs.values()])
+        return {k: dict(j, state=states.get(j['job'])) for k, j in jobs.items()}
+
+    def cityscapes_c(self, source, out, corruptions, store, protocol, console) -> int:
+        from experiments.datasets import check_root
+        check_root('cityscapes', source, splits=('val', ))
+        job = submit_cityscapes_c(source, out, corruptions, load_cluster_profile(self.args.slurm_profile,
+                                                                                 self.args.slurm),
+                                  store, protocol)
+        console.print(f'submitted Cityscapes-C generation: job {job}, {len(corruptions)} array task(s), '
+                      f'one per corruption')
+        return 0

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from conftest import DATA_DIR, ROOT
-from experiments.cli import _plan, _slurm_submission, parse_args
+from experiments.cli import _backend, _plan, parse_args
 
 FIXTURES = os.path.join(DATA_DIR, 'slurm')
 
@@ -17,7 +17,7 @@ def _render(tmp_path, *extra):
                        str(tmp_path), '--backend', 'slurm', '--slurm-profile', os.path.join(DATA_DIR, 'slurm-ci.toml'),
                        *extra])
     table, profile, _, store, tasks = _plan(args)
-    sub = _slurm_submission(args, table, tasks, store, profile)
+    sub = _backend(args, profile)._submission(table, tasks, store, {})
     arrays = sub.render()
     # the machine-specific parts: this checkout, this interpreter, the submission folder
     subst = [(sub.dir, '<submission>'), (sys.executable, '<python>'), (ROOT, '<repo>')]
@@ -53,12 +53,40 @@ def test_prerequisites_queued_elsewhere_keep_their_indices(tmp_path):
     """A test whose training is queued by an earlier submission (array 77, task 5)
     gets index 5 and depends on that array with aftercorr."""
     args = parse_args(['tiny', '--tables', os.path.join(DATA_DIR, 'tables'), '--profile', 'tiny', '--runs-dir',
-                       str(tmp_path), '--rows', 'umix-b0', '--slurm-profile', os.path.join(DATA_DIR, 'slurm-ci.toml')])
+                       str(tmp_path), '--rows', 'umix-b0', '--backend', 'slurm', '--slurm-profile', os.path.join(DATA_DIR, 'slurm-ci.toml')])
     table, profile, _, store, tasks = _plan(args)
     (train, ) = [t for t in tasks if t.stage == 'train']
     todo = [t for t in tasks if t.stage != 'train']
-    sub = _slurm_submission(args, table, todo, store, profile, {train.key: '77_5'})
+    sub = _backend(args, profile)._submission(table, todo, store, {train.key: '77_5'})
     (test, ) = [a for a in sub.arrays if a['stage'] == 'test']
     assert test['indices'] == [5] and test['parent'] == ('job', '77')
     assert sub._dependency(test, {}) == 'aftercorr:77'
     assert '#SBATCH --array=5%4' in [a for a in sub.render() if a['stage'] == 'test'][0]['script']
+
+
+def _two_gpu_table(tmp_path):
+    folder = tmp_path / 'tables'
+    folder.mkdir()
+    (folder / 'two.toml').write_text('name = "two"\ntitle = "t"\n[[rows]]\nid = "b0x2"\nmethod = "U-MixFormer"\n'
+                                     'dataset = "ade20k"\ngpus = 2\nstages = ["train", "test"]\n'
+                                     'config = "umixformer/umixformer_mit-b0_1xb16-160k_ade20k-512x512.py"\n')
+    return str(folder)
+
+
+def test_multi_process_rows_never_train_as_one_process(tmp_path, capsys):
+    """gpus = 2: the key says so (another global batch, another result), the record
+    states world size and global batch, and no backend trains it as one process."""
+    from experiments.cli import main
+    from experiments.executor import task_settings
+    tables = _two_gpu_table(tmp_path)
+    common = ['two', '--tables', tables, '--profile', 'tiny', '--runs-dir', str(tmp_path / 'runs')]
+    tasks = _plan(parse_args(common))[4]
+    train, test = sorted(tasks, key=lambda t: t.stage != 'train')
+    assert train.key.endswith('-w2') and test.needs == train.key
+    assert task_settings(train)['world_size'] == 2 and task_settings(train)['global_batch'] == 4  # 2 x 2
+    assert main(common) == 2
+    assert 'the local backend runs one process' in ' '.join(capsys.readouterr().out.split())
+    args = parse_args(common + ['--backend', 'slurm', '--slurm-profile', os.path.join(DATA_DIR, 'slurm-ci.toml')])
+    table, profile, _, store, tasks = _plan(args)
+    with pytest.raises(Exception, match='set gpus_per_task in the cluster profile'):
+        _backend(args, profile)._submission(table, tasks, store, {}).limits()

@@ -1,9 +1,10 @@
 """The local backend: runs the planned tasks one after another on this machine."""
 from typing import Callable, Dict, List, Optional, Set, Tuple
 
-from experiments.executor import LeaseHeld, run_task
-from experiments.store import DONE, Record, Store
-from experiments.tasks import Task
+from .backends import Backend, BackendError
+from .executor import LeaseHeld, run_task
+from .store import DONE, Record, Store
+from .tasks import Task
 
 
 def run_local(tasks: List[Task], store: Store, command_for: Callable[[Task], str],
@@ -17,7 +18,7 @@ def run_local(tasks: List[Task], store: Store, command_for: Callable[[Task], str
     import os
     import time
     from rich.console import Console
-    from experiments.console import Progress, reporting, tail
+    from .console import Progress, reporting, tail
 
     console = console or Console()
     results: Dict[str, Optional[Record]] = {}
@@ -82,3 +83,47 @@ def key_metric(rec: Record) -> str:
                 text = f'{m.get("iters")} iterations, ' + text
             return text
     return ''
+
+
+class LocalBackend(Backend):
+    """One task after another in this process; failures are reported and the run
+    goes on with the tasks that do not need them."""
+
+    name = 'local'
+
+    def run(self, table, tasks: List[Task], store: Store, console, report: Callable[[], None]) -> int:
+        import os
+        import shlex
+        from .console import terminal_console
+        multi = sorted({f'{t.row.table}/{t.row.id} (gpus = {t.row.gpus})' for t in tasks
+                        if t.stage == 'train' and t.row.gpus > 1 and not store.is_done(t.key)})
+        if multi:  # one process would train with 1/N of the global batch: another experiment
+            raise BackendError(f'{", ".join(multi)}: trains as several processes (global batch = gpus x the '
+                               'config\'s batch); the local backend runs one process. Run it with --backend slurm '
+                               '(srun, one process per GPU), or drop those rows (--rows)')
+        if self.args.verbose:
+            os.environ['UMIX_VERBOSE'] = '1'
+        argv = [a for a in getattr(self.args, 'argv', []) if a != '--verbose']
+        rerun = shlex.join(['run-experiment'] + argv)
+        console = terminal_console()
+        results, busy = run_local(tasks, store, self.command_for, console, wait=self.args.wait, rerun=rerun, status=self.status_hint)
+        report()
+        failed = [k for k, r in results.items() if k not in busy and (r is None or r.status != 'done')]
+        if busy:
+            console.print(f'[yellow]{len(busy)} task(s) left to the process(es) computing them[/]: ' +
+                          ', '.join(sorted(busy)))
+        if failed:
+            console.print(f'[red]{len(failed)} task(s) did not finish[/]: ' + ', '.join(failed) +
+                          f'\ninspect: {self.status_hint}\nrunning the same command again re-runs exactly those: '
+                          f'{rerun}', highlight=False)
+            return 1
+        return 0
+
+    def cityscapes_c(self, source, out, corruptions, store, protocol, console) -> int:
+        from .cityscapes_c import generate
+        console.print(f'writing Cityscapes-C ({len(corruptions)} corruptions x 5 severities) to {out} '
+                      f'with {self.args.workers} process(es); finished images are kept')
+        stats = generate(source, out, corruptions, workers=self.args.workers, protocol=protocol)
+        console.print(f'{stats["images"]} validation images, {stats["written"]} corrupted images written in '
+                      f'{stats["seconds"]:.1f} s ({stats["images_per_second"]:.2f} images/s)')
+        return 0
