@@ -205,7 +205,7 @@ def scorecard(table: Table, verdicts: pd.DataFrame, tasks: Sequence[Task], store
         if rec is None or t.key in spent:
             continue
         if rec.device.startswith('cuda'):
-            spent[t.key] = (rec.wall_time_s * max(1, t.row.gpus if t.stage == 'train' else 1), 0.0)
+            spent[t.key] = (rec.wall_time_s * max(1, t.row.world_size if t.stage == 'train' else 1), 0.0)
         else:
             spent[t.key] = (0.0, rec.wall_time_s)
     return dict(name=table.name, **{k.replace(' ', '_'): v for k, v in counts.items()},

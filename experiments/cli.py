@@ -290,7 +290,7 @@ def cmd_plan(args, console) -> int:
         elif profile.minutes_per_stage:
             est = profile.minutes_per_stage.get(task.stage, 1.0)
         else:
-            est = task.row.gpu_hours.get(task.stage, 0.0) * (task.row.gpus if task.stage == 'train' else 1)
+            est = task.row.gpu_hours.get(task.stage, 0.0) * (task.row.world_size if task.stage == 'train' else 1)
         total += est
         t.add_row(task.stage, '\n'.join(task.rows), _fmt(task.seed), task.key,
                   'done (skipped)' if state == 'done' else state, f'{est:.2f} {unit}')
@@ -621,10 +621,14 @@ def exec_task(manifest_path: str, index: int) -> int:
         print(f'exec-task: {entry["key"]} is no longer what {" ".join(entry["argv"])} computes '
               '(the config or table changed since submission); resubmit', file=sys.stderr)
         return 1
+    from .distributed import finish, init_from_slurm
+    init_from_slurm()  # a row with gpus = N: N processes under srun
     try:
         rec = run_task(match[0], store, 'run-experiment ' + ' '.join(entry['argv']))
     except Preempted:
         return 3
+    finally:
+        finish()
     print(f'exec-task: {rec.key}: {rec.status}')
     return 0 if rec.status == 'done' else 1
 

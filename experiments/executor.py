@@ -31,8 +31,8 @@ def task_settings(task: Task) -> Dict[str, object]:
     if task.stage in ('test', 'robustness'):
         out['pipeline'] = task.row.pipeline
     if task.stage == 'train':
-        out['world_size'] = task.row.gpus
-        out['global_batch'] = task.row.gpus * int(task.cfg.train_dataloader.batch_size)
+        out['world_size'] = task.row.world_size
+        out['global_batch'] = task.row.world_size * int(task.cfg.train_dataloader.batch_size)
     return out
 
 

@@ -95,8 +95,8 @@ class LocalBackend(Backend):
         import os
         import shlex
         from .console import terminal_console
-        multi = sorted({f'{t.row.table}/{t.row.id} (gpus = {t.row.gpus})' for t in tasks
-                        if t.stage == 'train' and t.row.gpus > 1 and not store.is_done(t.key)})
+        multi = sorted({f'{t.row.table}/{t.row.id} ({t.row.world_size} processes)' for t in tasks
+                        if t.stage == 'train' and t.row.world_size > 1 and not store.is_done(t.key)})
         if multi:  # one process would train with 1/N of the global batch: another experiment
             raise BackendError(f'{", ".join(multi)}: trains as several processes (global batch = gpus x the '
                                'config\'s batch); the local backend runs one process. Run it with --backend slurm '

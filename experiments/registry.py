@@ -27,7 +27,7 @@ DATASETS = ('ade20k', 'cityscapes')
 METRICS = ('params_m', 'params_published_layout_m', 'gflops', 'miou', 'latency_ms', 'fps',
            'miou_clean', 'miou_corrupted')
 ROW_FIELDS = {'id', 'group', 'method', 'encoder', 'dataset', 'config', 'seeds', 'stages',
-              'schedule', 'published', 'provenance', 'cited', 'notes', 'gpu_hours', 'gpus', 'pipeline',
+              'schedule', 'published', 'provenance', 'cited', 'notes', 'gpu_hours', 'gpus', 'nodes', 'pipeline',
               'tolerance', 'approximate'}
 TABLE_FIELDS = {'name', 'title', 'source', 'metrics', 'defaults', 'rows', 'profiles', 'notes', 'reference',
                 'expectations', 'layout'}
@@ -65,10 +65,16 @@ class Row:
     cited: bool = False
     notes: str = ''
     gpu_hours: Mapping[str, float] = field(default_factory=dict)
-    gpus: int = 1
+    gpus: int = 1  # processes (GPUs) per node of its training
+    nodes: int = 1
     pipeline: str = 'official'  # evaluation pipeline, see experiments/pipelines.py
     tolerance: Mapping[str, float] = field(default_factory=dict)
     approximate: Tuple[str, ...] = ()  # metrics whose published value is read off a figure
+
+    @property
+    def world_size(self) -> int:
+        """How many processes train it (the global batch is this x the config's)."""
+        return self.gpus * self.nodes
 
     @property
     def label(self) -> str:
@@ -189,13 +195,17 @@ def _parse_row(path: str, table: str, index: int, raw: Mapping[str, Any],
         raise RegistryError(f'{where}: field \'pipeline\': unknown pipeline {pipeline!r}; known: '
                             f'{", ".join(PIPELINES)}')
     gpu_hours = {**DEFAULT_GPU_HOURS, **merged.get('gpu_hours', {})}
+    for name in ('gpus', 'nodes'):
+        value = merged.get(name, 1)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise RegistryError(f'{where}: field {name!r} must be a positive integer, got {value!r}')
     return Row(table=table, id=merged['id'], method=merged['method'],
                encoder=str(merged.get('encoder', '')), dataset=merged['dataset'],
                group=str(merged.get('group', '')), config=config, seeds=tuple(seeds),
                stages=tuple(s for s in STAGES if s in stages), schedule=str(merged.get('schedule', '')),
                published=dict(published), provenance=str(merged.get('provenance', '')),
                cited=cited, notes=str(merged.get('notes', '')), gpu_hours=gpu_hours,
-               gpus=int(merged.get('gpus', 1)), pipeline=pipeline, tolerance=dict(tolerance),
+               gpus=int(merged.get('gpus', 1)), nodes=int(merged.get('nodes', 1)), pipeline=pipeline, tolerance=dict(tolerance),
                approximate=tuple(approximate))
 
 

@@ -23,11 +23,25 @@ def _runner(task: Task, work_dir: str, **overrides):
     cfg = task.cfg.copy()
     cfg.work_dir = work_dir
     cfg.experiment_name = task.key.replace('/', '_') + time.strftime('_%Y%m%d_%H%M%S')
-    # 'slurm' for multi-GPU rows (srun, one task per GPU), set by the batch script
-    cfg.launcher = os.environ.get('UMIX_LAUNCHER', 'none')
+    # a multi-process row under srun has joined its process group already (exec-task,
+    # experiments.distributed): mmengine then skips its own launcher
+    from .distributed import describe
+    group = describe()
+    cfg.launcher = 'pytorch' if group else 'none'
+    if group and group['backend'] == 'gloo':  # CPU processes: DDP of a CPU module, and no SyncBN without GPUs
+        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
+        cfg.model = _without_sync_bn(cfg.model)
     for k, v in overrides.items():
         cfg[k] = v
     return Runner.from_cfg(cfg)
+
+
+def _without_sync_bn(node):
+    if isinstance(node, dict):
+        return {k: ('BN' if k == 'type' and v == 'SyncBN' else _without_sync_bn(v)) for k, v in node.items()}
+    if isinstance(node, (list, tuple)):
+        return type(node)(_without_sync_bn(v) for v in node)
+    return node
 
 
 def _read_last_checkpoint(work_dir: str) -> Optional[str]:
@@ -83,6 +97,9 @@ def run_train(task: Task, store: Store) -> StageResult:
         raise StageError(f'training finished but left no checkpoint in {work}')
     loss = runner.message_hub.get_scalar('train/loss').current()
     metrics = {'iters': runner.iter, 'final_loss': float(loss)}
+    from .distributed import describe
+    if describe():  # how the processes trained together (the key has the world size)
+        metrics['distributed'] = describe()
     return metrics, {'checkpoint': store.rel(ckpt), 'work_dir': store.rel(work)}, resumed and store.rel(resumed)
 
 

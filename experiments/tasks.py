@@ -185,7 +185,7 @@ def plan(table: Table, rows: Sequence[Row], stages: Optional[Iterable[str]], see
                                           # the benchmark protocol times the validation images
                                           'data': identity if latency.protocol == 'mmseg-benchmark' else ''})}
         # N processes train with a global batch of N x the config's: another result, another key
-        world = f'-w{row.gpus}' if row.gpus > 1 else ''
+        world = f'-w{row.world_size}' if row.world_size > 1 else ''
         for seed in (row.seeds if seeds is None else seeds):
             train_cfg = apply_profile(base, profile, row.dataset, root, seed)
             if profile.pretrained:  # read the encoder weights from the weights folder only

@@ -114,7 +114,7 @@ def load_cluster_profile(path: Optional[str], overrides: Sequence[str] = ()) -> 
     return prof
 
 
-def _resources(prof: dict, stage: str, gpus: int) -> dict:
+def _resources(prof: dict, stage: str, gpus: int, nodes: int = 1) -> dict:
     res = {k: v for k, v in prof.items() if k != 'stages'}
     res.update(prof.get('stages', {}).get(stage, {}))
     # a timing must not share its node: latency tasks take a whole node unless the profile says otherwise
@@ -122,8 +122,11 @@ def _resources(prof: dict, stage: str, gpus: int) -> dict:
         res['exclusive'] = stage == 'latency' if 'exclusive' not in prof else prof['exclusive']
     from experiments.hooks import signal_number
     res['signal'] = signal.Signals(signal_number(res['signal'])).name[3:]  # 'sigusr2' -> 'USR2' for sbatch and trap
-    res['ntasks'] = max(1, gpus) if res.get('gpus_per_task') else 1
-    if res['ntasks'] > 1:
+    # a row with gpus = N always runs N processes (the global batch is N x the config's):
+    # one GPU each where the profile gives GPUs, else N CPU processes (gloo)
+    res['nodes'], res['ntasks_per_node'] = nodes, max(1, gpus)
+    res['ntasks'] = nodes * res['ntasks_per_node']
+    if res['ntasks'] > 1 and res.get('gpus_per_task'):
         res['gpus_per_task'] = 1
     return res
 
@@ -196,13 +199,13 @@ class Submission:
         where: Dict[str, Tuple[str, int]] = {}  # key -> (array name, index) in this submission
         queued = queued or {}
         for stage in STAGES:
-            for gpus in sorted({t.row.gpus for t in tasks if t.stage == stage}):
-                group = [t for t in tasks if t.stage == stage and t.row.gpus == gpus]
-                base = stage if gpus == 1 else f'{stage}-{gpus}gpu'
+            for nodes, gpus in sorted({(t.row.nodes, t.row.gpus) for t in tasks if t.stage == stage}):
+                group = [t for t in tasks if t.stage == stage and (t.row.nodes, t.row.gpus) == (nodes, gpus)]
+                base = stage + (f'-{gpus}gpu' if gpus > 1 else '') + (f'-{nodes}nodes' if nodes > 1 else '')
                 for parent, indexed in self._by_parent(group, where, queued):
                     name = base if not any(a['name'] == base for a in self.arrays) else \
                         f'{base}.{sum(a["name"].split(".")[0] == base for a in self.arrays) + 1}'
-                    arr = dict(name=name, stage=stage, gpus=gpus, parent=parent,
+                    arr = dict(name=name, stage=stage, gpus=gpus, nodes=nodes, parent=parent,
                                tasks=[t for _, t in indexed], indices=[i for i, _ in indexed],
                                entries=[dict(index=i, key=t.key, argv=argv_for(t), tables=list(tables))
                                         for i, t in indexed])
@@ -242,12 +245,7 @@ class Submission:
         """(array name, partition, time) of every array, for ``check_slurm``."""
         out = []
         for arr in self.arrays:
-            if arr['gpus'] > 1 and not _resources(self.prof, arr['stage'], arr['gpus']).get('gpus_per_task'):
-                rows = sorted({f'{t.row.table}/{t.row.id}' for t in arr['tasks']})
-                raise SlurmError(f'{", ".join(rows)} (gpus = {arr["gpus"]}) run as {arr["gpus"]} processes of one '
-                                 'GPU under srun: set gpus_per_task in the cluster profile (one process would '
-                                 'train with a smaller global batch under another key)')
-            res = _resources(self.prof, arr['stage'], arr['gpus'])
+            res = _resources(self.prof, arr['stage'], arr['gpus'], arr['nodes'])
             out.append((arr['name'], res.get('partition', ''), res['time']))
         return out
 
@@ -268,7 +266,7 @@ class Submission:
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(HERE, 'templates')),
                                  trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
         for arr in self.arrays:
-            res = _resources(self.prof, arr['stage'], arr['gpus'])
+            res = _resources(self.prof, arr['stage'], arr['gpus'], arr['nodes'])
             manifest = os.path.join(self.dir, f'{arr["name"]}.json')
             arr['manifest'] = manifest
             arr['script_path'] = os.path.join(self.dir, f'{arr["name"]}.sbatch')

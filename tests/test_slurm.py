@@ -165,6 +165,22 @@ def test_test_submitted_while_its_training_is_queued_waits_for_it(cluster, tmp_p
     assert recs['test', 'ade20k'].started_at >= recs['train', 'ade20k'].finished_at
 
 
+def test_two_process_training_under_srun(cluster, tmp_path):
+    """A gpus = 2 row on a node without GPUs: 2 CPU processes under srun (gloo, the
+    port from the job id), the record written once, keyed and described as such."""
+    assert _submit(tmp_path, '--stages', 'train', table='tiny_two') == 0
+    script = open(_submission(tmp_path)['arrays'][0]['script']).read()
+    assert 'srun --ntasks=2 ' in script
+    _wait_idle()
+    (rec, ) = Store(str(tmp_path)).records()
+    log = open(Store(str(tmp_path)).abs(rec.log)).read()
+    assert rec.status == 'done', rec.error + log[-3000:]
+    assert rec.key.endswith('-w2') and rec.settings['world_size'] == 2 and rec.settings['global_batch'] == 4
+    assert rec.metrics['distributed'] == {'backend': 'gloo', 'world_size': 2, 'sync_bn': False}
+    assert rec.metrics['iters'] == 60 and rec.metrics['final_loss'] < 10
+    assert 'Distributed training: True' in log and log.count('exec-task: ' + rec.key) == 2  # both ranks ran it
+
+
 def test_requeued_training_resumes_from_its_checkpoint(cluster, tmp_path):
     assert _submit(tmp_path, '--rows', 'umix-b0', '--stages', 'train') == 0
     job = _submission(tmp_path)['arrays'][0]['job_id'] + '_0'
@@ -256,3 +272,22 @@ def test_unreachable_controller_is_named(cluster, tmp_path, capsys, monkeypatch)
     monkeypatch.setenv('SLURM_CONF', str(bad))
     assert _submit(tmp_path) == 2
     assert 'cannot reach the SLURM controller' in ' '.join(capsys.readouterr().out.split())
+
+
+def test_status_of_a_job_slurm_has_forgotten(cluster, tmp_path, capsys):
+    """After MinJobAge SLURM no longer knows a job (and this cluster keeps no
+    accounting): status says so and what the store knows, not 'missing'."""
+    args = ['tiny', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path), '--rows', 'umix-b0',
+            '--stages', 'train']
+    from experiments.cli import _plan, parse_args
+    (task, ) = _plan(parse_args(args))[4]
+    sub = tmp_path / 'slurm' / 'tiny-old'
+    sub.mkdir(parents=True)
+    (sub / 'submission.json').write_text(json.dumps(dict(
+        id='old', table='tiny', dir=str(sub), status='submitted', error='', arrays=[dict(
+            name='train', stage='train', job_id='987654', dependency=None, script='', keys=[task.key], indices=[3],
+            log=str(sub / 'logs' / 'train-%A_%a.out'))])))
+    capsys.readouterr()
+    assert main(['status'] + args) == 0
+    out = ' '.join(capsys.readouterr().out.split())
+    assert '987654_3' in out and 'which SLURM no longer knows' in out

@@ -64,22 +64,13 @@ def test_prerequisites_queued_elsewhere_keep_their_indices(tmp_path):
     assert '#SBATCH --array=5%4' in [a for a in sub.render() if a['stage'] == 'test'][0]['script']
 
 
-def _two_gpu_table(tmp_path):
-    folder = tmp_path / 'tables'
-    folder.mkdir()
-    (folder / 'two.toml').write_text('name = "two"\ntitle = "t"\n[[rows]]\nid = "b0x2"\nmethod = "U-MixFormer"\n'
-                                     'dataset = "ade20k"\ngpus = 2\nstages = ["train", "test"]\n'
-                                     'config = "umixformer/umixformer_mit-b0_1xb16-160k_ade20k-512x512.py"\n')
-    return str(folder)
-
-
 def test_multi_process_rows_never_train_as_one_process(tmp_path, capsys):
     """gpus = 2: the key says so (another global batch, another result), the record
-    states world size and global batch, and no backend trains it as one process."""
+    states world size and global batch, and no backend trains it as one process:
+    SLURM runs 2 processes (srun; CPU processes on a node without GPUs)."""
     from experiments.cli import main
     from experiments.executor import task_settings
-    tables = _two_gpu_table(tmp_path)
-    common = ['two', '--tables', tables, '--profile', 'tiny', '--runs-dir', str(tmp_path / 'runs')]
+    common = ['tiny_two', '--tables', os.path.join(DATA_DIR, 'tables'), '--profile', 'tiny', '--runs-dir', str(tmp_path / 'runs')]
     tasks = _plan(parse_args(common))[4]
     train, test = sorted(tasks, key=lambda t: t.stage != 'train')
     assert train.key.endswith('-w2') and test.needs == train.key
@@ -88,5 +79,31 @@ def test_multi_process_rows_never_train_as_one_process(tmp_path, capsys):
     assert 'the local backend runs one process' in ' '.join(capsys.readouterr().out.split())
     args = parse_args(common + ['--backend', 'slurm', '--slurm-profile', os.path.join(DATA_DIR, 'slurm-ci.toml')])
     table, profile, _, store, tasks = _plan(args)
-    with pytest.raises(Exception, match='set gpus_per_task in the cluster profile'):
-        _backend(args, profile)._submission(table, tasks, store, {}).limits()
+    sub = _backend(args, profile)._submission(table, tasks, store, {})
+    (train, ) = [a for a in sub.render() if a['stage'] == 'train']
+    assert train['name'] == 'train-2gpu' and '#SBATCH --ntasks=2' in train['script']
+    assert 'srun --ntasks=2 ' in train['script'] and 'UMIX_LAUNCHER=slurm' in train['script']
+
+
+def test_multi_node_row_is_rendered_with_nodes_and_srun(tmp_path):
+    """nodes = 2, gpus = 2: 4 processes, 2 per node, one srun; the rendezvous
+    comes from SLURM's variables in the job (experiments/distributed.py)."""
+    folder = tmp_path / 'tables'
+    folder.mkdir()
+    config = os.path.join(ROOT, 'experiments', 'configs', 'umixformer',
+                          'umixformer_mit-b0_1xb16-160k_ade20k-512x512.py')
+    (folder / 'multi.toml').write_text(f'name = "multi"\ntitle = "t"\n[[rows]]\nid = "b0-2x2"\nmethod = "U-MixFormer"\n'
+                                       f'dataset = "ade20k"\nnodes = 2\ngpus = 2\nstages = ["train"]\nconfig = "{config}"\n')
+    profile = tmp_path / 'gpu.toml'
+    profile.write_text('partition = "gpu"\ngpus_per_task = 1\n')
+    args = parse_args(['multi', '--tables', str(folder), '--profile', 'tiny', '--runs-dir', str(tmp_path / 'runs'),
+                       '--backend', 'slurm', '--slurm-profile', str(profile)])
+    table, profile_, _, store, (task, ) = _plan(args)
+    assert task.key.endswith('-w4')
+    (arr, ) = _backend(args, profile_)._submission(table, [task], store, {}).render()
+    script = arr['script']
+    assert arr['name'] == 'train-2gpu-2nodes'
+    for line in ('#SBATCH --nodes=2', '#SBATCH --ntasks-per-node=2', '#SBATCH --gpus-per-task=1',
+                 'export UMIX_LAUNCHER=slurm', 'srun --ntasks=4 '):
+        assert line in script, line
+    assert '#SBATCH --ntasks=' not in script
