@@ -58,21 +58,26 @@ def _wait_idle(deadline_s=600):
 
 
 def _release_requeued(job, deadline_s=180):
-    """SLURM delays a requeued job's start (BeginTime); start it soon instead of in
-    minutes, once it is pending again, until it runs. Not at once: a start within a
-    second of the requeue is killed by slurmd ("Job credential revoked", the previous
-    instance's credential), and the job then ends instead of running again."""
-    end, last = time.time() + deadline_s, 0.0
+    """SLURM delays a requeued job's start (BeginTime, minutes); start it now
+    instead, until it runs (or has run). Not at once: a start within a second of
+    the requeue is killed by slurmd ("Job credential revoked", the previous
+    instance's credential). The begin time is set to *now*, not ahead: an update
+    to a past begin time schedules the job at once, one ahead waits for the next
+    periodic pass (seen to leave it pending for minutes)."""
+    end, pending_since, nudged = time.time() + deadline_s, None, 0.0
     while time.time() < end:
-        out = subprocess.run(['squeue', '-h', '-j', job, '-o', '%T'], capture_output=True, text=True)
-        if out.returncode == 0 and 'RUNNING' in out.stdout:
-            return
-        if 'PENDING' in out.stdout and time.time() - last > 15:  # a requeued job may also be held
-            subprocess.run(['scontrol', 'release', job], capture_output=True)
-            subprocess.run(['scontrol', 'update', f'jobid={job}', 'starttime=now+5'], capture_output=True)
-            last = time.time()
+        out = subprocess.run(['squeue', '-h', '-j', job, '-o', '%T %r'], capture_output=True, text=True)
+        if out.returncode == 0 and ('RUNNING' in out.stdout or (pending_since and not out.stdout.strip())):
+            return  # running, or already run and gone
+        if 'PENDING' in out.stdout:
+            pending_since = pending_since or time.time()
+            if time.time() - pending_since > 3 and time.time() - nudged > 10:
+                if 'Held' in out.stdout:  # a requeued job may also be held
+                    subprocess.run(['scontrol', 'release', job], capture_output=True)
+                subprocess.run(['scontrol', 'update', f'jobid={job}', 'starttime=now'], capture_output=True)
+                nudged = time.time()
         time.sleep(0.5)
-    raise AssertionError(f'requeued job {job} did not start again within {deadline_s} s')
+    raise AssertionError(f'requeued job {job} did not start again within {deadline_s} s: ' + out.stdout)
 
 
 def _submission(runs):
