@@ -4,7 +4,7 @@ Imports run one way: a backend imports the core (registry, tasks, store,
 executor); the core imports no backend, and the CLI names them here only (the
 local one in ``experiments.local``, SLURM in ``slurm/``)."""
 import importlib
-from typing import Callable, Dict, List, Sequence
+from typing import Callable, Dict, List, Sequence, Type
 
 from .store import Store
 from .tasks import Task
@@ -46,8 +46,10 @@ class Backend:
         results are in. Returns the exit status."""
         raise NotImplementedError
 
-    def jobs(self, store: Store, keys: Sequence[str]) -> Dict[str, dict]:
-        """Key -> {job, log, state} of the tasks this backend queued (status)."""
+    @staticmethod
+    def jobs(store: Store, keys: Sequence[str]) -> Dict[str, dict]:
+        """Key -> {job, log, state} of the tasks this backend queued (status):
+        read from the store and the scheduler, whichever command submitted them."""
         return {}
 
     def cityscapes_c(self, source: str, out: str, corruptions: Sequence[str], store: Store, protocol: str,
@@ -56,9 +58,13 @@ class Backend:
         raise NotImplementedError
 
 
-def get_backend(name: str, args, command_for: Callable[[Task], str], argv_for: Callable[[Task], List[str]],
-                status_hint: str) -> Backend:
+def backend_class(name: str) -> Type[Backend]:
     if name not in BACKENDS:
         raise BackendError(f'unknown backend {name!r}; known: {", ".join(BACKENDS)}')
     module, _, cls = BACKENDS[name].partition(':')
-    return getattr(importlib.import_module(module), cls)(args, command_for, argv_for, status_hint)
+    return getattr(importlib.import_module(module), cls)
+
+
+def get_backend(name: str, args, command_for: Callable[[Task], str], argv_for: Callable[[Task], List[str]],
+                status_hint: str) -> Backend:
+    return backend_class(name)(args, command_for, argv_for, status_hint)

@@ -230,15 +230,20 @@ def cmd_show(args, console) -> int:
     return 0
 
 
-def _plan(args, profile_rows: bool = True):
+def _plan(args, profile_rows: bool = True, released: bool = False):
     """Plans the command's tasks. Without --rows, a profile's row selection of
-    the table applies unless ``profile_rows`` is False (reports show every row)."""
+    the table applies unless ``profile_rows`` is False (reports show every row).
+    ``released``: the tasks evaluate released checkpoints, whose heads are as
+    published (the profile does not size them to the built-in data)."""
+    import dataclasses
     from .profiles import get_profile
     from .registry import get_table, select_rows
     from .store import Store
     from .tasks import LatencyOptions, plan
     table = get_table(args.table, args.tables)
     profile = get_profile(args.profile)
+    if released:
+        profile = dataclasses.replace(profile, builtin_classes=False)
     rows_arg = args.rows
     selection = table.profiles.get(profile.name, {}) if rows_arg is None and profile_rows else {}
     if selection:
@@ -326,9 +331,9 @@ def _print_generation_cost(tasks, store, profile, console) -> None:
 def cmd_status(args, console) -> int:
     from rich.table import Table as RTable
     table, profile, rows, store, tasks = _plan(args)
-    from .backends import get_backend
+    from .backends import backend_class
     # what SLURM queued for these records (submissions in the store), whatever --backend says
-    jobs = get_backend('slurm', args, str, lambda t: [], '').jobs(store, [t.key for t in tasks])
+    jobs = backend_class('slurm').jobs(store, [t.key for t in tasks])
     t = RTable(title=f'status: {table.name}, profile {profile.name}')
     for col in ('row(s)', 'stage', 'seed', 'state', 'job', 'result', 'log / record'):
         t.add_column(col, overflow='fold')
@@ -553,7 +558,7 @@ def cmd_evaluate(args, console) -> int:
     if bad:
         raise ValueError(f'evaluate runs the test and robustness stages, not {sorted(bad)}')
     args.stages = stages
-    table, profile, rows, store, tasks = _plan(args)
+    table, profile, rows, store, tasks = _plan(args, released=True)
     files, chosen = match_folder(table, rows, args.checkpoints)
     for m in files:
         what = (f'-> {", ".join(m.rows)} ({m.head}, sha256 {m.sha256[:12]})' if m.rows and not m.problem

@@ -86,6 +86,14 @@ SYNTH_SIZE = {'ade20k': (192, 256), 'cityscapes': (256, 512)}  # (H, W)
 SYNTH_VERSION = 1
 
 
+def builtin_num_classes(dataset: str) -> int:
+    """How many classes a classifier needs for the built-in data's labels: the
+    largest label value it holds after mmseg's loading, plus one (ADE20K's
+    ``reduce_zero_label`` moves class k to k - 1)."""
+    largest = max(SYNTH_CLASSES[dataset])
+    return largest if dataset == 'ade20k' else largest + 1
+
+
 def _texture(rng: np.random.Generator, cls_index: int, hw: Tuple[int, int]) -> np.ndarray:
     """A class's look: its own colour and stripe orientation/frequency, plus noise."""
     h, w = hw

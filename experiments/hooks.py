@@ -76,21 +76,16 @@ class PreemptionCheckpointHook(Hook):
         # runner.iter is the iteration just finished (0-based): the checkpoint holds
         # runner.iter + 1 iterations. by_epoch=False makes its meta say so; Runner's
         # default (True) records runner.iter, and the resume repeated one iteration.
-        from .checkpoints import ATOMIC_BACKEND
+        from mmengine.dist import is_main_process
+        from .checkpoints import ATOMIC_BACKEND, AtomicLocalBackend
         filename = f'iter_{runner.iter + 1}.pth'
         runner.save_checkpoint(runner.work_dir, filename, save_optimizer=True, save_param_scheduler=True,
                                by_epoch=False, backend_args=ATOMIC_BACKEND)
         path = os.path.join(runner.work_dir, filename)
-        from .store import atomic_write
-        if _rank() == 0:
-            atomic_write(os.path.join(runner.work_dir, 'last_checkpoint'), path)
+        if is_main_process():
+            AtomicLocalBackend().put_text(path, os.path.join(runner.work_dir, 'last_checkpoint'))
         runner.logger.info(f'preemption warning: saved {path}; stopping to be requeued')
         raise Preempted(path)
-
-
-def _rank() -> int:
-    from mmengine.dist import get_rank
-    return get_rank()
 
 
 def _agreed(flag: bool) -> bool:

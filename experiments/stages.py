@@ -82,6 +82,7 @@ def run_train(task: Task, store: Store) -> StageResult:
     from . import hooks  # noqa: F401  (registers PreemptionCheckpointHook)
     work = store.work_dir(task.key)
     resumed = _read_last_checkpoint(work)
+    from .allocator import heap_kept
     from .checkpoints import ATOMIC_BACKEND
     custom = list(task.cfg.get('custom_hooks', [])) + [
         dict(type='PreemptionCheckpointHook'), dict(type='ExactResumeHook'), dict(type='ProgressReportHook')]
@@ -90,7 +91,8 @@ def run_train(task: Task, store: Store) -> StageResult:
         hooks_cfg['checkpoint'] = dict(hooks_cfg['checkpoint'], backend_args=ATOMIC_BACKEND)
     runner = _runner(task, work, resume=resumed is not None, load_from=None, custom_hooks=custom,
                      default_hooks=hooks_cfg)
-    runner.train()
+    with heap_kept():
+        runner.train()
     _stop_loader_workers(runner)
     ckpt = _read_last_checkpoint(work)
     if ckpt is None:

@@ -168,7 +168,8 @@ def plan(table: Table, rows: Sequence[Row], stages: Optional[Iterable[str]], see
             continue
         base = load_base_config(row.config)
         root = resolve_root_path(row.dataset, data_roots, builtin)
-        if builtin is not None and os.path.dirname(root) == builtin:
+        is_builtin = builtin is not None and os.path.dirname(root) == builtin
+        if is_builtin:
             identity = builtin_identity(synthetic_params(row.dataset))
         elif any(s not in MODEL_STAGES for s in row_stages) or (
                 'latency' in row_stages and latency.protocol == 'mmseg-benchmark'):
@@ -187,7 +188,7 @@ def plan(table: Table, rows: Sequence[Row], stages: Optional[Iterable[str]], see
         # N processes train with a global batch of N x the config's: another result, another key
         world = f'-w{row.world_size}' if row.world_size > 1 else ''
         for seed in (row.seeds if seeds is None else seeds):
-            train_cfg = apply_profile(base, profile, row.dataset, root, seed)
+            train_cfg = apply_profile(base, profile, row.dataset, root, seed, builtin=is_builtin)
             if profile.pretrained:  # read the encoder weights from the weights folder only
                 localise(train_cfg, weights_dir or default_weights_dir(store.root))
             train_hash = _run_hash(train_cfg, identity)

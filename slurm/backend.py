@@ -2,6 +2,7 @@
 row and seed), each task after its own prerequisite (``--dependency=aftercorr``
 with matching indices, ``--kill-on-invalid-dep=yes``); scripts rendered from a template into the run
 folder before submission; all-or-nothing submission."""
+import itertools
 import json
 import os
 import shutil
@@ -329,15 +330,10 @@ class Submission:
 
 def array_spec(indices: Sequence[int]) -> str:
     """[0, 1, 2, 5, 7, 8] -> '0-2,5,7-8' (sbatch --array)."""
-    parts, run = [], []
-    for i in sorted(indices):
-        if run and i == run[-1] + 1:
-            run.append(i)
-            continue
-        if run:
-            parts.append(f'{run[0]}-{run[-1]}' if len(run) > 1 else str(run[0]))
-        run = [i]
-    if run:
+    parts = []
+    # consecutive indices share i - position
+    for _, run in itertools.groupby(enumerate(sorted(set(indices))), key=lambda p: p[1] - p[0]):
+        run = [i for _, i in run]
         parts.append(f'{run[0]}-{run[-1]}' if len(run) > 1 else str(run[0]))
     return ','.join(parts)
 
@@ -474,7 +470,8 @@ class SlurmBackend(Backend):
         console.print(f'follow with `{self.status_hint}`', highlight=False)
         return 0
 
-    def jobs(self, store: Store, keys: Sequence[str]) -> Dict[str, dict]:
+    @staticmethod
+    def jobs(store: Store, keys: Sequence[str]) -> Dict[str, dict]:
         jobs = {k: j for k, j in latest_jobs(store).items() if k in set(keys)}
         states = job_states([j['job'] for j in jobs.values()])
         return {k: dict(j, state=states.get(j['job'])) for k, j in jobs.items()}

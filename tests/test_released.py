@@ -71,6 +71,18 @@ def test_evaluate_identifies_matches_and_evaluates(folder, tmp_path, capsys):
     assert pd.isna(ade['miou']) and ade['miou_released'] == pytest.approx(recs['ade20k'].metrics['miou'])
 
 
+def test_released_heads_keep_their_classes_under_the_smoke_profile(folder, tmp_path, capsys):
+    """The smoke profile sizes trained heads to the built-in data's classes; a released
+    checkpoint's head stays as published (150 ADE20K classes) and loads strictly."""
+    runs = tmp_path / 'runs'
+    rc = main(['evaluate', 'tiny', '--tables', TABLES, '--profile', 'smoke', '--checkpoints', str(folder),
+               '--rows', 'umix-b0', '--runs-dir', str(runs)])
+    out = ' '.join(capsys.readouterr().out.split())
+    assert rc == 0, out
+    (rec, ) = Store(str(runs)).records()
+    assert rec.status == 'done' and rec.profile == 'smoke' and rec.settings['source'] == 'released'
+
+
 def test_two_files_for_one_row_are_ambiguous(folder, tmp_path, capsys):
     d = tmp_path / 'two'
     d.mkdir()

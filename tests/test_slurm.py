@@ -80,14 +80,14 @@ def _release_requeued(job, deadline_s=180):
     raise AssertionError(f'requeued job {job} did not start again within {deadline_s} s: ' + out.stdout)
 
 
-def _submission(runs):
-    (path, ) = [os.path.join(d, 'submission.json') for d, _, f in os.walk(runs / 'slurm') if 'submission.json' in f]
-    return json.load(open(path))
-
-
 def _submissions(runs):
     return [json.load(open(os.path.join(d, 'submission.json'))) for d, _, f in os.walk(runs / 'slurm')
             if 'submission.json' in f]
+
+
+def _submission(runs):
+    (sub, ) = _submissions(runs)
+    return sub
 
 
 def _tasks(runs, table='tiny'):

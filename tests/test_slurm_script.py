@@ -107,3 +107,10 @@ def test_multi_node_row_is_rendered_with_nodes_and_srun(tmp_path):
                  'export UMIX_LAUNCHER=slurm', 'srun --ntasks=4 '):
         assert line in script, line
     assert '#SBATCH --ntasks=' not in script
+
+
+@pytest.mark.parametrize('indices, spec', [([0, 1, 2, 5, 7, 8], '0-2,5,7-8'), ([3], '3'), ([4, 0, 2], '0,2,4'),
+                                           ([9, 5, 4, 3, 3], '3-5,9')])
+def test_array_spec_folds_runs_of_indices(indices, spec):
+    from slurm.backend import array_spec
+    assert array_spec(indices) == spec

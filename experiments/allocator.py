@@ -1,0 +1,46 @@
+"""glibc malloc settings for CPU training.
+
+PyTorch has no caching allocator on the CPU: every activation and gradient is a
+fresh ``malloc``. glibc serves blocks above its mmap threshold (at most 32 MiB)
+with a new ``mmap`` and unmaps them on ``free``, so each large tensor of each
+step page-faults its memory in again (the 150-class logits of a batch of 8 at
+128x128 are 79 MB). Keeping freed memory in the heap made a smoke training step
+18 % faster (0.484 -> 0.395 s on 2 cores). Results are bit-identical: only where
+the memory comes from changes.
+"""
+import contextlib
+import ctypes
+import ctypes.util
+from typing import Iterator
+
+# mallopt parameters, from glibc's malloc.h
+M_TRIM_THRESHOLD = -1
+M_MMAP_MAX = -4
+_DEFAULT_MMAP_MAX = 65536
+_DEFAULT_TRIM = 128 * 1024
+
+
+def _libc():
+    name = ctypes.util.find_library('c')
+    try:
+        libc = ctypes.CDLL(name)
+        libc.mallopt, libc.malloc_trim  # glibc only (not musl, not macOS)
+    except (OSError, AttributeError, TypeError):
+        return None
+    return libc
+
+
+@contextlib.contextmanager
+def heap_kept() -> Iterator[bool]:
+    """Within the block, freed memory stays in the process's heap (no mmap per
+    large block, no trimming); afterwards glibc's defaults come back and the
+    unused heap is returned to the system. Yields whether the setting applied."""
+    libc = _libc()
+    applied = bool(libc and libc.mallopt(M_MMAP_MAX, 0) and libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
+    try:
+        yield applied
+    finally:
+        if libc:
+            libc.mallopt(M_MMAP_MAX, _DEFAULT_MMAP_MAX)
+            libc.mallopt(M_TRIM_THRESHOLD, _DEFAULT_TRIM)
+            libc.malloc_trim(0)

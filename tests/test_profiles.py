@@ -1,0 +1,79 @@
+"""What a profile changes in a row's run: the smoke profile's heads on the built-in data,
+and the heap setting its trainings run under."""
+import ctypes
+import ctypes.util
+
+import numpy as np
+import pytest
+from mmseg.datasets.transforms import LoadAnnotations
+
+from experiments.allocator import heap_kept
+from experiments.datasets import SYNTH_IGNORE, builtin_num_classes, generate_synthetic, LAYOUTS, _files
+from experiments.profiles import get_profile
+from experiments.registry import get_table
+from experiments.store import Store
+from experiments.tasks import plan
+
+
+@pytest.mark.parametrize('dataset', ['ade20k', 'cityscapes'])
+def test_builtin_num_classes_holds_every_label_the_data_loads_as(tmp_path, dataset):
+    root = generate_synthetic(dataset, str(tmp_path / dataset), num_train=12, num_val=2)
+    image_dir, label_dir = LAYOUTS[dataset].splits['train']
+    load = LoadAnnotations(reduce_zero_label=dataset == 'ade20k')
+    seen = set()
+    for rel in _files(f'{root}/{label_dir}', LAYOUTS[dataset].seg_suffix):
+        out = load(dict(seg_map_path=f'{root}/{label_dir}/{rel}', reduce_zero_label=dataset == 'ade20k',
+                        seg_fields=[]))
+        seen |= set(np.unique(out['gt_seg_map']).tolist())
+    seen.discard(255)  # ignored by the loss and the metric
+    assert max(seen) == builtin_num_classes(dataset) - 1  # tight: the largest class is in the data
+    assert SYNTH_IGNORE[dataset] in (0, 255)
+
+
+def test_smoke_heads_are_sized_to_builtin_data_only(tmp_path):
+    table = get_table('table1')
+    row = table.row('umixformer_mit-b0_ade20k')
+    store = Store(str(tmp_path / 'runs'))
+    smoke = get_profile('smoke')
+    (builtin, ) = [t for t in plan(table, [row], ['train'], None, smoke, {}, store)]
+    assert builtin.cfg.model.decode_head.num_classes == 21
+    # a real dataset root under the smoke profile keeps the 150 ADE20K classes (labels up to 149)
+    real = tmp_path / 'ade'
+    generate_synthetic('ade20k', str(real), num_train=2, num_val=2)
+    (own, ) = plan(table, [row], ['train'], None, smoke, {'ade20k': str(real)}, store)
+    assert own.cfg.model.decode_head.num_classes == 150
+    assert own.key != builtin.key
+    (paper, ) = plan(table, [row], ['train'], None, get_profile('paper'), {'ade20k': str(real)}, store)
+    assert paper.cfg.model.decode_head.num_classes == 150
+
+
+def _mmapped_bytes() -> int:
+    libc = ctypes.CDLL(ctypes.util.find_library('c'))
+
+    class Mallinfo2(ctypes.Structure):
+        _fields_ = [(name, ctypes.c_size_t) for name in
+                    ('arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks',
+                     'fordblks', 'keepcost')]
+
+    libc.mallinfo2.restype = Mallinfo2
+    return libc.mallinfo2().hblkhd
+
+
+def _largest_mmapped_growth() -> int:
+    before = _mmapped_bytes()
+    buf = ctypes.create_string_buffer(64 << 20)  # one 64 MiB malloc, as a large activation is
+    grown = _mmapped_bytes() - before
+    del buf
+    return grown
+
+
+def test_heap_kept_serves_large_blocks_from_the_heap_and_restores_glibc_defaults():
+    try:
+        _mmapped_bytes()
+    except (OSError, AttributeError):
+        pytest.skip('not glibc >= 2.33 (no mallinfo2)')
+    assert _largest_mmapped_growth() >= 64 << 20  # glibc's default: an mmap per large block
+    with heap_kept() as applied:
+        assert applied
+        assert _largest_mmapped_growth() == 0  # from the heap, kept for the next step
+    assert _largest_mmapped_growth() >= 64 << 20
