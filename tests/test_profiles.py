@@ -2,12 +2,15 @@
 and the heap setting its trainings run under."""
 import ctypes
 import ctypes.util
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from mmseg.datasets.transforms import LoadAnnotations
 
-from experiments.allocator import heap_kept
+from conftest import ROOT
 from experiments.datasets import SYNTH_IGNORE, builtin_num_classes, generate_synthetic, LAYOUTS, _files
 from experiments.profiles import get_profile
 from experiments.registry import get_table
@@ -47,33 +50,34 @@ def test_smoke_heads_are_sized_to_builtin_data_only(tmp_path):
     assert paper.cfg.model.decode_head.num_classes == 150
 
 
-def _mmapped_bytes() -> int:
-    libc = ctypes.CDLL(ctypes.util.find_library('c'))
-
-    class Mallinfo2(ctypes.Structure):
-        _fields_ = [(name, ctypes.c_size_t) for name in
-                    ('arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks', 'fsmblks', 'uordblks',
-                     'fordblks', 'keepcost')]
-
-    libc.mallinfo2.restype = Mallinfo2
-    return libc.mallinfo2().hblkhd
-
-
-def _largest_mmapped_growth() -> int:
-    before = _mmapped_bytes()
-    buf = ctypes.create_string_buffer(64 << 20)  # one 64 MiB malloc, as a large activation is
-    grown = _mmapped_bytes() - before
-    del buf
-    return grown
+# Run in a fresh interpreter: the heap of the test process holds free chunks left by earlier
+# trainings, which glibc reuses before it maps anything.
+HEAP_PROBE = """
+import ctypes, ctypes.util, json
+from experiments.allocator import heap_kept
+libc = ctypes.CDLL(ctypes.util.find_library('c'))
+class Mallinfo2(ctypes.Structure):
+    _fields_ = [(n, ctypes.c_size_t) for n in ('arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks',
+                                               'fsmblks', 'uordblks', 'fordblks', 'keepcost')]
+libc.mallinfo2.restype = Mallinfo2
+def mapped_growth():  # of one 64 MiB malloc, as a large activation is
+    before = libc.mallinfo2().hblkhd
+    buf = ctypes.create_string_buffer(64 << 20)
+    return libc.mallinfo2().hblkhd - before
+out = {'default': mapped_growth()}
+with heap_kept() as applied:
+    out['applied'], out['kept'] = applied, mapped_growth()
+out['after'] = mapped_growth()
+print(json.dumps(out))
+"""
 
 
 def test_heap_kept_serves_large_blocks_from_the_heap_and_restores_glibc_defaults():
-    try:
-        _mmapped_bytes()
-    except (OSError, AttributeError):
+    if not hasattr(ctypes.CDLL(ctypes.util.find_library('c')), 'mallinfo2'):
         pytest.skip('not glibc >= 2.33 (no mallinfo2)')
-    assert _largest_mmapped_growth() >= 64 << 20  # glibc's default: an mmap per large block
-    with heap_kept() as applied:
-        assert applied
-        assert _largest_mmapped_growth() == 0  # from the heap, kept for the next step
-    assert _largest_mmapped_growth() >= 64 << 20
+    proc = subprocess.run([sys.executable, '-c', HEAP_PROBE], capture_output=True, text=True, cwd=ROOT,
+                          check=True)
+    got = json.loads(proc.stdout)
+    assert got['default'] >= 64 << 20  # glibc's default: an mmap (and page faults) per large block
+    assert got['applied'] and got['kept'] == 0  # from the heap, kept for the next step
+    assert got['after'] >= 64 << 20  # the default is back after the training
