@@ -1,4 +1,5 @@
 """What each stage computes. Each returns (metrics, artifacts, resumed_from)."""
+import contextlib
 import os
 import time
 from typing import Any, Dict, Optional, Tuple
@@ -91,7 +92,8 @@ def run_train(task: Task, store: Store) -> StageResult:
         hooks_cfg['checkpoint'] = dict(hooks_cfg['checkpoint'], backend_args=ATOMIC_BACKEND)
     runner = _runner(task, work, resume=resumed is not None, load_from=None, custom_hooks=custom,
                      default_hooks=hooks_cfg)
-    with heap_kept():
+    import torch
+    with heap_kept() if not torch.cuda.is_available() else contextlib.nullcontext():
         runner.train()
     _stop_loader_workers(runner)
     ckpt = _read_last_checkpoint(work)
