@@ -6,7 +6,7 @@ from typing import Dict, List, Optional, Sequence
 import pandas as pd
 
 from experiments.registry import Row, Table
-from experiments.store import DONE, Store
+from experiments.store import DONE, Store, finite
 from experiments.tasks import Task
 
 from .verdicts import METRIC_SOURCE, POINT_METRICS  # noqa: F401  (re-exported)
@@ -56,19 +56,22 @@ def table_frame(table: Table, tasks: Sequence[Task], store: Store,
                 recs.setdefault(t.stage, []).append(rec)
         for metric in table.metrics:
             stage, field = METRIC_SOURCE[metric]
-            values = [r.metrics[field] for r in recs.get(stage, []) if field in r.metrics]
+            values = [r.metrics[field] for r in recs.get(stage, []) if finite(r.metrics.get(field))]
             value = sum(values) / len(values) if values else math.nan
             pub = row.published.get(metric, math.nan)
             line[metric] = value
             line[f'{metric}_std'] = pd.Series(values).std() if len(values) > 1 else math.nan
             line[f'{metric}_n'] = len(values)
             line[f'{metric}_published'] = pub
-            rel = [r.metrics[field] for r in released.get((f'{table.name}/{row.id}', stage), []) if field in r.metrics]
+            rel = [r.metrics[field] for r in released.get((f'{table.name}/{row.id}', stage), [])
+                   if finite(r.metrics.get(field))]
             line[f'{metric}_released'] = sum(rel) / len(rel) if rel else math.nan
             if metric in POINT_METRICS:
                 line[f'{metric}_diff'] = value - pub
             else:
                 line[f'{metric}_diff_pct'] = 100.0 * (value - pub) / pub if pub else math.nan
+        # a timing belongs to the device it ran on (the key does not say which)
+        line['latency_device'] = recs['latency'][0].device if 'latency' in recs else ''
         if 'complexity' in recs:
             line['params_effective_m'] = recs['complexity'][0].metrics.get('params_m', math.nan)
         src = next((r for rs in recs.values() for r in rs), None)

@@ -26,8 +26,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from experiments.registry import Row, Table, tolerance_for
-from experiments.store import DONE, Store
+from experiments.registry import PERCENT_METRICS, Row, Table, tolerance_for
+from experiments.store import DONE, Store, finite
 from experiments.tasks import Task
 
 # which stage produces which metric, and which record field holds it
@@ -42,9 +42,9 @@ METRIC_SOURCE = {
     'miou_corrupted': ('robustness', 'miou_corrupted'),
 }
 # mIoU differences are in points; cost differences in percent
-POINT_METRICS = ('miou', 'miou_clean', 'miou_corrupted')
+POINT_METRICS = PERCENT_METRICS
 # metrics whose value depends on the data (not comparable on the built-in data)
-DATA_METRICS = ('miou', 'miou_clean', 'miou_corrupted')
+DATA_METRICS = PERCENT_METRICS
 BUILTIN_PROFILES = ('smoke', 'tiny')
 VERDICTS = ('reproduced', 'within noise', 'off', 'not measured')
 BOOTSTRAP_RESAMPLES = 10000
@@ -101,7 +101,7 @@ def collect_stats(table: Table, tasks: Sequence[Task], store: Store) -> Dict[Tup
                 recs.setdefault(t.stage, []).append((t.seed, rec))
         for metric in table.metrics:
             stage, field = METRIC_SOURCE[metric]
-            pairs = sorted(((s, r.metrics[field]) for s, r in recs.get(stage, []) if field in r.metrics),
+            pairs = sorted(((s, r.metrics[field]) for s, r in recs.get(stage, []) if finite(r.metrics.get(field))),
                            key=lambda p: (p[0] is None, p[0]))
             out[(row.id, metric)] = Stat([float(v) for _, v in pairs], [s for s, _ in pairs])
     return out

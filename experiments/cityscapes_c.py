@@ -38,6 +38,15 @@ from .datasets import LAYOUTS, check_root
 SUFFIX = LAYOUTS['cityscapes'].img_suffix
 
 
+def available_cpus() -> int:
+    """The CPUs this process may run on: a SLURM job's allocation (its CPU affinity),
+    not every core of the node that os.cpu_count() counts."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):  # no affinity on this platform
+        return os.cpu_count() or 1
+
+
 # measured by tools/bench_corruptions.py (2-core x86 VM, one process): all 16
 # corruptions of one 2048x1024 image took 6.97 s (severity 3), their PNGs 2.64 MiB
 # on average (a real photograph has more detail: its PNGs are larger)

@@ -13,8 +13,10 @@
     run-experiment cityscapes-c --data-root cityscapes=PATH --out DIR [--workers N] [--backend slurm]
 """
 import argparse
+import errno
 import math
 import os
+import re
 import shlex
 import sys
 import time
@@ -48,6 +50,12 @@ def _seeds(value: str) -> List[int]:
             raise argparse.ArgumentTypeError(f'seed {seed} is out of range: seeds are 0..{MAX_SEED}')
         out.append(seed)
     return out
+
+
+def _device_name(value: str) -> str:
+    if not re.fullmatch(r'[a-z0-9][a-z0-9._-]*', value.lower()):
+        raise argparse.ArgumentTypeError(f'--latency-device takes a device name such as a100, h100 or cpu, got {value!r}')
+    return value.lower()
 
 
 def _data_roots(values: List[str]) -> Dict[str, str]:
@@ -117,6 +125,9 @@ def _add_options(p: argparse.ArgumentParser, command: Optional[str]) -> None:
         'head), projected-first fuse, channels-last where it is faster on this device (recorded)')
     add(_KEYED, '--channels-last', action='store_true', help='latency: force the channels-last memory format')
     add(_KEYED, '--compile', action='store_true', help='latency: torch.compile backbone and head')
+    add(_KEYED, '--latency-device', type=_device_name, default=None,
+        help='latency: the device these timings are for (e.g. a100): a row per GPU model; checked on the node '
+        'before timing (default: none declared; the record states the device it ran on)')
     add(_KEYED, '--latency-protocol', default='mmseg-benchmark', choices=['mmseg-benchmark', 'single-image'],
         help='latency: mmseg\'s benchmark (validation images, predict mode, 5 warm-up, 200 images; the '
         'paper\'s setting; default) or one random image timed N times')
@@ -132,8 +143,10 @@ def _add_options(p: argparse.ArgumentParser, command: Optional[str]) -> None:
         help='tables in the paper\'s layout where the table defines one (default), or long form')
     add({'report'}, '--format', type=_csv, default=None, help='html,latex,csv (default: all three)')
     add({'evaluate'}, '--checkpoints', help='folder of released checkpoints (.pth, official layout)')
-    add({'cityscapes-c'}, '--out', help='output folder')
-    add({'cityscapes-c'}, '--workers', type=int, default=os.cpu_count() or 1, help='processes')
+    add({'cityscapes-c', 'report'}, '--out', help='output folder (report: default <runs-dir>/reports/<profile>, '
+        'e.g. a folder of your own when the store is read-only)')
+    add({'cityscapes-c'}, '--workers', type=int, default=None,
+        help='processes (default: the CPUs this job may use, its affinity)')
     add({'cityscapes-c'}, '--corruptions', type=_csv, default=None, help='subset (default: all 16)')
 
 
@@ -162,6 +175,9 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     return p
 
 
+_PATH_OPTIONS = ('runs_dir', 'tables', 'weights_dir', 'checkpoints')
+
+
 def command_line(command: str, args: argparse.Namespace) -> str:
     """``run-experiment COMMAND TABLE`` with every option of ``args`` that COMMAND
     takes and that is not its default: the exact follow-up to a command."""
@@ -170,7 +186,9 @@ def command_line(command: str, args: argparse.Namespace) -> str:
         if not action.option_strings or action.dest == 'help':
             continue
         value = getattr(args, action.dest, action.default)
-        if value == action.default or value is None:
+        if action.dest in _PATH_OPTIONS and value:  # the hint works from any folder
+            value = [os.path.abspath(v) for v in value] if isinstance(value, list) else os.path.abspath(value)
+        elif value == action.default or value is None:
             continue
         flag = action.option_strings[0]
         if isinstance(action, argparse._StoreTrueAction):
@@ -250,7 +268,8 @@ def _plan(args, profile_rows: bool = True, released: bool = False):
         rows_arg = selection.get('rows')
     rows = select_rows(table, rows_arg)
     store = Store(args.runs_dir)
-    latency = LatencyOptions(args.precision, args.optimize, args.channels_last, args.compile, args.latency_protocol)
+    latency = LatencyOptions(args.precision, args.optimize, args.channels_last, args.compile, args.latency_protocol,
+                             args.latency_device or '')
     tasks = plan(table, rows, args.stages, args.seeds, profile, _data_roots(args.data_root), store, latency,
                  args.cityscapes_c_protocol, args.weights_dir, args.cityscapes_c_source)
     # stages cheap enough to run on every row of the table, not only the selected ones
@@ -270,12 +289,11 @@ def _backend(args, profile):
     from .backends import get_backend
     from .tasks import reproduce_command
     roots = _data_roots(args.data_root)
-    runs = os.path.abspath(args.runs_dir)
+    runs, weights = os.path.abspath(args.runs_dir), getattr(args, 'weights_dir', None)
 
     def argv_for(t):
-        extra = ['--weights-dir', os.path.abspath(args.weights_dir)] if getattr(args, 'weights_dir', None) else []
-        return shlex.split(reproduce_command(t, roots))[1:] + ['--runs-dir', runs] + extra
-    return get_backend(args.backend, args, lambda t: reproduce_command(t, roots), argv_for,
+        return shlex.split(reproduce_command(t, roots, runs, weights))[1:]
+    return get_backend(args.backend, args, lambda t: reproduce_command(t, roots, runs, weights), argv_for,
                        command_line('status', args))
 
 
@@ -312,7 +330,7 @@ def cmd_plan(args, console) -> int:
 def _print_generation_cost(tasks, store, profile, console) -> None:
     """What the Cityscapes-C the robustness tasks read costs to generate (once per
     source root and protocol), before anything is queued."""
-    from .cityscapes_c import generation_estimate
+    from .cityscapes_c import available_cpus, generation_estimate
     from .stages import cityscapes_c_root
     seen = set()
     for task in tasks:
@@ -321,7 +339,7 @@ def _print_generation_cost(tasks, store, profile, console) -> None:
             continue
         seen.add(out)
         est = generation_estimate(task.data_root, out, profile.robustness_images)
-        cores = os.cpu_count() or 1
+        cores = available_cpus()
         console.print(f'Cityscapes-C for the robustness stage: {est["images"]} images x {est["variants"]} '
                       f'variants, {est["to_write"]} still to write in {out}: about {est["cpu_hours"]:.1f} CPU-hours '
                       f'({est["cpu_hours"] / cores:.1f} h on this machine\'s {cores} cores) and '
@@ -330,6 +348,7 @@ def _print_generation_cost(tasks, store, profile, console) -> None:
 
 def cmd_status(args, console) -> int:
     from rich.table import Table as RTable
+    from .tasks import invalidate_command
     table, profile, rows, store, tasks = _plan(args)
     from .backends import backend_class
     # what SLURM queued for these records (submissions in the store), whatever --backend says
@@ -338,6 +357,7 @@ def cmd_status(args, console) -> int:
     for col in ('row(s)', 'stage', 'seed', 'state', 'job', 'result', 'log / record'):
         t.add_column(col, overflow='fold')
     from .lease import Lease
+    hints = []  # printed below the table, unwrapped, so that they can be copied
     for task in tasks:
         rec = store.get(task.key)
         state = rec.status if rec else 'missing'
@@ -353,8 +373,10 @@ def cmd_status(args, console) -> int:
         if rec and rec.status == 'done' and rec.stage == 'train':
             ckpt = store.abs(rec.artifacts.get('checkpoint', ''))
             if not os.path.exists(ckpt):
-                state = (f'done, but its checkpoint {ckpt} is gone: `run-experiment invalidate {table.name} '
-                         f'--rows {task.row.id} --stages train` to recompute')
+                state = f'done, but its checkpoint {ckpt} is gone (see below)'
+                hints.append(f'{task.key}: its checkpoint is gone; to recompute it: '
+                             f'{invalidate_command(task, store.root)} and then {command_line("run", args)}')
+
         job = jobs.get(task.key)
         slurm_state = job['state'] if job else None
         if slurm_state and slurm_state not in ('COMPLETED', ):
@@ -375,6 +397,8 @@ def cmd_status(args, console) -> int:
         t.add_row('\n'.join(task.rows), task.stage, _fmt(task.seed), state, job['job'] if job else '', result,
                   (store.abs(log) if log else '') + '\n' + store.path(task.key))
     console.print(t)
+    for hint in hints:
+        console.print(hint, highlight=False, soft_wrap=True)
     for path, dest, why in store.moved:
         console.print(f'[yellow]damaged record[/] {path} ({why}) moved to {dest}')
     damaged = store.damaged()
@@ -396,14 +420,18 @@ def cmd_invalidate(args, console) -> int:
     while i < len(todo):  # what was computed from an invalidated record goes too
         todo += [t.key for t in everything if t.needs == todo[i] and t.key not in todo]
         i += 1
-    moved = 0
-    for key in todo:
-        dest = store.retire(key)
-        if dest:
-            moved += 1
-            console.print(f'invalidated {key} -> {dest}' + ('' if key in keys else ' (computed from it)'))
-    console.print(f'{moved} record(s) moved to records/history/; the next run recomputes them'
-                  if moved else 'no record to invalidate')
+    from .lease import Lease
+    for key in todo:  # never pull a run folder from under a process computing it
+        lease = Lease(store.root, key)
+        holder = lease.holder()
+        if holder is not None and not lease.is_stale(holder):
+            raise ValueError(f'{key} is {holder.describe()}; wait for it to end (or stop it), then invalidate')
+    retired = store.retire_all(todo)
+    for key, dest in retired.items():
+        console.print(f'invalidated {key} -> {os.path.relpath(dest, store.root)}' +
+                      ('' if key in keys else ' (computed from it)'), highlight=False)
+    console.print(f'{len(retired)} record(s) moved to records/history/ and their run folders to work/history/; '
+                  'the next run recomputes them from scratch' if retired else 'no record to invalidate')
     return 0
 
 
@@ -420,6 +448,9 @@ def print_comparison(table, tasks, store, rows, console, profile: str = 'paper')
     show_effective = 'params_m' in table.metrics
     if show_effective:  # what this implementation builds, beside the published-layout count
         t.add_column('params eff.', justify='right')
+    show_device = bool({'latency_ms', 'fps'} & set(table.metrics))
+    if show_device:  # a timing belongs to the device it ran on
+        t.add_column('timed on', overflow='fold')
     for m in table.metrics:
         t.add_column(m, justify='right')
         t.add_column('paper', justify='right')
@@ -428,6 +459,8 @@ def print_comparison(table, tasks, store, rows, console, profile: str = 'paper')
         cells = [f'{line["method"]} ({line["encoder"]})' if line['encoder'] else line['method'], line['dataset']]
         if show_effective:
             cells.append(_fmt(line.get('params_effective_m')))
+        if show_device:
+            cells.append(line.get('latency_device') or '—')
         for m in table.metrics:
             diff = line.get(f'{m}_diff', line.get(f'{m}_diff_pct'))
             v = vmap.get((line['row'], m), {})
@@ -472,9 +505,11 @@ def cmd_cityscapes_c(args, console) -> int:
 def cmd_report(args, console) -> int:
     from reports.render import FORMATS, render_index, render_table
     from .registry import load_registry
+    from .store import Store
     formats = args.format or list(FORMATS)
     names = sorted(load_registry(args.tables)) if args.table == 'all' else [args.table]
-    out_dir = os.path.join(os.path.abspath(args.runs_dir), 'reports', args.profile)
+    out_dir = os.path.abspath(args.out) if args.out else os.path.join(os.path.abspath(args.runs_dir), 'reports',
+                                                                      args.profile)
     entries = []
     for name in names:
         args.table = name
@@ -487,6 +522,13 @@ def cmd_report(args, console) -> int:
         for fmt_name, path in written.items():
             console.print(f'{name}: {fmt_name:17s} {path}')
     print_scorecard([e['scorecard'] for e in entries], console)
+    if not any(e['measured'] for e in entries):
+        root = os.path.abspath(args.runs_dir)
+        has_records = any(True for _ in Store(root).records())
+        console.print(f'[yellow]note[/]: {root} holds no results for {"these tables" if len(names) > 1 else names[0]} '
+                      f'(profile {args.profile}){" (it holds other records)" if has_records else ""}: the reports '
+                      'show published values only. Run a table first (run-experiment TABLE), or give the runs '
+                      'folder that holds them (--runs-dir)', highlight=False)
     if 'html' in formats:
         console.print(f'index: {render_index(entries, out_dir, args.profile)}')
     return 0
@@ -548,7 +590,6 @@ def cmd_weights(args, console) -> int:
 def cmd_evaluate(args, console) -> int:
     """Released checkpoints: identified, matched to rows, evaluated by the test stage."""
     import copy
-    import shlex
     from .executor import prepare_data, run_task
     from .released import check_strict, convert_released, match_folder
     if not args.checkpoints:
@@ -583,8 +624,7 @@ def cmd_evaluate(args, console) -> int:
     prepare_data(todo, store)
     failed = 0
     for r in todo:
-        cmd = shlex.join(['run-experiment', 'evaluate', table.name, '--checkpoints', os.path.abspath(args.checkpoints),
-                          '--rows', r.row.id, '--stages', r.stage, '--profile', profile.name])
+        cmd = command_line('evaluate', argparse.Namespace(**{**vars(args), 'rows': [r.row.id], 'stages': [r.stage]}))
         rec = run_task(r, store, cmd)
         result = f'miou={rec.metrics.get("miou", rec.metrics.get("miou_corrupted")):.2f}' if rec.status == 'done' \
             else rec.error.splitlines()[0]
@@ -638,6 +678,19 @@ def exec_task(manifest_path: str, index: int) -> int:
     return 0 if rec.status == 'done' else 1
 
 
+def unwritable(err: OSError, args: argparse.Namespace) -> str:
+    """What could not be written (or done), why, and what to do instead."""
+    where = err.filename or 'a file'
+    text = f'cannot write {where}: {err.strerror or err}'
+    runs = os.path.abspath(args.runs_dir)
+    denied = err.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+    if denied and isinstance(where, str) and (os.path.abspath(where) + os.sep).startswith(runs + os.sep):
+        text += (f'. The runs folder {runs} is not writable here: status and plan read it as it is, '
+                 '`report ... --out DIR` writes reports elsewhere, and --runs-dir DIR (or $UMIX_RUNS) names a '
+                 'folder you can write for runs')
+    return text
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     import warnings
     from rich.console import Console
@@ -688,6 +741,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 143 if name == 'SIGTERM' else 130
     except (RegistryError, DatasetRootError, BackendError, ValueError, KeyError, FileNotFoundError) as err:
         console.print(f'[red]run-experiment: error:[/] {err}', markup=True, highlight=False)
+        return 2
+    except OSError as err:  # e.g. a read-only or full runs folder: say what could not be written
+        console.print(f'[red]run-experiment: error:[/] {unwritable(err, args)}', markup=True, highlight=False)
         return 2
 
 

@@ -98,7 +98,10 @@ class Progress:
                 from rich.progress import BarColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
                 self._bar = RichProgress(TextColumn('  {task.description}'), BarColumn(),
                                          TextColumn('{task.completed}/{task.total} {task.fields[info]}'),
-                                         TimeRemainingColumn(), console=self.console, transient=True)
+                                         TimeRemainingColumn(), console=self.console, transient=True,
+                                         # the bar may start inside capture_output: redirecting would save the
+                                         # task's log as sys.stdout and restore it, closed, when the bar stops
+                                         redirect_stdout=False, redirect_stderr=False)
                 self._bar.start()
                 self._id = self._bar.add_task(kind, total=total, info=info)
             self._bar.update(self._id, completed=done, total=total, description=kind, info=info)

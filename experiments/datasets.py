@@ -206,7 +206,10 @@ def dataset_identity(dataset: str, root: str, cache_dir: Optional[str] = None) -
     if cache:
         from .store import atomic_write
         known[real] = dict(stamp=stamp, identity=identity)
-        atomic_write(cache, json.dumps(known, indent=1, sort_keys=True))
+        try:
+            atomic_write(cache, json.dumps(known, indent=1, sort_keys=True))
+        except OSError:  # a read-only store (status, plan of a shared one): recomputed next time
+            pass
     return identity
 
 

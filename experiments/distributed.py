@@ -1,6 +1,8 @@
 """Multi-process training under srun: the process group from SLURM's variables."""
 import os
+import re
 import subprocess
+from dataclasses import dataclass
 from typing import Optional
 
 import torch
@@ -14,6 +16,7 @@ def init_from_slurm() -> Optional[dict]:
     tasks on one node never collide; mmengine's SLURM launcher uses 29500 for all
     and calls ``torch.cuda.set_device`` on CPU builds too). NCCL with GPUs, gloo
     without. Returns what the record states, or None for a single process."""
+    global _PLACEMENT
     world = int(os.environ.get('SLURM_NTASKS', '1'))
     if os.environ.get('UMIX_LAUNCHER') != 'slurm' or world < 2:
         return None
@@ -30,13 +33,67 @@ def init_from_slurm() -> Optional[dict]:
         except (OSError, IndexError, subprocess.TimeoutExpired):
             raise RuntimeError(f'cannot expand the node list {nodes!r} (scontrol show hostnames)') from None
     port = 20000 + int(os.environ.get('SLURM_JOB_ID', '0')) % 20000
+    place = _PLACEMENT = placement(local, torch.cuda.device_count() if torch.cuda.is_available() else 0,
+                                   _tasks_per_node())
     os.environ.update(MASTER_ADDR=host, MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
-                      LOCAL_RANK=str(local))
-    backend = 'nccl' if torch.cuda.is_available() else 'gloo'
-    if backend == 'nccl':
-        torch.cuda.set_device(local % torch.cuda.device_count())
-    dist.init_process_group(backend=backend, rank=rank, world_size=world)
+                      LOCAL_RANK=str(place.local_rank))
+    if place.device_index is not None:
+        torch.cuda.set_device(place.device_index)
+    dist.init_process_group(backend=place.backend, rank=rank, world_size=world)
     return describe()
+
+
+def _tasks_per_node() -> int:
+    """This node's task count: SLURM_NTASKS_PER_NODE, else the first count of
+    SLURM_TASKS_PER_NODE ('2(x3)' or '2,1')."""
+    text = os.environ.get('SLURM_NTASKS_PER_NODE') or os.environ.get('SLURM_TASKS_PER_NODE', '1')
+    m = re.match(r'\d+', text)
+    return int(m.group(0)) if m else 1
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one process of a multi-process training runs."""
+    backend: str  # nccl with GPUs, gloo without
+    device_index: Optional[int]  # the CUDA device it drives (None: the CPU)
+    local_rank: int  # what LOCAL_RANK says: mmengine hands it to DDP as device_ids
+
+    def wrapper_cfg(self, find_unused_parameters: bool) -> dict:
+        """mmengine's DDP wrapper as the official runs had it (mmengine's default for a
+        config that sets find_unused_parameters: broadcast_buffers False), on this device."""
+        return dict(type='MMDistributedDataParallel', broadcast_buffers=False,
+                    find_unused_parameters=bool(find_unused_parameters),
+                    device_ids=None if self.device_index is None else [self.device_index])
+
+
+def placement(local_id: int, visible_gpus: int, tasks_per_node: int = 1) -> Placement:
+    """The device of the task with SLURM_LOCALID ``local_id`` on a node where it sees
+    ``visible_gpus`` GPUs. With ``--gpus-per-task=1`` (or GPU binding) each task sees one
+    GPU, index 0, whatever its local id; with all the node's GPUs visible to every task,
+    task i drives GPU i. Fewer GPUs than tasks on the node would put two processes on one
+    GPU: an error naming the fix."""
+    if visible_gpus <= 0:
+        return Placement('gloo', None, local_id)
+    if visible_gpus == 1:
+        return Placement('nccl', 0, 0)
+    if local_id >= visible_gpus or tasks_per_node > visible_gpus:
+        raise RuntimeError(f'task {local_id} of {tasks_per_node} on this node sees {visible_gpus} GPUs: two processes '
+                           'would share a GPU. Request one GPU per task (--gpus-per-task=1, the cluster profile\'s '
+                           'default) or as many GPUs per node as tasks')
+    return Placement('nccl', local_id, local_id)
+
+
+_PLACEMENT: Optional['Placement'] = None  # set by init_from_slurm
+
+
+def current_placement() -> 'Placement':
+    """This process's placement: as init_from_slurm chose it, else the current device."""
+    if _PLACEMENT is not None:
+        return _PLACEMENT
+    if torch.cuda.is_available():
+        index = torch.cuda.current_device()
+        return Placement('nccl', index, index)
+    return Placement('gloo', None, int(os.environ.get('LOCAL_RANK', '0')))
 
 
 def describe() -> Optional[dict]:
@@ -47,6 +104,8 @@ def describe() -> Optional[dict]:
 
 
 def finish() -> None:
+    global _PLACEMENT
+    _PLACEMENT = None
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

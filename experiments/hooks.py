@@ -39,13 +39,19 @@ class PreemptionCheckpointHook(Hook):
             comma-separated names in ``$UMIX_PREEMPT_SIGNALS`` (the batch script
             sets the cluster profile's ``signal`` and TERM, which SLURM sends on
             preemption and ``scontrol requeue``), else ``USR2``.
+        decide_every (int): With several processes, they decide together every
+            this many iterations (an all-reduce and a host sync each time); a
+            single process decides after every iteration (no sync). Default: 10.
     """
 
     priority = 'VERY_LOW'  # after the other hooks of the iteration (scheduler step, CheckpointHook)
 
-    def __init__(self, signals: Optional[Sequence[str]] = None) -> None:
+    def __init__(self, signals: Optional[Sequence[str]] = None, decide_every: int = 10) -> None:
         names = signals or os.environ.get('UMIX_PREEMPT_SIGNALS', DEFAULT_SIGNAL).split(',')
         self.signums = [signal_number(n) for n in names]
+        # several processes agree on stopping with an all-reduce and a host sync: once
+        # every N iterations, not every one (the warning comes minutes ahead)
+        self.decide_every = decide_every
         self.requested = False
         self._previous = {}
 
@@ -71,7 +77,7 @@ class PreemptionCheckpointHook(Hook):
                 time.sleep(0.05)
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
-        if not _agreed(self.requested):
+        if not _agreed(self.requested, (runner.iter + 1) % self.decide_every == 0):
             return
         # runner.iter is the iteration just finished (0-based): the checkpoint holds
         # runner.iter + 1 iterations. by_epoch=False makes its meta say so; Runner's
@@ -88,12 +94,15 @@ class PreemptionCheckpointHook(Hook):
         raise Preempted(path)
 
 
-def _agreed(flag: bool) -> bool:
+def _agreed(flag: bool, decide_now: bool) -> bool:
     """Whether any rank was signalled (all ranks then stop at the same iteration;
-    one rank stopping alone would leave the others waiting in all-reduce)."""
+    one rank stopping alone would leave the others waiting in all-reduce). Several
+    ranks decide only where ``decide_now`` (the same iterations on every rank)."""
     from mmengine.dist import get_world_size
     if get_world_size() == 1:
         return flag
+    if not decide_now:
+        return False
     import torch.distributed as dist
     from mmengine.dist import get_comm_device
     t = torch.tensor([int(flag)], device=get_comm_device())
@@ -118,9 +127,11 @@ class ExactResumeHook(Hook):
         self._saved = None
 
     def before_save_checkpoint(self, runner, checkpoint: dict) -> None:
+        # as numpy arrays, not tensors: mmengine's resume loads a checkpoint onto the
+        # current device (map_location), which would turn tensors into CUDA tensors
         checkpoint['rng_state'] = dict(
-            torch=torch.get_rng_state(), numpy=np.random.get_state(), python=random.getstate(),
-            cuda=torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None)
+            torch=torch.get_rng_state().numpy(), numpy=np.random.get_state(), python=random.getstate(),
+            cuda=[s.numpy() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else None)
 
     def after_load_checkpoint(self, runner, checkpoint: dict) -> None:
         self._saved = checkpoint.get('rng_state')
@@ -132,6 +143,27 @@ class ExactResumeHook(Hook):
         replay = loop.iter  # IterBasedTrainLoop.run() calls next() this many times right after this hook
         loop.dataloader_iterator = _RestoreAfter(loop.dataloader_iterator, replay, self._saved)
         self._saved = None
+
+
+def _byte_tensor(state) -> torch.Tensor:
+    """A generator state as the CPU ByteTensor torch wants, whether it was saved as a
+    numpy array or (checkpoints of earlier versions) a tensor loaded onto a GPU."""
+    if isinstance(state, np.ndarray):
+        return torch.from_numpy(np.ascontiguousarray(state, dtype=np.uint8))
+    return state.to(device='cpu', dtype=torch.uint8)
+
+
+def restore_rng_states(state: dict) -> None:
+    """Restores torch's, numpy's and Python's generators, and the CUDA generators of
+    the devices visible now: a checkpoint written where 8 GPUs were visible resumes
+    where one is (each process drives one device; the others' states are unused)."""
+    torch.set_rng_state(_byte_tensor(state['torch']))
+    np.random.set_state(state['numpy'])
+    random.setstate(state['python'])
+    cuda = state.get('cuda')
+    if cuda is not None and torch.cuda.is_available():
+        for index, s in enumerate(cuda[:torch.cuda.device_count()]):
+            torch.cuda.set_rng_state(_byte_tensor(s), device=index)
 
 
 class _RestoreAfter:
@@ -146,11 +178,7 @@ class _RestoreAfter:
     def __next__(self):
         if self._n == 0 and self._state is not None:
             s, self._state = self._state, None
-            torch.set_rng_state(s['torch'])
-            np.random.set_state(s['numpy'])
-            random.setstate(s['python'])
-            if s.get('cuda') is not None and torch.cuda.is_available():
-                torch.cuda.set_rng_state_all(s['cuda'])
+            restore_rng_states(s)
         self._n -= 1
         return next(self._it)
 

@@ -18,12 +18,6 @@ import torch
 DEFAULT_RUNS = {'cuda': (10, 50), 'cpu': (2, 10)}  # (warm-up, timed)
 
 
-def device_slug() -> str:
-    if torch.cuda.is_available():
-        return 'cuda-' + torch.cuda.get_device_name(0).lower().replace(' ', '-')
-    return 'cpu'
-
-
 PROTOCOLS = ('mmseg-benchmark', 'single-image')
 BENCHMARK_WARMUP, BENCHMARK_IMAGES = 5, 200  # as mmseg's benchmark.py
 
@@ -48,21 +42,27 @@ def device_details() -> Dict[str, Any]:
 
 
 def _prepared_model(task, dev: str, hw) -> tuple:
-    """The row's segmentor on ``dev`` with the task's speed options. ``--optimize``
-    is the fastest configuration of the same function: fused attention, and
-    channels-last when it is faster here at this input size (timed, recorded).
-    Returns (model, channels_last)."""
+    """The row's segmentor on ``dev`` with the task's speed options, each on its own:
+    the official computation by default (explicit attention in the U-MixFormer head,
+    mmseg's attention in MiT, concat-then-fuse), as the baselines run as mmseg ships
+    them; ``--optimize`` the fastest configuration of the same function (fused
+    attention, projected-first fuse, and channels-last where it is faster here, timed);
+    ``--channels-last`` and ``--compile`` only what they say. Returns (model, what it
+    computes with, for the record)."""
     from umixformer.complexity import build_segmentor
-    from umixformer.optimize import faster_in_channels_last, optimize_for_inference
+    from umixformer.optimize import computation, faster_in_channels_last, optimize_for_inference
     opts = task.options
-    model = build_segmentor(task.base_cfg).to(dev)
+    optimize = bool(opts.get('optimize'))
+    model = optimize_for_inference(build_segmentor(task.base_cfg).to(dev), fused=optimize)
     channels_last = bool(opts.get('channels_last'))
-    if opts.get('optimize') or channels_last or opts.get('compile'):
-        model = optimize_for_inference(model)
-        if opts.get('optimize') and not channels_last:
-            channels_last = faster_in_channels_last(model, torch.randn(1, 3, *hw, device=dev))
-        model = optimize_for_inference(model, channels_last=channels_last, compile=bool(opts.get('compile')))
-    return model, channels_last
+    if optimize and not channels_last:
+        channels_last = faster_in_channels_last(model, torch.randn(1, 3, *hw, device=dev))
+    model = optimize_for_inference(model, channels_last=channels_last, compile=bool(opts.get('compile')),
+                                   fused=optimize)
+    ran = computation(model)
+    ran.update(channels_last=channels_last, compile=bool(opts.get('compile')),
+               tf32_matmul=torch.backends.cuda.matmul.allow_tf32, tf32_cudnn=torch.backends.cudnn.allow_tf32)
+    return model, ran
 
 
 def _precision(opts) -> tuple:
@@ -88,18 +88,29 @@ def measure_benchmark(task, warmup: int = None, images: int = None) -> Dict[str,
     loader = Runner.build_dataloader(cfg.test_dataloader)
     if len(loader.dataset) <= warmup:
         raise ValueError(f'{len(loader.dataset)} validation images: fewer than the {warmup} warm-up images')
-    model, channels_last = _prepared_model(task, dev, paper_input_hw(task))
-    if dev == 'cuda':
-        torch.backends.cudnn.benchmark = False  # as benchmark.py
-    total, timed, shapes = 0.0, 0, set()
-    with torch.no_grad():
+    model, ran = _prepared_model(task, dev, paper_input_hw(task))
+    torch.backends.cudnn.benchmark = False  # as benchmark.py; set here, never inherited from an earlier task
+    ran['cudnn_benchmark'] = False
+
+    def inputs():
         for i, data in enumerate(loader):
             if i >= images:
-                break
+                return
             # benchmark.py passes training=True, which pads to the crop size; real validation
             # images (ADE20K short side 512, Cityscapes 2048x1024) are never smaller, so test mode
             # is the same there, and it keeps small (built-in) images valid
-            data = model.data_preprocessor(data, False)
+            yield i, model.data_preprocessor(data, False)
+    shapes = set()
+    if ran['compile']:  # compile for every distinct shape before the clock runs (ADE20K's vary)
+        with torch.no_grad(), torch.autocast(dev, dtype=dtype, enabled=dtype is not None):
+            for _, data in inputs():
+                shape = tuple(data['inputs'].shape[-2:])
+                if shape not in shapes:
+                    shapes.add(shape)
+                    model(**data, mode='predict')
+    total, timed = 0.0, 0
+    with torch.no_grad():
+        for i, data in inputs():
             shapes.add(tuple(data['inputs'].shape[-2:]))
             if dev == 'cuda':
                 torch.cuda.synchronize()
@@ -115,12 +126,25 @@ def measure_benchmark(task, warmup: int = None, images: int = None) -> Dict[str,
     return {'latency_ms': 1000.0 / fps, 'fps': fps, 'protocol': 'mmseg-benchmark', 'images': timed,
             'warmup': warmup, 'precision': precision, 'batch_size': 1,
             'mode': model.test_cfg.get('mode', 'whole'), 'input_hw': [list(s) for s in sorted(shapes)][:3],
-            'optimize': bool(opts.get('optimize')), 'channels_last': channels_last,
-            'compile': bool(opts.get('compile')), **device_details()}
+            'distinct_shapes': len(shapes), 'optimize': bool(opts.get('optimize')), **ran, **device_details()}
+
+
+class DeviceMismatch(RuntimeError):
+    """The node's device is not the one the latency row was declared for."""
+
+
+def check_declared_device(declared: str, device: str) -> None:
+    """``--latency-device NAME`` asks for a timing on that device: NAME must be part of
+    this node's device name (``a100`` of ``cuda:NVIDIA A100-SXM4-80GB``; ``cpu``)."""
+    if declared and declared.lower() not in device.lower().replace(' ', '-'):
+        raise DeviceMismatch(f'this latency record is declared for device {declared!r} (--latency-device), but this '
+                             f'node has {device}: run it on a {declared} node, or declare this device')
 
 
 def measure_latency(task, warmup: int = None, runs: int = None) -> Dict[str, Any]:
     """The latency record of a task, by its protocol."""
+    from .store import device_name
+    check_declared_device(task.options.get('device', ''), device_name())
     if task.options.get('protocol', 'mmseg-benchmark') == 'mmseg-benchmark':
         return measure_benchmark(task)
     return measure_single_image(task, warmup, runs)
@@ -135,9 +159,11 @@ def measure_single_image(task, warmup: int = None, runs: int = None) -> Dict[str
     opts = task.options
     precision, dtype = _precision(opts)
     h, w_ = paper_input_hw(task)
-    model, channels_last = _prepared_model(task, dev, (h, w_))
+    model, ran = _prepared_model(task, dev, (h, w_))
+    # one fixed shape: cuDNN may pick its fastest algorithms (set here, never inherited)
+    torch.backends.cudnn.benchmark = ran['cudnn_benchmark'] = True
     x = torch.randn(1, 3, h, w_, device=dev)
-    if channels_last:
+    if ran['channels_last']:
         x = x.contiguous(memory_format=torch.channels_last)
     meta = [dict(ori_shape=(h, w_), img_shape=(h, w_), pad_shape=(h, w_), padding_size=[0, 0, 0, 0])]
     mode = model.test_cfg.get('mode', 'whole')
@@ -169,6 +195,6 @@ def measure_single_image(task, warmup: int = None, runs: int = None) -> Dict[str
         'latency_ms': med, 'latency_p10_ms': q[0], 'latency_p90_ms': q[-1],
         'latency_std_ms': statistics.pstdev(times), 'fps': 1000.0 / med, 'protocol': 'single-image',
         **device_details(), 'precision': precision, 'batch_size': 1, 'mode': mode,
-        'input_hw': [h, w_], 'warmup': warmup, 'runs': runs, 'optimize': bool(opts.get('optimize')),
-        'channels_last': channels_last, 'compile': bool(opts.get('compile')),
+        'input_hw': [h, w_], 'distinct_shapes': 1, 'warmup': warmup, 'runs': runs,
+        'optimize': bool(opts.get('optimize')), **ran,
     }

@@ -24,10 +24,14 @@ def run_local(tasks: List[Task], store: Store, command_for: Callable[[Task], str
     results: Dict[str, Optional[Record]] = {}
     failed, busy = set(), set()
     n = len(tasks)
+    done_at_start = {t.key for t in tasks if store.is_done(t.key)}
     for i, task in enumerate(tasks, 1):
         head = f'[{i}/{n}] {task.label}'
         if store.is_done(task.key):
-            results[task.key] = store.get(task.key)
+            rec = results[task.key] = store.get(task.key)
+            if task.key not in done_at_start and rec is not None:  # counted as "to run" in the header
+                console.print(f'[green]done[/]  {head}: {key_metric(rec)}, computed meanwhile by another process '
+                              f'-> {os.path.relpath(store.path(rec.key), store.root)}', highlight=False, soft_wrap=True)
             continue
         if task.needs in busy:
             console.print(f'[yellow]skip[/] {head}: its input {task.needs} is being computed by another process '
@@ -120,10 +124,11 @@ class LocalBackend(Backend):
         return 0
 
     def cityscapes_c(self, source, out, corruptions, store, protocol, console) -> int:
-        from .cityscapes_c import generate
+        from .cityscapes_c import available_cpus, generate
+        workers = self.args.workers or available_cpus()
         console.print(f'writing Cityscapes-C ({len(corruptions)} corruptions x 5 severities) to {out} '
-                      f'with {self.args.workers} process(es); finished images are kept')
-        stats = generate(source, out, corruptions, workers=self.args.workers, protocol=protocol)
+                      f'with {workers} process(es); finished images are kept')
+        stats = generate(source, out, corruptions, workers=workers, protocol=protocol)
         console.print(f'{stats["images"]} validation images, {stats["written"]} corrupted images written in '
                       f'{stats["seconds"]:.1f} s ({stats["images_per_second"]:.2f} images/s)')
         return 0

@@ -10,6 +10,7 @@ or in a folder given by ``--tables DIR`` / ``UMIX_TABLES=DIR[:DIR...]``.
 """
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -26,6 +27,10 @@ STAGE_NEEDS = {'test': 'train', 'robustness': 'train'}
 DATASETS = ('ade20k', 'cityscapes')
 METRICS = ('params_m', 'params_published_layout_m', 'gflops', 'miou', 'latency_ms', 'fps',
            'miou_clean', 'miou_corrupted')
+# mIoU-type metrics: percentages (0..100), compared in points rather than relatively
+PERCENT_METRICS = ('miou', 'miou_clean', 'miou_corrupted')
+# what --rows can name (a comma separates ids there) and a file name can hold
+ROW_ID = re.compile(r'[A-Za-z0-9][A-Za-z0-9._+-]*')
 ROW_FIELDS = {'id', 'group', 'method', 'encoder', 'dataset', 'config', 'seeds', 'stages',
               'schedule', 'published', 'provenance', 'cited', 'notes', 'gpu_hours', 'gpus', 'nodes', 'pipeline',
               'tolerance', 'approximate'}
@@ -70,6 +75,7 @@ class Row:
     pipeline: str = 'official'  # evaluation pipeline, see experiments/pipelines.py
     tolerance: Mapping[str, float] = field(default_factory=dict)
     approximate: Tuple[str, ...] = ()  # metrics whose published value is read off a figure
+    table_dir: str = ''  # the folder of its table file (a command that reruns it names it with --tables)
 
     @property
     def world_size(self) -> int:
@@ -135,6 +141,9 @@ def _parse_row(path: str, table: str, index: int, raw: Mapping[str, Any],
         if name not in merged:
             raise RegistryError(f'{where}: missing field {name!r}')
         _check_type(where, name, merged[name], str, 'a string')
+    if not ROW_ID.fullmatch(merged['id']):
+        raise RegistryError(f'{where}: field \'id\': {merged["id"]!r} cannot be named by --rows; use letters, '
+                            'digits and . _ + - (starting with a letter or digit), no commas or spaces')
     if merged['dataset'] not in DATASETS:
         raise RegistryError(f'{where}: field \'dataset\': unknown dataset {merged["dataset"]!r}; '
                             f'known: {", ".join(DATASETS)}')
@@ -166,6 +175,9 @@ def _parse_row(path: str, table: str, index: int, raw: Mapping[str, Any],
         if not math.isfinite(v) or v <= 0:
             raise RegistryError(f'{where}: field \'published\': {k} = {v} is not a published value (every '
                                 'metric here is positive and finite); leave an unknown value out, never write 0')
+        if k in PERCENT_METRICS and v > 100:
+            raise RegistryError(f'{where}: field \'published\': {k} = {v} is above 100: an mIoU is a percentage '
+                                '(0..100, e.g. 41.2); check the value against the paper')
     config = None
     if cited:
         if raw.get('config'):
@@ -206,7 +218,7 @@ def _parse_row(path: str, table: str, index: int, raw: Mapping[str, Any],
                published=dict(published), provenance=str(merged.get('provenance', '')),
                cited=cited, notes=str(merged.get('notes', '')), gpu_hours=gpu_hours,
                gpus=int(merged.get('gpus', 1)), nodes=int(merged.get('nodes', 1)), pipeline=pipeline, tolerance=dict(tolerance),
-               approximate=tuple(approximate))
+               approximate=tuple(approximate), table_dir=os.path.dirname(os.path.abspath(path)))
 
 
 def read_toml(path: str, error=None, missing: str = 'no such file') -> Dict[str, Any]:

@@ -5,7 +5,7 @@ import time
 from typing import Any, Dict, Optional, Tuple
 
 from .store import Store
-from .tasks import Task
+from .tasks import Task, invalidate_command
 
 StageResult = Tuple[Dict[str, Any], Dict[str, str], Optional[str]]
 
@@ -26,12 +26,13 @@ def _runner(task: Task, work_dir: str, **overrides):
     cfg.experiment_name = task.key.replace('/', '_') + time.strftime('_%Y%m%d_%H%M%S')
     # a multi-process row under srun has joined its process group already (exec-task,
     # experiments.distributed): mmengine then skips its own launcher
-    from .distributed import describe
+    from .distributed import current_placement, describe
     group = describe()
     cfg.launcher = 'pytorch' if group else 'none'
-    if group and group['backend'] == 'gloo':  # CPU processes: DDP of a CPU module, and no SyncBN without GPUs
-        cfg.model_wrapper_cfg = dict(type='MMDistributedDataParallel', device_ids=None)
-        cfg.model = _without_sync_bn(cfg.model)
+    if group:  # DDP on this process's device, with the official runs' wrapper settings
+        cfg.model_wrapper_cfg = current_placement().wrapper_cfg(cfg.get('find_unused_parameters', False))
+        if group['backend'] == 'gloo':  # CPU processes: no SyncBN without GPUs
+            cfg.model = _without_sync_bn(cfg.model)
     for k, v in overrides.items():
         cfg[k] = v
     return Runner.from_cfg(cfg)
@@ -46,16 +47,17 @@ def _without_sync_bn(node):
 
 
 def _read_last_checkpoint(work_dir: str) -> Optional[str]:
-    """The checkpoint to resume from: the one ``last_checkpoint`` names, else (the
-    file torn or naming nothing: mmengine's CheckpointHook writes it in place) the
-    latest ``iter_N.pth``, which is whole (written atomically)."""
+    """The checkpoint to resume from, always inside ``work_dir``: the file that
+    ``last_checkpoint`` names, else (the file torn or naming nothing: mmengine's
+    CheckpointHook writes it in place) the latest ``iter_N.pth``, which is whole
+    (written atomically). mmengine writes an absolute path there; only its file name
+    is read, so that a copied or moved store resumes from its own files."""
     import glob
     import re
     path = os.path.join(work_dir, 'last_checkpoint')
     named = open(path).read().strip() if os.path.exists(path) else ''
-    for ckpt in (named, os.path.join(work_dir, os.path.basename(named))) if named else ():
-        if os.path.isfile(ckpt):  # mmengine writes an absolute path: the store may have moved
-            return ckpt
+    if named and os.path.isfile(os.path.join(work_dir, os.path.basename(named))):
+        return os.path.join(work_dir, os.path.basename(named))
     found = [(int(m.group(1)), p) for p in glob.glob(os.path.join(work_dir, 'iter_*.pth'))
              if (m := re.fullmatch(r'iter_(\d+)\.pth', os.path.basename(p)))]
     return max(found)[1] if found else None
@@ -90,7 +92,8 @@ def run_train(task: Task, store: Store) -> StageResult:
     hooks_cfg = task.cfg.get('default_hooks', {}).copy()
     if hooks_cfg.get('checkpoint'):  # how checkpoints are written, not what is computed: not in the key
         hooks_cfg['checkpoint'] = dict(hooks_cfg['checkpoint'], backend_args=ATOMIC_BACKEND)
-    runner = _runner(task, work, resume=resumed is not None, load_from=None, custom_hooks=custom,
+    # resume from that file explicitly: mmengine's own lookup reads last_checkpoint's absolute path
+    runner = _runner(task, work, resume=resumed is not None, load_from=resumed, custom_hooks=custom,
                      default_hooks=hooks_cfg)
     import torch
     with heap_kept() if not torch.cuda.is_available() else contextlib.nullcontext():
@@ -122,8 +125,7 @@ def _finished_training(task: Task, store: Store):
     ckpt = store.abs(train.artifacts.get('checkpoint', ''))
     if not os.path.exists(ckpt):
         raise StageError(f'the checkpoint {ckpt} of the finished training {task.needs} is gone; recompute it with '
-                         f'`run-experiment invalidate {task.row.table} --rows {task.row.id} --stages train` '
-                         'then the same command')
+                         f'`{invalidate_command(task, store.root, "train")}` then the same command')
     return train, ckpt
 
 
@@ -178,7 +180,7 @@ def run_robustness(task: Task, store: Store) -> StageResult:
     import copy
     from mmengine.runner import TestLoop
 
-    from .cityscapes_c import CLEAN, val_images, generate, root_for
+    from .cityscapes_c import CLEAN, available_cpus, val_images, generate, root_for
     from .corruptions import CORRUPTIONS, SEVERITIES, aggregate
     from .profiles import get_profile
     if task.row.dataset != 'cityscapes':
@@ -191,7 +193,7 @@ def run_robustness(task: Task, store: Store) -> StageResult:
     if on_the_fly:  # nothing on disk: each image is corrupted as it is loaded (same pixels)
         gen = {'images': len(val_images(task.data_root)[:profile.robustness_images]), 'images_per_second': None}
     else:
-        gen = generate(task.data_root, out, workers=os.cpu_count() or 1, max_images=profile.robustness_images,
+        gen = generate(task.data_root, out, workers=available_cpus(), max_images=profile.robustness_images,
                        protocol=protocol)
     work = store.work_dir(task.key)
     runner = _runner(task, work, load_from=ckpt, resume=False)

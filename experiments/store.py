@@ -8,12 +8,14 @@ moved to ``records/damaged/`` and an invalidated one to ``records/history/``.
 Paths inside records are relative to the runs folder, so a store can be moved.
 """
 import json
+import math
 import os
 import platform
 import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Union
 
@@ -21,6 +23,15 @@ DONE, FAILED, RUNNING, PREEMPTED, INTERRUPTED = 'done', 'failed', 'running', 'pr
 # bumped whenever what goes into a key changes: records under older keys are not reused
 KEY_VERSION = 2
 SEEDED_STAGES = ('train', 'test', 'robustness')  # results depend on the trained weights
+
+
+STATUSES = (DONE, FAILED, RUNNING, PREEMPTED, INTERRUPTED)
+# metrics the suite reads as numbers (analysis, reports, the console): a record whose
+# value for one of them is not a number is damaged; a NaN or infinite one is kept in the
+# record but is not a value (analysis reads it as not measured)
+NUMERIC_METRICS = frozenset({
+    'miou', 'mIoU', 'aAcc', 'mAcc', 'params_m', 'params_published_layout_m', 'gflops', 'latency_ms', 'fps',
+    'miou_clean', 'miou_corrupted', 'iters', 'final_loss'})
 
 
 class RecordExistsError(RuntimeError):
@@ -53,6 +64,51 @@ class Record:
     # what the result depends on beyond the config: evaluation pipeline,
     # Cityscapes-C protocol, latency settings
     settings: Dict[str, Any] = field(default_factory=dict)
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def finite(value: Any) -> bool:
+    """A metric value that counts: a number, neither NaN nor infinite."""
+    return is_number(value) and math.isfinite(value)
+
+
+_STR_FIELDS = ('key', 'stage', 'status', 'config', 'config_hash', 'profile', 'dataset', 'git_revision', 'device',
+               'command', 'started_at', 'finished_at', 'error', 'log')
+_DICT_FIELDS = ('metrics', 'artifacts', 'packages', 'settings')
+
+
+def check_record(data: Any) -> Record:
+    """A Record from a parsed JSON object, or TypeError/ValueError naming the first
+    field whose type or value is wrong."""
+    if not isinstance(data, dict):
+        raise TypeError(f'a record is a JSON object, got {type(data).__name__}')
+    rec = Record(**data)  # unknown or missing fields: TypeError
+    for name in _STR_FIELDS:
+        if not isinstance(getattr(rec, name), str):
+            raise TypeError(f'field {name!r} must be a string, got {getattr(rec, name)!r}')
+    for name in _DICT_FIELDS:
+        if not isinstance(getattr(rec, name), dict):
+            raise TypeError(f'field {name!r} must be an object, got {getattr(rec, name)!r}')
+    if rec.status not in STATUSES:
+        raise ValueError(f'field \'status\' must be one of {", ".join(STATUSES)}, got {rec.status!r}')
+    if rec.seed is not None and not (isinstance(rec.seed, int) and not isinstance(rec.seed, bool)):
+        raise TypeError(f'field \'seed\' must be an integer or null, got {rec.seed!r}')
+    if not is_number(rec.wall_time_s):
+        raise TypeError(f'field \'wall_time_s\' must be a number, got {rec.wall_time_s!r}')
+    if not isinstance(rec.rows, list) or not all(isinstance(r, str) for r in rec.rows):
+        raise TypeError(f'field \'rows\' must be a list of strings, got {rec.rows!r}')
+    if rec.resumed_from is not None and not isinstance(rec.resumed_from, str):
+        raise TypeError(f'field \'resumed_from\' must be a string or null, got {rec.resumed_from!r}')
+    for name, value in rec.artifacts.items():
+        if value is not None and not isinstance(value, str):
+            raise TypeError(f'artifact {name!r} must be a path (string), got {value!r}')
+    for name in NUMERIC_METRICS & set(rec.metrics):
+        if not is_number(rec.metrics[name]):
+            raise TypeError(f'metric {name!r} must be a number, got {rec.metrics[name]!r}')
+    return rec
 
 
 def atomic_write(path: str, text: Union[str, bytes]) -> str:
@@ -124,6 +180,12 @@ def device_name() -> str:
     return f'cpu:{cpu} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)'
 
 
+def aside_stamp() -> str:
+    """The suffix of a file or folder set aside: when, by which process, and a few
+    random letters (one process may set the same key aside twice in a second)."""
+    return time.strftime('.%Y%m%d-%H%M%S') + f'.{os.getpid()}.{uuid.uuid4().hex[:6]}'
+
+
 class StoreError(ValueError):
     """The runs folder cannot be used (e.g. it is a file)."""
 
@@ -136,7 +198,14 @@ class Store:
         if os.path.exists(self.root) and not os.path.isdir(self.root):
             raise StoreError(f'--runs-dir {root} is a file, not a folder: give a folder for the results '
                              '(it is created if missing)')
+        parent = os.path.dirname(self.root)
+        while not os.path.exists(parent):  # the folder is created under its first existing ancestor
+            parent = os.path.dirname(parent)
+        if not os.path.isdir(parent):
+            raise StoreError(f'--runs-dir {root} lies under {parent}, which is a file, not a folder: give a folder '
+                             'for the results')
         self.moved: List[Tuple[str, str, str]] = []  # (damaged file, where it went, why)
+        self._seen_damaged: set = set()
 
     def path(self, key: str) -> str:
         return os.path.join(self.root, 'records', key + '.json')
@@ -155,32 +224,32 @@ class Store:
 
     def _aside(self, path: str, folder: str) -> str:
         rel = os.path.relpath(path, os.path.join(self.root, 'records'))
-        dest = os.path.join(self.root, 'records', folder, rel[:-len('.json')] + time.strftime('.%Y%m%d-%H%M%S')
-                            + f'.{os.getpid()}.json')
+        dest = os.path.join(self.root, 'records', folder, rel[:-len('.json')] + aside_stamp() + '.json')
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         os.replace(path, dest)
         return dest
 
     def _load(self, path: str) -> Optional[Record]:
-        """The record in ``path``; a damaged file is moved to records/damaged/ (named
-        on stderr and in ``self.moved``) and read as missing."""
+        """The record in ``path``; a damaged file (not JSON, or a field of the wrong
+        type) is moved to records/damaged/ (named on stderr and in ``self.moved``)
+        and read as missing. In a store this process cannot write, it is left where
+        it is and still read as missing."""
         try:
             with open(path) as f:
-                data = json.load(f)
-            if not isinstance(data, dict):
-                raise TypeError(f'a record is a JSON object, got {type(data).__name__}')
-            rec = Record(**data)
-            if not isinstance(rec.metrics, dict) or not isinstance(rec.artifacts, dict):
-                raise TypeError('metrics and artifacts must be objects')
-            return rec
+                return check_record(json.load(f))
         except FileNotFoundError:
             return None
         except (ValueError, TypeError, UnicodeDecodeError) as err:
+            why = f'{type(err).__name__}: {err}'.splitlines()[0][:200]
+            if path in self._seen_damaged:
+                return None
+            self._seen_damaged.add(path)
             try:
                 dest = self._aside(path, 'damaged')
             except FileNotFoundError:  # another reader moved it first
                 return None
-            why = f'{type(err).__name__}: {err}'.splitlines()[0][:200]
+            except OSError as os_err:  # a read-only store (shared, or another user's): report, read on
+                dest = f'nowhere (the store is not writable here: {os_err.strerror})'
             self.moved.append((path, dest, why))
             print(f'run-experiment: damaged record {path} ({why}) moved to {dest}; it counts as missing',
                   file=sys.stderr)
@@ -190,9 +259,43 @@ class Store:
         return self._load(self.path(key))
 
     def retire(self, key: str) -> Optional[str]:
-        """Moves a record to records/history/ (kept, never deleted); returns where."""
-        path = self.path(key)
-        return self._aside(path, 'history') if os.path.exists(path) else None
+        """Moves a record and its run folder aside (see ``retire_all``); returns where the record went."""
+        return self.retire_all([key]).get(key)
+
+    def retire_all(self, keys: List[str]) -> Dict[str, str]:
+        """Sets records aside so that they are recomputed from scratch: each record goes
+        to records/history/ and its run folder (checkpoints, logs) to work/history/,
+        under the same time stamp; nothing is deleted. The retired records' paths are
+        rewritten to where the folders went, so history stays consistent and a rerun
+        never resumes from the old run's checkpoints. Returns key -> the record's new path."""
+        stamp = aside_stamp()
+        moved_work: Dict[str, str] = {}  # old relative folder -> new relative folder
+        for key in keys:
+            work = self.work_dir(key)
+            if os.path.isdir(work):
+                dest = os.path.join(self.root, 'work', 'history', key + stamp)
+                os.makedirs(os.path.dirname(dest), exist_ok=True)
+                os.replace(work, dest)
+                moved_work[self.rel(work)] = self.rel(dest)
+
+        def moved(path):
+            for old, new in moved_work.items():
+                if isinstance(path, str) and (path == old or path.startswith(old + os.sep)):
+                    return new + path[len(old):]
+            return path
+        out: Dict[str, str] = {}
+        for key in keys:
+            rec = self.get(key)
+            if rec is None:
+                continue
+            rec.artifacts = {k: moved(v) for k, v in rec.artifacts.items()}
+            rec.log, rec.resumed_from = moved(rec.log), moved(rec.resumed_from)
+            rel = os.path.relpath(self.path(key), os.path.join(self.root, 'records'))
+            dest = os.path.join(self.root, 'records', 'history', rel[:-len('.json')] + stamp + '.json')
+            atomic_write(dest, json.dumps(asdict(rec), indent=2, sort_keys=True))
+            os.unlink(self.path(key))
+            out[key] = dest
+        return out
 
     def damaged(self) -> List[str]:
         """Files under records/damaged/, oldest first."""

@@ -9,7 +9,6 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 from mmengine.config import Config
 
 from .datasets import builtin_identity, dataset_identity, resolve_root_path, synthetic_params
-from .latency import device_slug
 from .pipelines import ROBUSTNESS_PROTOCOLS, apply_pipeline
 from .profiles import Profile, apply_profile
 from .registry import STAGE_NEEDS, STAGES, Row, Table
@@ -28,6 +27,8 @@ def _hash(obj) -> str:
 # how complexity is counted (umixformer.complexity): change when the counts change (the
 # meta-tensor counter reproduces FlopAnalyzer exactly, so it keeps the name)
 COMPLEXITY_COUNTER = 'mmengine-FlopAnalyzer/tensor-mode/sdpa-as-matmuls/v1'
+# latency keys: 2 = without the planning machine's device (1 held it)
+LATENCY_KEY_VERSION = 2
 
 
 def measure_input_hw(dataset: str, base_cfg: Config) -> Tuple[int, int]:
@@ -102,10 +103,19 @@ class Task:
         return f'{self.stage:<10} {self.row.table}/{self.row.id}{seed}'
 
 
-def reproduce_command(task: 'Task', data_roots: Dict[str, str]) -> str:
-    """The command that computes exactly this task's record."""
-    parts = ['run-experiment', task.row.table, '--rows', task.row.id, '--stages', task.stage,
-             '--profile', task.profile]
+def _table_flags(row: Row) -> List[str]:
+    """``--tables DIR`` where the row's table is not one of the suite's own."""
+    from .registry import TABLE_DIR
+    if row.table_dir and os.path.realpath(row.table_dir) != os.path.realpath(TABLE_DIR):
+        return ['--tables', row.table_dir]
+    return []
+
+
+def reproduce_command(task: 'Task', data_roots: Dict[str, str], runs_dir: Optional[str] = None,
+                      weights_dir: Optional[str] = None) -> str:
+    """The command that computes exactly this task's record (into ``runs_dir`` when given)."""
+    parts = ['run-experiment', task.row.table] + _table_flags(task.row) + [
+        '--rows', task.row.id, '--stages', task.stage, '--profile', task.profile]
     if task.seed is not None:
         parts += ['--seeds', str(task.seed)]
     opts = task.options
@@ -118,9 +128,27 @@ def reproduce_command(task: 'Task', data_roots: Dict[str, str]) -> str:
         parts += ['--cityscapes-c-source', opts['source']]
     if task.stage == 'latency' and opts.get('protocol', 'mmseg-benchmark') != 'mmseg-benchmark':
         parts += ['--latency-protocol', opts['protocol']]
+    if task.stage == 'latency' and opts.get('device'):
+        parts += ['--latency-device', opts['device']]
     for ds, root in sorted(data_roots.items()):
         parts += ['--data-root', f'{ds}={root}']
+    if runs_dir:
+        parts += ['--runs-dir', os.path.abspath(runs_dir)]
+    if weights_dir:
+        parts += ['--weights-dir', os.path.abspath(weights_dir)]
     return shlex.join(parts)
+
+
+def invalidate_command(task: 'Task', runs_dir: str, stage: Optional[str] = None) -> str:
+    """The command that sets this task's record (or its row's ``stage`` record) aside.
+    It names the task's data root unless that is the built-in data: the root is in the key."""
+    runs_dir = os.path.abspath(runs_dir)
+    data = []
+    if task.data_root and os.path.dirname(os.path.abspath(task.data_root)) != os.path.join(runs_dir, 'data'):
+        data = ['--data-root', f'{task.row.dataset}={os.path.abspath(task.data_root)}']
+    return shlex.join(['run-experiment', 'invalidate', task.row.table] + _table_flags(task.row) + [
+        '--rows', task.row.id, '--stages', stage or task.stage, '--profile', task.profile] + (
+        ['--seeds', str(task.seed)] if task.seed is not None else []) + data + ['--runs-dir', runs_dir])
 
 
 @dataclass(frozen=True)
@@ -131,10 +159,12 @@ class LatencyOptions:
     compile: bool = False
     protocol: str = 'mmseg-benchmark'  # or 'single-image' (experiments/latency.py)
 
+    device: str = ''  # declared with --latency-device (e.g. a100): checked on the node before timing
+
     def suffix(self) -> str:
         proto = {'mmseg-benchmark': 'bench', 'single-image': 'single'}[self.protocol]
-        return '-'.join([proto, self.precision] + [n for n, on in (('opt', self.optimize), ('cl', self.channels_last),
-                                                                   ('compile', self.compile)) if on])
+        return '-'.join(([self.device] if self.device else []) + [proto, self.precision] + [
+            n for n, on in (('opt', self.optimize), ('cl', self.channels_last), ('compile', self.compile)) if on])
 
 
 def plan(table: Table, rows: Sequence[Row], stages: Optional[Iterable[str]], seeds: Optional[Sequence[int]],
@@ -181,8 +211,10 @@ def plan(table: Table, rows: Sequence[Row], stages: Optional[Iterable[str]], see
         # a measurement depends on the model, the input size and how it is counted / timed
         measure_hash = {'complexity': _hash({'model': model, 'input_hw': hw, 'counter': COMPLEXITY_COUNTER,
                                              'key_version': KEY_VERSION}),
-                        'latency': _hash({'model': model, 'input_hw': hw, 'device': device_slug(),
-                                          'options': vars(latency), 'key_version': KEY_VERSION,
+                        # not the planning machine's device (a login node plans what a GPU node
+                        # times): a declared --latency-device only; the record states the device
+                        'latency': _hash({'model': model, 'input_hw': hw, 'options': vars(latency),
+                                          'key_version': KEY_VERSION, 'latency_key': LATENCY_KEY_VERSION,
                                           # the benchmark protocol times the validation images
                                           'data': identity if latency.protocol == 'mmseg-benchmark' else ''})}
         # N processes train with a global batch of N x the config's: another result, another key
@@ -200,8 +232,8 @@ def plan(table: Table, rows: Sequence[Row], stages: Optional[Iterable[str]], see
                 if stage in MODEL_STAGES:
                     chash = measure_hash[stage]
                     key = run_key(stage, row.config, chash, 'model', None)
-                    if stage == 'latency':  # readable: a timing belongs to its device and settings
-                        key += f"-{device_slug()}-{latency.suffix()}"
+                    if stage == 'latency':  # readable: a timing belongs to its settings (and declared device)
+                        key += f"-{latency.suffix()}"
                 else:
                     chash = train_hash if stage == 'train' else eval_hash
                     key = run_key(stage, row.config, chash, profile.name, seed) + world

@@ -24,13 +24,35 @@ LEGEND = ('✓ reproduced (within the tolerance); ≈ within noise (outside the 
 METRIC_LABELS = {'params_m': 'Params (M)', 'params_published_layout_m': 'Params (M)', 'gflops': 'GFLOPs',
                  'miou': 'mIoU (%)', 'latency_ms': 'Latency (ms)', 'fps': 'FPS',
                  'miou_clean': 'clean mIoU', 'miou_corrupted': 'Cityscapes-C mIoU'}
+LATENCY_METRICS = ('latency_ms', 'fps')  # shown with the device they were timed on
 HIGHER_IS_BETTER = {'miou', 'fps', 'miou_clean', 'miou_corrupted'}
 LATEX_SPECIALS = {'&': r'\&', '%': r'\%', '$': r'\$', '#': r'\#', '_': r'\_', '{': r'\{', '}': r'\}',
                   '~': r'\textasciitilde{}', '^': r'\textasciicircum{}', '\\': r'\textbackslash{}'}
 
 
+# symbols the tables and titles use that pdflatex's default (utf8 + T1) fonts lack
+LATEX_SYMBOLS = {'✓': r'\checkmark{}', '✗': r'$\times$', '×': r'$\times$', '≈': r'$\approx$', 'Δ': r'$\Delta$',
+                 '±': r'$\pm$', '–': '--', '—': '---', '→': r'$\rightarrow$', '≤': r'$\leq$', '≥': r'$\geq$',
+                 'µ': r'$\mu$', 'μ': r'$\mu$', '°': r'$^\circ$', '·': r'$\cdot$', '…': r'\ldots{}',
+                 '‘': '`', '’': "'", '“': '``', '”': "''"}
+
+
+def _latex_char(ch: str) -> str:
+    if ch in LATEX_SPECIALS:
+        return LATEX_SPECIALS[ch]
+    if ch in LATEX_SYMBOLS:
+        return LATEX_SYMBOLS[ch]
+    if ord(ch) < 0x250:  # Latin-1 and Latin Extended (ü, é, ł): T1 fonts have them
+        return ch
+    import unicodedata  # anything else: its ASCII base letter where it has one, else its name
+    base = unicodedata.normalize('NFKD', ch).encode('ascii', 'ignore').decode()
+    return latex_escape(base) if base else f'[{unicodedata.name(ch, "?").lower()}]'
+
+
 def latex_escape(text) -> str:
-    return ''.join(LATEX_SPECIALS.get(ch, ch) for ch in str(text))
+    """Text for pdflatex: its special characters escaped, and every character one that
+    the default fonts can set (symbols as their LaTeX commands)."""
+    return ''.join(_latex_char(ch) for ch in str(text))
 
 
 def _missing(v) -> bool:
@@ -94,6 +116,7 @@ def table_context(table, df: pd.DataFrame, profile: str, verdicts: Optional[pd.D
             cells.append(dict(value=fmt(line[m]), published=fmt(line[f'{m}_published']), diff=diff,
                               best=bool(best[m].get(idx, False)), n=int(line.get(f'{m}_n', 0) or 0),
                               std=fmt(line.get(f'{m}_std')), released=fmt(line.get(f'{m}_released')),
+                              device=line.get('latency_device', '') if m in LATENCY_METRICS else '',
                               **_verdict_cell(v)))
         row = dict(method=line['method'], encoder=line['encoder'], dataset=line['dataset'], cited=line['cited'],
                    provenance=line['provenance'], config_hash=line.get('config_hash', ''),

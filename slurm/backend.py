@@ -271,7 +271,10 @@ class Submission:
             manifest = os.path.join(self.dir, f'{arr["name"]}.json')
             arr['manifest'] = manifest
             arr['script_path'] = os.path.join(self.dir, f'{arr["name"]}.sbatch')
-            launcher = f'srun --ntasks={res["ntasks"]} ' if res['ntasks'] > 1 else ''
+            # srun of Slurm 22.05-23.02 does not inherit --cpus-per-task from the batch script: each
+            # process and its loader workers would share one CPU
+            launcher = (f'srun --ntasks={res["ntasks"]} --cpus-per-task="$SLURM_CPUS_PER_TASK" '
+                        if res['ntasks'] > 1 else '')
             arr['script'] = env.get_template('stage.sbatch.j2').render(
                 table=self.table, stage=arr['name'], n=len(arr['tasks']), array=array_spec(arr['indices']),
                 resumable=arr['stage'] == 'train',

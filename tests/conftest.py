@@ -37,3 +37,23 @@ def require_tool(name: str, why: str) -> str:
             pytest.fail(msg)
         pytest.skip(msg)
     return path
+
+
+TINY_TABLES = os.path.join(DATA_DIR, 'tables')
+
+
+@pytest.fixture(scope='session')
+def tiny_trained(tmp_path_factory):
+    """One tiny training + test of tiny/umix-b0 on a dataset root outside the runs
+    folder, shared by the tests that read it: (base folder, runs folder, data root).
+    Tests that change the store work on a copy (shutil.copytree)."""
+    from experiments.cli import main
+    from experiments.datasets import generate_synthetic
+    base = tmp_path_factory.mktemp('trained')
+    data = str(base / 'ade')
+    generate_synthetic('ade20k', data)
+    os.remove(os.path.join(data, '.umixformer-synthetic.json'))  # a "real" dataset: identified by its files
+    runs = base / 'runs'
+    assert main(['tiny', '--tables', TINY_TABLES, '--profile', 'tiny', '--rows', 'umix-b0', '--stages', 'train,test',
+                 '--data-root', f'ade20k={data}', '--runs-dir', str(runs)]) == 0
+    return base, runs, data

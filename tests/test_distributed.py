@@ -9,6 +9,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import DATA_DIR, ROOT
 from experiments.cli import _backend, _plan, parse_args
 from experiments.executor import prepare_data, run_task
@@ -59,3 +61,91 @@ def test_two_processes_follow_one_process_with_the_same_global_batch(tmp_path):
     # measured: 3.30/3.39, 1.80/1.73, 1.74/1.34, 1.13/1.16, 1.23/1.21, 1.10/1.01 (mean 8 %, worst 30 %)
     assert sum(rel) / len(rel) <= 0.15 and max(rel) <= 0.40, (a, b)
     assert a[60] < a[10] / 2 and b[60] < b[10] / 2  # both learn
+
+
+def test_preemption_decision_syncs_every_n_iterations(monkeypatch):
+    """Several processes agree on stopping with an all-reduce (a host sync): only on
+    every N-th iteration, the same iterations on every rank; one process never syncs."""
+    import mmengine.dist
+    import torch.distributed as dist
+    from experiments import hooks
+    reduces = []
+    monkeypatch.setattr(mmengine.dist, 'get_world_size', lambda: 2)
+    monkeypatch.setattr(mmengine.dist, 'get_comm_device', lambda: 'cpu')
+    monkeypatch.setattr(dist, 'all_reduce', lambda t, op=None: reduces.append(int(t.item())))
+
+    class Runner:
+        iter = 0
+    hook = hooks.PreemptionCheckpointHook(decide_every=10)
+    hook.requested = True
+    runner = Runner()
+    stopped_at = None
+    for i in range(25):
+        runner.iter = i
+        try:
+            hook.after_train_iter(runner, i)
+        except Exception:  # saving the checkpoint needs a real runner: the decision was taken here
+            stopped_at = i + 1
+            break
+    assert stopped_at == 10 and reduces == [1]
+    monkeypatch.setattr(mmengine.dist, 'get_world_size', lambda: 1)
+    assert hooks._agreed(True, False) is True  # a single process stops at once
+
+
+@pytest.mark.parametrize('local_id,visible,per_node,expected', [
+    (0, 0, 2, ('gloo', None, 0)),  # CPU processes
+    (1, 0, 2, ('gloo', None, 1)),
+    (0, 1, 2, ('nccl', 0, 0)),  # --gpus-per-task=1: each task sees one GPU, index 0
+    (1, 1, 2, ('nccl', 0, 0)),  # (LOCAL_RANK = SLURM_LOCALID asked for cuda:1 here)
+    (3, 1, 4, ('nccl', 0, 0)),
+    (1, 2, 2, ('nccl', 1, 1)),  # every GPU of the node visible to every task
+    (3, 4, 4, ('nccl', 3, 3)),
+])
+def test_placement_of_a_process(local_id, visible, per_node, expected):
+    from experiments.distributed import placement
+    p = placement(local_id, visible, per_node)
+    assert (p.backend, p.device_index, p.local_rank) == expected
+    wrapper = p.wrapper_cfg(find_unused_parameters=True)
+    assert wrapper == dict(type='MMDistributedDataParallel', broadcast_buffers=False, find_unused_parameters=True,
+                           device_ids=None if expected[1] is None else [expected[1]])
+
+
+def test_placement_refuses_two_processes_on_one_gpu():
+    from experiments.distributed import placement
+    with pytest.raises(RuntimeError, match='two processes would share a GPU'):
+        placement(2, 2, 4)
+
+
+def test_placement_from_slurm_variables(monkeypatch):
+    """init_from_slurm with the variables srun sets for rank 1 of 2 (--gpus-per-task=1:
+    one visible GPU): LOCAL_RANK and the device it drives are 0, not SLURM_LOCALID."""
+    import torch
+    import torch.distributed as dist
+    from experiments import distributed
+    calls = {}
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)
+    monkeypatch.setattr(torch.cuda, 'set_device', lambda i: calls.setdefault('device', i))
+    monkeypatch.setattr(dist, 'init_process_group', lambda **kw: calls.setdefault('group', kw))
+    monkeypatch.setattr(distributed, 'describe', lambda: {'backend': 'nccl', 'world_size': 2})
+    for name, value in dict(UMIX_LAUNCHER='slurm', SLURM_NTASKS='2', SLURM_PROCID='1', SLURM_LOCALID='1',
+                            SLURM_JOB_ID='123', SLURM_JOB_NODELIST='127.0.0.1', SLURM_NTASKS_PER_NODE='2').items():
+        monkeypatch.setenv(name, value)
+    for name in ('LOCAL_RANK', 'RANK', 'WORLD_SIZE', 'MASTER_ADDR', 'MASTER_PORT'):
+        monkeypatch.delenv(name, raising=False)
+    distributed.init_from_slurm()
+    try:
+        assert os.environ['LOCAL_RANK'] == '0' and calls['device'] == 0
+        assert calls['group'] == dict(backend='nccl', rank=1, world_size=2)
+        assert distributed.current_placement().wrapper_cfg(True)['device_ids'] == [0]
+    finally:
+        distributed._PLACEMENT = None
+
+
+def test_workers_follow_the_cpu_allocation():
+    """Cityscapes-C workers: the CPUs of the job's allocation (affinity), not the node's."""
+    res = subprocess.run(['taskset', '-c', '0', sys.executable, '-c',
+                          'from experiments.cityscapes_c import available_cpus; print(available_cpus())'],
+                         cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == '1'

@@ -97,3 +97,36 @@ def test_resume_survives_a_torn_last_checkpoint_file(tmp_path):
     assert _read_last_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_20.pth')
     (tmp_path / 'last_checkpoint').write_text('/elsewhere/iter_10.pth')  # the store moved
     assert _read_last_checkpoint(str(tmp_path)) == str(tmp_path / 'iter_10.pth')
+
+
+def test_rng_states_survive_a_load_onto_another_device(tiny_trained):
+    """mmengine's resume loads a checkpoint onto the current device: on a GPU node every
+    tensor in it arrives as a CUDA tensor. The saved generator states must still restore
+    (stand-in for the GPU: map_location='meta', a device that holds no CPU data)."""
+    from experiments.hooks import ExactResumeHook, restore_rng_states
+    _, runs, _ = tiny_trained
+    store = Store(str(runs))
+    train = next(r for r in store.records() if r.stage == 'train')
+    on_cpu = torch.load(store.abs(train.artifacts['checkpoint']), map_location='cpu', weights_only=False)
+    elsewhere = torch.load(store.abs(train.artifacts['checkpoint']), map_location='meta', weights_only=False)
+    assert next(iter(elsewhere['state_dict'].values())).device.type == 'meta'  # the stand-in took effect
+    hook = ExactResumeHook()
+    hook.after_load_checkpoint(None, elsewhere)
+    torch.manual_seed(123)
+    restore_rng_states(hook._saved)
+    expected = on_cpu['rng_state']['torch']
+    assert torch.equal(torch.get_rng_state(), torch.as_tensor(expected, dtype=torch.uint8))
+
+
+def test_cuda_states_restored_for_the_visible_devices_only(monkeypatch):
+    """Written where 8 GPUs were visible, resumed where one is (a task of --gpus-per-task=1)."""
+    import numpy as np
+    from experiments.hooks import restore_rng_states
+    calls = []
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)
+    monkeypatch.setattr(torch.cuda, 'set_rng_state', lambda state, device: calls.append((state.dtype, device)))
+    state = dict(torch=torch.get_rng_state().numpy(), numpy=np.random.get_state(), python=__import__('random').getstate(),
+                 cuda=[np.full(16, i, dtype=np.uint8) for i in range(8)])
+    restore_rng_states(state)
+    assert calls == [(torch.uint8, 0)]

@@ -47,6 +47,10 @@ def test_builtin_tables_load_with_published_values():
     (GOOD_ROW + 'published = { mIoU = 41.0 }\n', r"field 'published': unknown metric 'mIoU'"),
     (GOOD_ROW.replace('method = "U-MixFormer"\n', ''), r"row 1 \(r1\): missing field 'method'"),
     ('', r'no rows'),
+    (GOOD_ROW.replace('id = "r1"', 'id = "r1,r2"'), r"field 'id': 'r1,r2' cannot be named by --rows"),
+    (GOOD_ROW.replace('id = "r1"', 'id = "my row"'), r"field 'id': 'my row' cannot be named by --rows"),
+    (GOOD_ROW + 'published = { miou = 412.0 }\n', r"field 'published': miou = 412.0 is above 100"),
+    (GOOD_ROW + 'published = { miou_corrupted = 100.5 }\n', r"miou_corrupted = 100.5 is above 100"),
 ])
 def test_validation_errors_name_file_row_field(tmp_path, body, match):
     path = _write(tmp_path, body)

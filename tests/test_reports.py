@@ -47,6 +47,30 @@ def test_latex_is_booktabs_bold_best_and_compiles(report_dir, tmp_path):
 def test_latex_escaping():
     assert latex_escape('A&B_1 50% #2 {x} ~ ^ \\') == (
         r'A\&B\_1 50\% \#2 \{x\} \textasciitilde{} \textasciicircum{} \textbackslash{}')
+    assert latex_escape('✓ ü Δ ± 漢') == r'\checkmark{} ü $\Delta$ $\pm$ [cjk unified ideograph-6f22]'
+
+
+def test_latex_of_non_ascii_titles_and_rows_compiles(tmp_path):
+    """A user's table whose title and row names hold symbols and accents."""
+    pdflatex = require_tool('pdflatex', 'LaTeX report test')
+    body = open(os.path.join(TABLES, 'tiny.toml')).read()
+    body = body.replace('name = "tiny"', 'name = "umlaut"').replace('Tiny test table', 'Größe ✓ — Δ ± ≈ µ → 漢字')
+    body = body.replace('method = "FCN"', 'method = "FCN ✓ (Müller et al.) …"')
+    (tmp_path / 'tables').mkdir()
+    (tmp_path / 'tables' / 'umlaut.toml').write_text(body)
+    out = tmp_path / 'out'
+    assert main(['report', 'umlaut', '--tables', str(tmp_path / 'tables'), '--runs-dir', str(tmp_path / 'runs'),
+                 '--format', 'latex', '--out', str(out)]) == 0
+    res = subprocess.run([pdflatex, '-interaction=nonstopmode', '-halt-on-error', 'umlaut.standalone.tex'],
+                         cwd=out, capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout[-2000:]
+    assert 'Größe \\checkmark{}' in (out / 'umlaut.standalone.tex').read_text()
+
+
+def test_report_of_an_empty_store_says_so(tmp_path, capsys):
+    assert main(['report', 'all', '--tables', TABLES, '--runs-dir', str(tmp_path / 'runs'), '--format', 'csv']) == 0
+    out = ' '.join(capsys.readouterr().out.split())
+    assert f'{tmp_path / "runs"} holds no results' in out and 'published values only' in out
 
 
 def test_html_pages_render_in_chromium(report_dir):

@@ -37,7 +37,9 @@ def test_runs_every_stage_and_records_provenance(tiny_run, capsys):
         assert r.status == 'done'
         assert r.config_hash and r.git_revision and r.device and r.wall_time_s > 0
         assert {'torch', 'mmcv', 'mmengine', 'mmsegmentation'} <= set(r.packages)
-        assert r.command.startswith('run-experiment tiny --rows ')
+        # the command recomputes it from any folder: its table folder and store named
+        assert r.command.startswith(f'run-experiment tiny --tables {TABLES} --rows ')
+        assert r.command.endswith(f'--runs-dir {runs}')
     test = next(r for r in recs.values() if r.stage == 'test' and r.dataset == 'ade20k')
     assert 0.0 <= test.metrics['miou'] <= 100.0
     cx = next(r for r in recs.values() if r.stage == 'complexity')

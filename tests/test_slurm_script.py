@@ -83,6 +83,10 @@ def test_multi_process_rows_never_train_as_one_process(tmp_path, capsys):
     (train, ) = [a for a in sub.render() if a['stage'] == 'train']
     assert train['name'] == 'train-2gpu' and '#SBATCH --ntasks=2' in train['script']
     assert 'srun --ntasks=2 ' in train['script'] and 'UMIX_LAUNCHER=slurm' in train['script']
+    # one node: the processes of a single-node row are never spread over nodes
+    assert '#SBATCH --nodes=1\n#SBATCH --ntasks=2\n' in train['script']
+    # srun of Slurm 22.05-23.02 does not inherit --cpus-per-task from the batch script
+    assert 'srun --ntasks=2 --cpus-per-task="$SLURM_CPUS_PER_TASK" ' in train['script']
 
 
 def test_multi_node_row_is_rendered_with_nodes_and_srun(tmp_path):
@@ -104,7 +108,7 @@ def test_multi_node_row_is_rendered_with_nodes_and_srun(tmp_path):
     script = arr['script']
     assert arr['name'] == 'train-2gpu-2nodes'
     for line in ('#SBATCH --nodes=2', '#SBATCH --ntasks-per-node=2', '#SBATCH --gpus-per-task=1',
-                 'export UMIX_LAUNCHER=slurm', 'srun --ntasks=4 '):
+                 'export UMIX_LAUNCHER=slurm', 'srun --ntasks=4 --cpus-per-task="$SLURM_CPUS_PER_TASK" '):
         assert line in script, line
     assert '#SBATCH --ntasks=' not in script
 

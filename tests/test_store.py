@@ -61,17 +61,8 @@ def test_complexity_key_holds_the_input_size(tmp_path):
 
 
 @pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-    """A tiny training + test on a dataset root outside the runs folder."""
-    base = tmp_path_factory.mktemp('moved')
-    from experiments.datasets import generate_synthetic
-    data = str(base / 'ade')
-    generate_synthetic('ade20k', data)
-    os.remove(os.path.join(data, '.umixformer-synthetic.json'))  # a "real" dataset: identified by its files
-    runs = base / 'runs'
-    args = ['tiny', *TINY, '--rows', 'umix-b0', '--stages', 'train,test', '--data-root', f'ade20k={data}']
-    assert main(args + ['--runs-dir', str(runs)]) == 0
-    return base, runs, data
+def trained(tiny_trained):
+    return tiny_trained
 
 
 def _plan_todo(runs, data, tables=TABLES):
@@ -324,3 +315,34 @@ def test_16_concurrent_writers_lose_nothing(tmp_path, same_key):
         assert sorted(r.metrics['index'] for r in recs) == list(range(16))
         assert all(r.status == 'done' for r in recs)
     assert not [f for d, _, fs in os.walk(tmp_path / 'leases') for f in fs]
+
+
+def test_a_task_finished_meanwhile_by_another_process_gets_its_line(tmp_path):
+    """Two tasks to run; while the first runs, another process finishes the second:
+    it still gets its one line (the header counted it as to run)."""
+    import io
+    from rich.console import Console
+    import experiments.stages as stages
+    from experiments.local import run_local
+    table = get_table('tiny', [TABLES])
+    store = Store(str(tmp_path))
+    tasks = plan(table, [table.row('umix-b0')], ['complexity'], None, get_profile('tiny'), {}, store)
+    other = plan(table, [table.row('umix-b0-city')], ['train'], None, get_profile('tiny'), {}, store)
+    first, second = tasks[0], other[0]
+
+    def stage(task, store_):  # meanwhile, "another process" writes the second task's record
+        store_.put(Record(key=second.key, stage='train', status='done', config='c', config_hash='h', profile='tiny',
+                          seed=0, dataset='cityscapes', metrics={'iters': 60, 'final_loss': 0.5}))
+        return {'gflops': 6.0}, {}, None
+    old = stages.STAGE_FUNCS['complexity']
+    stages.STAGE_FUNCS['complexity'] = stage
+    out = io.StringIO()
+    try:
+        results, busy = run_local([first, second], store, lambda t: 'cmd', Console(file=out, width=200))
+    finally:
+        stages.STAGE_FUNCS['complexity'] = old
+    lines = out.getvalue().splitlines()
+    assert any(l.startswith('done  [1/2]') for l in lines), lines
+    (line, ) = [l for l in lines if l.startswith('done  [2/2]')]
+    assert 'computed meanwhile by another process' in line and '60 iterations' in line
+    assert results[second.key].status == 'done' and not busy

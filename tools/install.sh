@@ -7,14 +7,14 @@ VENV=${UMIX_VENV:-$ROOT/.venv}
 PY=${PYTHON:-python3.11}
 command -v "$PY" >/dev/null || PY=python3
 
-# Pins: torch first (a plain `torch` requirement would pull a multi-GB CUDA build),
-# setuptools that still ships pkg_resources (mmcv 2.1.0's setup.py needs it).
-TORCH=torch==2.13.0
+# Pins: torch first (tools/install_choice.py: the CPU pin, or a CUDA build already in the
+# venv, kept; a plain `torch` requirement would pull a multi-GB CUDA build), setuptools
+# that still ships pkg_resources (mmcv 2.1.0's setup.py needs it).
 SETUPTOOLS='setuptools>=77,<81'
 MMCV=mmcv==2.1.0
 STACK=(mmengine==0.10.7 mmsegmentation==1.2.2 ftfy regex fvcore 'numpy<2.5' pandas jinja2 matplotlib
        rich pytest pytest-timeout 'imagecorruptions==1.1.2' 'numba==0.68.1' 'scikit-image' 'opencv-python-headless')
-STAMP_TEXT="$TORCH $SETUPTOOLS $MMCV ${STACK[*]} $(sha1sum "$ROOT/pyproject.toml" | cut -c1-12)"
+STAMP_TEXT="${UMIX_TORCH:-} $SETUPTOOLS $MMCV ${STACK[*]} $(sha1sum "$ROOT/pyproject.toml" "$ROOT/tools/install_choice.py" | cut -c1-12 | tr '\n' ' ')"
 STAMP=$VENV/.umixformer-installed
 
 if [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$STAMP_TEXT" ]; then
@@ -23,11 +23,14 @@ fi
 log() { echo "[install] $*" >&2; }
 [ -x "$VENV/bin/python" ] || { log "creating $VENV"; "$PY" -m venv "$VENV"; }
 PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
-log "torch + build tools"
+# a CUDA build of torch already in the venv is kept (and what was kept is said)
+TORCH=$("$VENV/bin/python" "$ROOT/tools/install_choice.py" torch)
+log "torch ($TORCH) + build tools"
 "${PIP[@]}" "$TORCH" "$SETUPTOOLS" wheel ninja
 if ! "$VENV/bin/python" -c 'import mmcv, mmcv.ops' 2>/dev/null; then
+  FORCE_CUDA=$("$VENV/bin/python" "$ROOT/tools/install_choice.py" mmcv)
   log "mmcv 2.1.0 with compiled ops (first time on a machine: about 9 minutes on 2 cores; pip caches the wheel)"
-  MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=${MAX_JOBS:-$(nproc)} \
+  MMCV_WITH_OPS=1 FORCE_CUDA=$FORCE_CUDA MAX_JOBS=${MAX_JOBS:-$(nproc)} \
     "${PIP[@]}" --no-build-isolation "$MMCV"
 fi
 log "mmengine, mmsegmentation and the rest"

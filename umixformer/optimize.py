@@ -44,18 +44,26 @@ def _encoder_attentions(model: nn.Module):
             and m.attn.in_proj_weight is not None and m.attn.in_proj_bias is not None]
 
 
-def set_plain(model: nn.Module) -> nn.Module:
-    """The reference implementation: explicit softmax(qk^T)v, concat-then-fuse."""
+def set_fused(model: nn.Module, fused: bool) -> nn.Module:
+    """Fused attention (head and MiT encoder) and the projected-first fuse on or off."""
     from .models.decode_heads import UMixFormerHead
     from .models.layers import MixAttention
     for m in model.modules():
         if isinstance(m, MixAttention):
-            m.fused = False
+            m.fused = fused
         if isinstance(m, UMixFormerHead):
-            m.fast_fuse = False
+            m.fast_fuse = fused
     for m in _encoder_attentions(model):
-        m.__dict__.pop('forward', None)
+        if fused:
+            m.forward = types.MethodType(_fused_efficient_attention, m)
+        else:
+            m.__dict__.pop('forward', None)
     return model
+
+
+def set_plain(model: nn.Module) -> nn.Module:
+    """The reference implementation: explicit softmax(qk^T)v, concat-then-fuse."""
+    return set_fused(model, False)
 
 
 def faster_in_channels_last(model: nn.Module, example: torch.Tensor, runs: int = 2) -> bool:
@@ -83,20 +91,28 @@ def faster_in_channels_last(model: nn.Module, example: torch.Tensor, runs: int =
     return cl < plain
 
 
-def optimize_for_inference(model: nn.Module, channels_last: bool = False,
-                           compile: bool = False, compile_backend='inductor') -> nn.Module:
-    """The same function, faster: fused attention in the encoder (MiT) and the
-    head, the projected-first fuse; channels-last and ``torch.compile`` on
-    request (:func:`faster_in_channels_last` says whether channels-last pays)."""
+def computation(model: nn.Module) -> dict:
+    """What ``model`` computes with, read off the model itself (for a record):
+    fused attention in the head and in the encoder, the projected-first fuse.
+    ``None`` where the model has no such part."""
     from .models.decode_heads import UMixFormerHead
     from .models.layers import MixAttention
-    for m in model.modules():
-        if isinstance(m, MixAttention):
-            m.fused = True
-        if isinstance(m, UMixFormerHead):
-            m.fast_fuse = True
-    for m in _encoder_attentions(model):
-        m.forward = types.MethodType(_fused_efficient_attention, m)
+    mix = [m.fused for m in model.modules() if isinstance(m, MixAttention)]
+    heads = [m.fast_fuse for m in model.modules() if isinstance(m, UMixFormerHead)]
+    enc = ['forward' in m.__dict__ for m in _encoder_attentions(model)]
+
+    def state(flags):
+        return None if not flags else all(flags) if all(flags) or not any(flags) else 'mixed'
+    return dict(fused_head_attention=state(mix), fused_encoder_attention=state(enc), fast_fuse=state(heads))
+
+
+def optimize_for_inference(model: nn.Module, channels_last: bool = False,
+                           compile: bool = False, compile_backend='inductor', fused: bool = True) -> nn.Module:
+    """The same function, faster: fused attention in the encoder (MiT) and the
+    head, the projected-first fuse (``fused``; else the official computation, as
+    :func:`set_plain`); channels-last and ``torch.compile`` on request
+    (:func:`faster_in_channels_last` says whether channels-last pays)."""
+    set_fused(model, fused)
     model.eval()
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
