@@ -1,6 +1,7 @@
 """Multi-process training under srun: the process group from SLURM's variables."""
 import os
 import re
+import socket
 import subprocess
 from dataclasses import dataclass
 from typing import Optional
@@ -32,6 +33,7 @@ def init_from_slurm() -> Optional[dict]:
                                   timeout=60).stdout.split()[0]
         except (OSError, IndexError, subprocess.TimeoutExpired):
             raise RuntimeError(f'cannot expand the node list {nodes!r} (scontrol show hostnames)') from None
+    host = _address(host)
     port = 20000 + int(os.environ.get('SLURM_JOB_ID', '0')) % 20000
     place = _PLACEMENT = placement(local, torch.cuda.device_count() if torch.cuda.is_available() else 0,
                                    _tasks_per_node())
@@ -41,6 +43,26 @@ def init_from_slurm() -> Optional[dict]:
         torch.cuda.set_device(place.device_index)
     dist.init_process_group(backend=place.backend, rank=rank, world_size=world)
     return describe()
+
+
+def _address(node: str) -> str:
+    """Where the other processes reach ``node``: its name where that resolves, else the
+    NodeAddr SLURM reaches it at (clusters whose node names are not host names)."""
+    try:
+        socket.getaddrinfo(node, None)
+        return node
+    except socket.gaierror:
+        pass
+    try:
+        out = subprocess.run(['scontrol', 'show', 'node', '-o', node], capture_output=True, text=True,
+                             timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        out = ''
+    m = re.search(r'\bNodeAddr=(\S+)', out)
+    if not m:
+        raise RuntimeError(f'cannot reach node {node!r}: its name does not resolve and `scontrol show node` '
+                           'gives no NodeAddr')
+    return m.group(1)
 
 
 def _tasks_per_node() -> int:
@@ -100,7 +122,10 @@ def describe() -> Optional[dict]:
     import torch.distributed as dist
     if not (dist.is_available() and dist.is_initialized()):
         return None
-    return {'backend': dist.get_backend(), 'world_size': dist.get_world_size(), 'sync_bn': torch.cuda.is_available()}
+    out = {'backend': dist.get_backend(), 'world_size': dist.get_world_size(), 'sync_bn': torch.cuda.is_available()}
+    if os.environ.get('SLURM_STEP_NUM_NODES'):  # under srun: over how many nodes the processes ran
+        out['nodes'] = int(os.environ['SLURM_STEP_NUM_NODES'])
+    return out
 
 
 def finish() -> None:

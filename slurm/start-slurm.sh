@@ -22,6 +22,10 @@
 #                                  after start; the probe makes "ready" mean "runs jobs")
 #   SLURM_CI_LINK_ETC=0|1          1 = symlink /etc/slurm/slurm.conf -> our slurm.conf so
 #                                  sbatch/squeue/... work without SLURM_CONF in the env
+#   SLURM_CI_NODES=1               >1 = that many nodes on this machine, one slurmd each
+#                                  (node1..nodeN at 127.0.0.1..N, slurmd ports SLURMD_PORT+i;
+#                                  Slurm 22.05's packaged slurmd takes -N NODE and a port per
+#                                  node), for the multi-node tests; 1 = one node, "localhost"
 #   SLURM_CI_CTLD_PORT=6817 SLURM_CI_SLURMD_PORT=6818 SLURM_CI_DBD_PORT=6819
 #   SLURM_CI_DB_PORT=3307          MariaDB TCP port (127.0.0.1 only)
 #   SLURM_CI_TIMEOUT=60            seconds to wait for each daemon
@@ -42,7 +46,11 @@ SLURMD_PORT=${SLURM_CI_SLURMD_PORT:-6818}
 DBD_PORT=${SLURM_CI_DBD_PORT:-6819}
 DB_PORT=${SLURM_CI_DB_PORT:-3307}
 TIMEOUT=${SLURM_CI_TIMEOUT:-60}
-NODE=localhost
+NNODES=${SLURM_CI_NODES:-1}
+NODES=()
+if [ "$NNODES" = 1 ]; then NODES=(localhost); else for i in $(seq 1 "$NNODES"); do NODES+=("node$i"); done; fi
+NODE=${NODES[0]}
+NODE_LIST=$(IFS=,; echo "${NODES[*]}")
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 log() { echo "[start-slurm] $*" >&2; }
@@ -77,8 +85,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # ---------------------------------------------------------------- helpers
-pid_alive() {  # pid_alive NAME -> 0 if $DIR/run/NAME.pid names a live process with comm NAME
-  local f="$DIR/run/$1.pid" pid
+pid_alive() {  # pid_alive NAME [FILE] -> 0 if $DIR/run/FILE.pid (FILE=NAME) names a live process with comm NAME
+  local f="$DIR/run/${2:-$1}.pid" pid
   [ -s "$f" ] || return 1
   pid=$(tr -dc '0-9' < "$f"); [ -n "$pid" ] || return 1
   [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$1" ] || return 1
@@ -93,7 +101,8 @@ wait_for() {  # wait_for DESCRIPTION CMD...
     sleep 0.2
   done
 }
-node_idle() { sinfo -h -n "$NODE" -o '%t' 2>/dev/null | grep -qE '^(idle|mix|alloc)'; }
+node_idle() { sinfo -h -n "${1:-$NODE}" -o '%t' 2>/dev/null | grep -qE '^(idle|mix|alloc)'; }
+slurmd_pidfile() { if [ "$NNODES" = 1 ]; then echo slurmd; else echo "slurmd-$1"; fi; }
 link_etc() {
   [ "$LINK_ETC" = 1 ] || return 0
   if [ -e /etc/slurm/slurm.conf ] && [ ! -L /etc/slurm/slurm.conf ]; then
@@ -112,10 +121,11 @@ EOF
 export SLURM_CONF="$DIR/slurm.conf"
 
 # ---------------------------------------------------------------- already running?
-daemons=(munged slurmctld slurmd)
-[ "$ACCT" = 1 ] && daemons=(munged mariadbd slurmdbd slurmctld slurmd)
+daemons=(munged slurmctld)
+[ "$ACCT" = 1 ] && daemons=(munged mariadbd slurmdbd slurmctld)
 all_up=1
 for d in "${daemons[@]}"; do pid_alive "$d" || all_up=0; done
+for n in "${NODES[@]}"; do pid_alive slurmd "$(slurmd_pidfile "$n")" || all_up=0; done
 if [ "$all_up" = 1 ] && node_idle; then
   write_env; link_etc
   log "cluster already running in $DIR"
@@ -128,7 +138,7 @@ if [ -d "$DIR/run" ]; then
   log "stale/partial cluster in $DIR - stopping recorded PIDs first"
   SLURM_CI_DIR="$DIR" bash "$HERE/stop-slurm.sh" || true
 fi
-for port in "$CTLD_PORT" "$SLURMD_PORT"; do
+for port in "$CTLD_PORT" $(seq "$SLURMD_PORT" $(( SLURMD_PORT + NNODES - 1 ))); do
   if ss -ltnH "sport = :$port" 2>/dev/null | grep -q .; then die "TCP port $port already in use (another slurm?)"; fi
 done
 
@@ -137,10 +147,11 @@ T_START=$(date +%s.%N)
 # shellcheck disable=SC2154
 trap 'rc=$?; if [ $rc -ne 0 ]; then log "start failed (rc=$rc) - stopping what was started"; SLURM_CI_DIR="$DIR" bash "$HERE/stop-slurm.sh" || true; fi' EXIT
 rm -rf "$DIR/state" "$DIR/spool" "$DIR/log" "$DIR/run" "$DIR/munge" "$DIR/mysql" "$DIR/slurmdbd.conf"
-mkdir -p "$DIR/state" "$DIR/spool/$NODE" "$DIR/log" "$DIR/run" \
+mkdir -p "$DIR/state" "$DIR/log" "$DIR/run" \
          "$DIR/munge/etc" "$DIR/munge/lib" "$DIR/munge/run"
 chmod 755 "$DIR" "$DIR/munge" "$DIR/munge/run" "$DIR/log"
 chmod 700 "$DIR/munge/etc" "$DIR/munge/lib"
+for n in "${NODES[@]}"; do mkdir -p "$DIR/spool/$n"; done
 
 # ---------------------------------------------------------------- munge
 # munged insists on: key dir/key not readable by others, socket dir world-executable.
@@ -230,9 +241,9 @@ SlurmdPort=$SLURMD_PORT
 StateSaveLocation=$DIR/state
 SlurmdSpoolDir=$DIR/spool/%n
 SlurmctldPidFile=$DIR/run/slurmctld.pid
-SlurmdPidFile=$DIR/run/slurmd.pid
+SlurmdPidFile=$DIR/run/$(if [ "$NNODES" = 1 ]; then echo slurmd; else echo 'slurmd-%n'; fi).pid
 SlurmctldLogFile=$DIR/log/slurmctld.log
-SlurmdLogFile=$DIR/log/slurmd.log
+SlurmdLogFile=$DIR/log/$(if [ "$NNODES" = 1 ]; then echo slurmd; else echo 'slurmd-%n'; fi).log
 SlurmctldDebug=info
 SlurmdDebug=info
 MailProg=/bin/true
@@ -257,10 +268,17 @@ InactiveLimit=0
 Waittime=0
 SlurmctldTimeout=30
 SlurmdTimeout=30
-NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
-PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+$(if [ "$NNODES" = 1 ]; then
+  echo "NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN"
+else
+  # several slurmd on one machine: each its own loopback address and port
+  for i in $(seq 1 "$NNODES"); do
+    echo "NodeName=node$i NodeHostname=$(hostname) NodeAddr=127.0.0.$i Port=$(( SLURMD_PORT + i - 1 )) CPUs=$CPUS RealMemory=$(( MEM_MB / NNODES )) State=UNKNOWN"
+  done
+fi)
+PartitionName=debug Nodes=$NODE_LIST Default=YES MaxTime=INFINITE State=UP
 # a partition with a time limit, for the MaxTime check
-PartitionName=short Nodes=$NODE MaxTime=00:30:00 State=UP
+PartitionName=short Nodes=$NODE_LIST MaxTime=00:30:00 State=UP
 EOF
 chmod 644 "$DIR/slurm.conf"
 
@@ -268,9 +286,11 @@ chmod 644 "$DIR/slurm.conf"
 slurmctld -i          # daemonizes, writes SlurmctldPidFile
 wait_for "slurmctld" scontrol ping
 log "slurmctld up (pid $(cat "$DIR/run/slurmctld.pid"))"
-slurmd -N "$NODE"     # daemonizes, writes SlurmdPidFile
-wait_for "node $NODE idle" node_idle
-log "slurmd up (pid $(cat "$DIR/run/slurmd.pid"))"
+for n in "${NODES[@]}"; do
+  slurmd -N "$n"      # daemonizes, writes SlurmdPidFile
+  wait_for "node $n idle" node_idle "$n"
+  log "slurmd of $n up (pid $(cat "$DIR/run/$(slurmd_pidfile "$n").pid"))"
+done
 if [ "$ACCT" = 1 ]; then
   wait_for "cluster registered in slurmdbd" bash -c "sacctmgr -n -P list cluster format=cluster | grep -qx ci"
 fi

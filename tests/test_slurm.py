@@ -181,7 +181,7 @@ def test_two_process_training_under_srun(cluster, tmp_path):
     log = open(Store(str(tmp_path)).abs(rec.log)).read()
     assert rec.status == 'done', rec.error + log[-3000:]
     assert rec.key.endswith('-w2') and rec.settings['world_size'] == 2 and rec.settings['global_batch'] == 4
-    assert rec.metrics['distributed'] == {'backend': 'gloo', 'world_size': 2, 'sync_bn': False}
+    assert rec.metrics['distributed'] == {'backend': 'gloo', 'world_size': 2, 'sync_bn': False, 'nodes': 1}
     assert rec.metrics['iters'] == 60 and rec.metrics['final_loss'] < 10
     assert 'Distributed training: True' in log and log.count('exec-task: ' + rec.key) == 2  # both ranks ran it
 
@@ -296,3 +296,48 @@ def test_status_of_a_job_slurm_has_forgotten(cluster, tmp_path, capsys):
     assert main(['status'] + args) == 0
     out = ' '.join(capsys.readouterr().out.split())
     assert '987654_3' in out and 'which SLURM no longer knows' in out
+
+
+TWO_NODE_DIR = CI_DIR + '-2nodes'
+
+
+@pytest.fixture(scope='module')
+def two_nodes(cluster):
+    """A second cluster of two nodes on this machine (slurm/start-slurm.sh with
+    SLURM_CI_NODES=2: two slurmd at 127.0.0.1 and 127.0.0.2, their own ports), beside
+    the one-node cluster of the other tests; stopped after this module."""
+    env = dict(os.environ, SLURM_CI_DIR=TWO_NODE_DIR, SLURM_CI_NODES='2', SLURM_CI_CTLD_PORT='6827',
+               SLURM_CI_SLURMD_PORT='6828', SLURM_CI_CPUS='2', SLURM_CI_MEM_MB='16000')
+    out = subprocess.run(['bash', os.path.join(ROOT, 'slurm', 'start-slurm.sh')], capture_output=True, text=True,
+                         timeout=600, env=env)
+    assert out.returncode == 0, 'could not start the two-node cluster: ' + out.stderr[-3000:]
+    yield os.path.join(TWO_NODE_DIR, 'slurm.conf')
+    subprocess.run(['bash', os.path.join(ROOT, 'slurm', 'stop-slurm.sh')], capture_output=True, timeout=120,
+                   env=dict(os.environ, SLURM_CI_DIR=TWO_NODE_DIR))
+
+
+def test_two_node_training_lands_once(two_nodes, tmp_path, monkeypatch):
+    """A nodes = 2 row: its rendered script passes `sbatch --test-only` on a real
+    two-node cluster, and trains as 2 nodes x 1 process (gloo) into one record."""
+    monkeypatch.setenv('SLURM_CONF', two_nodes)
+    nodes = subprocess.run(['sinfo', '-h', '-o', '%D %t'], capture_output=True, text=True).stdout.split()
+    assert nodes[0] == '2', nodes
+    args = ['tiny_nodes', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path), '--backend', 'slurm',
+            '--slurm-profile', PROFILE]
+    from experiments.cli import _backend, _plan, parse_args
+    parsed = parse_args(args)
+    table, profile, _, store, tasks = _plan(parsed)
+    (arr, ) = _backend(parsed, profile)._submission(table, tasks, store, {}).render()
+    script = tmp_path / 'two-nodes.sbatch'
+    script.write_text(arr['script'])
+    test_only = subprocess.run(['sbatch', '--test-only', str(script)], capture_output=True, text=True, timeout=60)
+    assert test_only.returncode == 0 and 'node[1-2]' in test_only.stderr, test_only.stderr
+    assert main(args) == 0
+    _wait_idle()
+    (rec, ) = Store(str(tmp_path)).records()
+    logs = ''.join(open(os.path.join(d, f)).read() for d, _, fs in os.walk(tmp_path / 'slurm') for f in fs
+                   if f.endswith('.out'))
+    assert rec.status == 'done', logs[-3000:]
+    # two processes, one on each node
+    assert rec.metrics['distributed'] == {'backend': 'gloo', 'world_size': 2, 'sync_bn': False, 'nodes': 2}
+    assert rec.settings['world_size'] == 2 and rec.key.endswith('-w2')

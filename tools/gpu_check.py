@@ -1,0 +1,311 @@
+"""The GPU check: what only a GPU node runs, measured in one prepared run (see
+tools/gpu_check.sh for how it gets onto a device machine).
+
+    python tools/gpu_check.py [--cpu] [--out DIR] [--update-docs]
+
+Sections (each a key of the JSON; the markdown has one table per section):
+
+* ``environment``: device, driver, CUDA, cuDNN, torch.
+* ``train``: a few training iterations per model family at the paper's per-GPU batch
+  and crop (U-MixFormer on MiT-B0, LVT, MSCAN-T; FeedFormer-B0; SegFormer-B0): s/iter,
+  peak memory.
+* ``resume``: a tiny training preempted at iteration 20 and resumed on this device
+  (the RNG states come back from a checkpoint loaded onto it), against an uninterrupted
+  one: resumed from where, max abs weight difference.
+* ``process_group``: a world-size-1 process group (NCCL with a GPU, gloo without) for a
+  task whose SLURM_LOCALID is 1 but which sees one GPU: the device it drives and a DDP
+  step with the suite's wrapper settings.
+* ``logits``: optimized vs official computation of U-MixFormer-B0 at fp32, fp16 and
+  bf16: max abs difference against the stated tolerance.
+* ``latency``: the latency stage for the latency table's rows, single-image protocol at
+  2048x1024 and the benchmark protocol on the built-in Cityscapes images, official and
+  optimized, fp32 and fp16; ``--compile`` on images of several sizes.
+
+``--cpu`` runs every section on the CPU at small sizes (batch 1, crop 128, one timed
+iteration; latency of U-MixFormer-B0 at ADE20K's 512x512 and on the built-in Cityscapes
+images, fp32; compile skipped) so that CI keeps the script working; its numbers are not
+GPU numbers. ``--update-docs`` writes the markdown into docs/performance.md between
+the ``gpu-check`` markers.
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import sys
+import tempfile
+import time
+
+import torch
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+sys.path.insert(0, os.path.join(ROOT, 'tools'))
+CONFIGS = os.path.join(ROOT, 'experiments', 'configs')
+FAMILIES = {  # model family -> its ADE20K config (per-GPU batch 16, crop 512)
+    'U-MixFormer MiT-B0': 'umixformer/umixformer_mit-b0_1xb16-160k_ade20k-512x512.py',
+    'U-MixFormer LVT': 'umixformer/umixformer_lvt_1xb16-160k_ade20k-512x512.py',
+    'U-MixFormer MSCAN-T': 'umixformer/umixformer_mscan-t_1xb16-160k_ade20k-512x512.py',
+    'FeedFormer MiT-B0': 'feedformer/feedformer_mit-b0_1xb16-160k_ade20k-512x512.py',
+    'SegFormer MiT-B0': 'segformer/segformer_mit-b0_1xb16-160k_ade20k-512x512.py',
+}
+# optimized vs official logits: float rounding only. fp32 with TF32 (cuDNN convolutions
+# use it by default on Ampere and later) and half precisions round far more coarsely
+TOLERANCE = {'fp32': 1e-4, 'fp32-tf32': 2e-2, 'fp16': 5e-2, 'bf16': 3e-1}
+DTYPES = {'fp32': None, 'fp16': torch.float16, 'bf16': torch.bfloat16}
+MARKERS = ('<!-- gpu-check:start -->', '<!-- gpu-check:end -->')
+
+
+def environment() -> dict:
+    from experiments.latency import device_details
+    out = device_details()
+    out.update(platform=platform.platform(), gpu_check_at=time.strftime('%Y-%m-%d %H:%M:%S %z'))
+    return out
+
+
+def train(small: bool) -> list:
+    from bench_train_step import run_variant
+    from experiments.tasks import load_base_config
+    rows = []
+    for family, config in FAMILIES.items():
+        path = os.path.join(CONFIGS, config)
+        cfg = load_base_config(path)
+        batch = 1 if small else int(cfg.train_dataloader.batch_size)
+        size = 128 if small else int(cfg.crop_size[0])
+        r = run_variant('ours', 1 if small else 5, batch, size, config=path)
+        rows.append(dict(family=family, batch=batch, crop=size, s_per_iter=r['ms'] / 1000, peak_mb=r['peak_mb'],
+                         loss=r['loss']))
+    return rows
+
+
+def _tiny_training(runs: str, preempt_at: int = 0):
+    """tiny-profile training of Table 1's U-MixFormer-B0 row on the built-in data; the
+    preemption signal arrives during iteration ``preempt_at`` (0: never). Returns the
+    final record and how often it was preempted."""
+    from experiments.cli import _plan, parse_args
+    from experiments.executor import prepare_data, run_task
+    from experiments.hooks import Preempted, PreemptionCheckpointHook
+    original = PreemptionCheckpointHook.after_train_iter
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
+        if runner.iter + 1 == preempt_at and os.environ.get('UMIX_GPU_CHECK_RESUMED') != '1':
+            os.environ['UMIX_GPU_CHECK_RESUMED'] = '1'
+            signal.raise_signal(self.signums[0])  # the real signal, through the real handler
+        original(self, runner, batch_idx, data_batch, outputs)
+    PreemptionCheckpointHook.after_train_iter = after_train_iter
+    os.environ.pop('UMIX_GPU_CHECK_RESUMED', None)
+    try:
+        args = parse_args(['table1', '--profile', 'tiny', '--runs-dir', runs, '--rows', 'umixformer_mit-b0_ade20k',
+                           '--stages', 'train'])
+        _, _, _, store, (task, ) = _plan(args)
+        prepare_data([task], store)
+        stops = 0
+        while True:
+            try:
+                return run_task(task, store, 'gpu_check'), stops, store
+            except Preempted:
+                stops += 1
+                if stops > 1:
+                    raise RuntimeError('preempted twice: the resume started over')
+    finally:
+        PreemptionCheckpointHook.after_train_iter = original
+
+
+def resume(work: str) -> dict:
+    full, _, store_a = _tiny_training(os.path.join(work, 'uninterrupted'))
+    resumed, stops, store_b = _tiny_training(os.path.join(work, 'preempted'), preempt_at=20)
+
+    def weights(store, rec):
+        return torch.load(store.abs(rec.artifacts['checkpoint']), map_location='cpu', weights_only=False)['state_dict']
+    a, b = weights(store_a, full), weights(store_b, resumed)
+    diff = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+    return dict(status=resumed.status, preempted=stops, resumed_from=resumed.resumed_from, iters=resumed.metrics['iters'],
+                max_abs_weight_diff=diff, equal=diff == 0.0)
+
+
+def process_group() -> dict:
+    """A task with SLURM_LOCALID=1 that sees one GPU (--gpus-per-task=1): it must drive
+    cuda:0; one DDP step with the suite's wrapper settings in a world of one."""
+    import socket
+
+    import torch.distributed as dist
+    from mmengine.model import MMDistributedDataParallel
+    from experiments.distributed import placement
+    visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    place = placement(1, min(visible, 1), 1)
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        port = s.getsockname()[1]
+    dist.init_process_group(place.backend, init_method=f'tcp://127.0.0.1:{port}', rank=0, world_size=1)
+    try:
+        dev = 'cpu' if place.device_index is None else f'cuda:{place.device_index}'
+        model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.BatchNorm2d(8)).to(dev)
+        wrapper = place.wrapper_cfg(find_unused_parameters=True)
+        wrapper.pop('type')
+        ddp = MMDistributedDataParallel(module=model, **wrapper)
+        ddp(torch.randn(2, 3, 16, 16, device=dev)).sum().backward()
+        ok = all(p.grad is not None for p in model.parameters())
+    finally:
+        dist.destroy_process_group()
+    return dict(backend=place.backend, local_id=1, visible_gpus=visible, device=dev, local_rank=place.local_rank,
+                ddp_step=ok)
+
+
+def logits(small: bool) -> list:
+    from experiments.tasks import load_base_config
+    from umixformer.complexity import build_segmentor
+    from umixformer.optimize import set_fused
+    dev = 'cuda' if torch.cuda.is_available() else 'cpu'
+    cfg = load_base_config(os.path.join(CONFIGS, FAMILIES['U-MixFormer MiT-B0']))
+    torch.manual_seed(0)
+    model = build_segmentor(cfg).to(dev).eval()
+    size = 128 if small else 512
+    x = torch.randn(1, 3, size, size, generator=torch.Generator().manual_seed(1)).to(dev)
+    tf32 = dev == 'cuda' and torch.backends.cudnn.allow_tf32
+    rows = []
+    for name, dtype in DTYPES.items():
+        out = {}
+        for fused in (False, True):
+            set_fused(model, fused)
+            with torch.no_grad(), torch.autocast(dev, dtype=dtype, enabled=dtype is not None):
+                out[fused] = model(x, mode='tensor').float()
+        tol_name = 'fp32-tf32' if name == 'fp32' and tf32 else name
+        diff = float((out[True] - out[False]).abs().max())
+        rows.append(dict(precision=name, max_abs_diff=diff, tolerance=TOLERANCE[tol_name], tolerance_for=tol_name,
+                         within=diff <= TOLERANCE[tol_name], logit_scale=float(out[False].abs().max())))
+    return rows
+
+
+def latency(work: str, small: bool) -> list:
+    """The latency stage itself (run-experiment), into a runs folder of its own."""
+    from experiments.cli import main
+    from experiments.store import Store
+    runs = os.path.join(work, 'latency-runs')
+    rows = ['segformer_mit-b0_cityscapes', 'feedformer_mit-b0_cityscapes', 'segnext_mscan-t_cityscapes',
+            'umixformer_mit-b0_cityscapes']
+    os.environ.update(UMIX_LATENCY_WARMUP='1' if small else '10', UMIX_LATENCY_RUNS='2' if small else '50',
+                      UMIX_LATENCY_IMAGES='3' if small else '50')
+    tables = []
+    if small:  # a CPU takes 15 s per 2048x1024 forward: the single image at ADE20K's 512x512
+        folder = os.path.join(work, 'tables')
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, 'gpu_check_cpu.toml'), 'w') as f:
+            f.write('name = "gpu_check_cpu"\ntitle = "U-MixFormer-B0 at 512x512 (CPU stand-in)"\n'
+                    'metrics = ["latency_ms", "fps"]\n[[rows]]\nid = "umixformer_mit-b0_ade20k"\n'
+                    'method = "U-MixFormer"\nencoder = "MiT-B0"\ndataset = "ade20k"\nstages = ["latency"]\n'
+                    f'config = "{FAMILIES["U-MixFormer MiT-B0"]}"\n')
+        tables = ['--tables', folder]
+        plans = [('gpu_check_cpu', 'umixformer_mit-b0_ade20k', 'single-image', 'paper'),
+                 ('latency', rows[-1], 'mmseg-benchmark', 'smoke')]
+    else:  # the paper's 2048x1024 images; the benchmark protocol on the built-in Cityscapes images
+        plans = [('latency', ','.join(rows), 'single-image', 'paper'),
+                 ('latency', ','.join(rows), 'mmseg-benchmark', 'smoke')]
+    argvs = []
+    for table, selected, protocol, profile in plans:
+        for precision in (['fp32'] if small else ['fp32', 'fp16']):
+            for optimize in (False, True):
+                argvs.append([table, *tables, '--rows', selected, '--stages', 'latency', '--runs-dir', runs, '--profile',
+                              profile, '--latency-protocol', protocol, '--precision', precision] + ['--optimize'] * optimize)
+    if not small:  # compiled, on images of several sizes (the built-in images vary)
+        argvs.append(['latency', '--rows', rows[-1], '--stages', 'latency', '--runs-dir', runs, '--profile', 'smoke',
+                      '--latency-protocol', 'mmseg-benchmark', '--optimize', '--compile'])
+    for argv in argvs:
+        if main(argv) != 0:
+            raise RuntimeError(f'latency run failed: run-experiment {" ".join(argv)}')
+    out = []
+    for rec in Store(runs).records():
+        if rec.stage != 'latency' or rec.status != 'done':
+            continue
+        m = rec.metrics
+        out.append(dict(row=rec.rows[0].split('/')[-1], protocol=m['protocol'], precision=m['precision'],
+                        optimize=m['optimize'], compile=m.get('compile', False), input_hw=m['input_hw'],
+                        distinct_shapes=m.get('distinct_shapes'), latency_ms=m['latency_ms'], fps=m['fps']))
+    return sorted(out, key=lambda r: (r['row'], r['protocol'], r['precision'], r['optimize'], r['compile']))
+
+
+def markdown(result: dict) -> str:
+    env = result['environment']
+    lines = [f'### GPU check ({"CPU stand-in, small sizes: not GPU numbers" if result["cpu"] else "GPU"})', '',
+             f'{env.get("device")}; driver {env.get("driver", "-")}, CUDA {env.get("cuda", "-")}, cuDNN '
+             f'{env.get("cudnn", "-")}, torch {env.get("torch")}; {env["gpu_check_at"]}; {result["seconds"]:.0f} s in all.',
+             '', '| training: family | batch | crop | s/iter | peak MiB |', '|---|---|---|---|---|']
+    lines += [f'| {r["family"]} | {r["batch"]} | {r["crop"]} | {r["s_per_iter"]:.3f} | {r["peak_mb"]:.0f} |'
+              for r in result['train']]
+    r = result['resume']
+    lines += ['', f'Preempted at iteration 20 and resumed on the device: {r["status"]} after {r["iters"]} iterations, '
+              f'resumed from `{r["resumed_from"]}`, max abs weight difference to the uninterrupted run '
+              f'{r["max_abs_weight_diff"]:.3g}.', '']
+    p = result['process_group']
+    lines += [f'Process group of a task with SLURM_LOCALID=1 seeing {p["visible_gpus"]} GPU(s): {p["backend"]} on '
+              f'{p["device"]} (LOCAL_RANK {p["local_rank"]}), DDP step {"ok" if p["ddp_step"] else "FAILED"}.', '',
+              '| logits, optimized vs official | max abs diff | tolerance | within |', '|---|---|---|---|']
+    lines += [f'| {r["precision"]} | {r["max_abs_diff"]:.2e} | {r["tolerance"]:g} ({r["tolerance_for"]}) | '
+              f'{"yes" if r["within"] else "NO"} |' for r in result['logits']]
+    lines += ['', '| latency: row | protocol | precision | computation | input | ms | FPS |', '|---|---|---|---|---|---|---|']
+    lines += [_latency_line(r) for r in result['latency']]
+    return '\n'.join(lines) + '\n'
+
+
+def _latency_line(r: dict) -> str:
+    hw = r['input_hw'][0] if isinstance(r['input_hw'][0], list) else r['input_hw']
+    shapes = r.get('distinct_shapes') or 1
+    size = 'x'.join(map(str, hw)) + (f' ({shapes} shapes)' if shapes > 1 else '')
+    computation = ('optimized' if r['optimize'] else 'official') + (' + compile' if r['compile'] else '')
+    return (f'| {r["row"]} | {r["protocol"]} | {r["precision"]} | {computation} | {size} | {r["latency_ms"]:.1f} | '
+            f'{r["fps"]:.2f} |')
+
+
+def update_docs(text: str, path: str = os.path.join(ROOT, 'docs', 'performance.md')) -> None:
+    from experiments.store import atomic_write
+    doc = open(path).read()
+    start, end = MARKERS
+    block = f'{start}\n{text}{end}'
+    doc = doc[:doc.index(start)] + block + doc[doc.index(end) + len(end):] if start in doc else \
+        doc.rstrip('\n') + '\n\n' + block + '\n'
+    atomic_write(path, doc)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+    p.add_argument('--cpu', action='store_true', help='small sizes on the CPU (CI keeps the script working)')
+    p.add_argument('--out', default=os.environ.get('OUT') or os.path.join(ROOT, 'runs', 'gpu-check'),
+                   help='folder for gpu-check.json and gpu-check.md (default $OUT or runs/gpu-check)')
+    p.add_argument('--update-docs', action='store_true', help='write the tables into docs/performance.md')
+    args = p.parse_args()
+    if not args.cpu and not torch.cuda.is_available():
+        print('gpu_check: no GPU visible (torch.cuda.is_available() is False); use --cpu for the CPU stand-in',
+              file=sys.stderr)
+        return 2
+    os.makedirs(args.out, exist_ok=True)
+    work = tempfile.mkdtemp(prefix='gpu-check-')
+    t0 = time.monotonic()
+    result = dict(cpu=args.cpu, environment=environment())
+    try:
+        for name, run in (('train', lambda: train(args.cpu)), ('resume', lambda: resume(work)),
+                          ('process_group', process_group), ('logits', lambda: logits(args.cpu)),
+                          ('latency', lambda: latency(work, args.cpu))):
+            t = time.monotonic()
+            result[name] = run()
+            print(f'gpu_check: {name} done in {time.monotonic() - t:.1f} s', flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    result['seconds'] = time.monotonic() - t0
+    text = markdown(result)
+    with open(os.path.join(args.out, 'gpu-check.json'), 'w') as f:
+        json.dump(result, f, indent=2, default=str)
+    with open(os.path.join(args.out, 'gpu-check.md'), 'w') as f:
+        f.write(text)
+    if args.update_docs:
+        update_docs(text)
+    print(text)
+    failed = [r['precision'] for r in result['logits'] if not r['within']]
+    if failed or not result['process_group']['ddp_step'] or result['resume']['status'] != 'done':
+        print(f'gpu_check: FAILED checks: logits {failed}, process group {result["process_group"]}, '
+              f'resume {result["resume"]["status"]}', file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
