@@ -18,8 +18,8 @@
 # was lent to the session that wrote it.)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-WHEELS=(mmengine==0.10.7 mmsegmentation==1.2.2 addict yapf platformdirs termcolor ftfy wcwidth fvcore iopath
-        yacs prettytable imagecorruptions==1.1.2)
+WHEELS=(mmengine==0.10.7 mmsegmentation==1.2.2 addict yapf platformdirs termcolor ftfy wcwidth prettytable
+        imagecorruptions==1.1.2)
 
 if [ "${1:-}" = "--fetch-wheels" ]; then
   grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
@@ -27,7 +27,8 @@ if [ "${1:-}" = "--fetch-wheels" ]; then
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
     --platform any -d .whl "${WHEELS[@]}"
-  python3 -m pip download -q --no-deps --no-binary=:all: -d .whl mmcv==2.1.0
+  # the source, as pip caches it (preparing its metadata needs torch and setuptools < 81: the venv's)
+  .venv/bin/python -m pip download -q --no-deps --no-binary=:all: --no-build-isolation -d .whl mmcv==2.1.0
   du -sh .whl
   exit 0
 fi
