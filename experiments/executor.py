@@ -4,7 +4,7 @@ import os
 import sys
 import time
 import traceback
-from typing import Dict
+from typing import Dict, Tuple
 
 from .datasets import prepare_root
 from .hooks import Preempted
@@ -87,6 +87,21 @@ def run_task(task: Task, store: Store, command: str, wait: bool = False) -> Reco
         return _compute(task, store, command, store.put)
     finally:
         lease.release()
+
+
+def run_resuming(task: Task, store: Store, command: str, max_stops: int) -> Tuple[Record, int]:
+    """Runs the task in this process and resumes it after each preemption, as a requeued
+    job would (checks and tests of preemption). Returns (record, preemptions); more than
+    ``max_stops`` preemptions (the resume started over) raise RuntimeError."""
+    stops = 0
+    while True:
+        try:
+            return run_task(task, store, command), stops
+        except Preempted:
+            stops += 1
+            if stops > max_stops:
+                raise RuntimeError(f'{task.key}: preempted {stops} times, expected at most {max_stops}: the resume '
+                                   'started over') from None
 
 
 def task_log(task: Task, store: Store) -> str:

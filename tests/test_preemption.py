@@ -9,8 +9,8 @@ import torch
 
 from conftest import DATA_DIR
 from experiments.cli import _plan, parse_args
-from experiments.executor import prepare_data, run_task
-from experiments.hooks import Preempted, PreemptionCheckpointHook
+from experiments.executor import prepare_data, run_resuming
+from experiments.hooks import PreemptionCheckpointHook
 from experiments.store import Store
 
 TABLES = os.path.join(DATA_DIR, 'tables')
@@ -37,14 +37,7 @@ def _train(runs, monkeypatch, stop_after=()):
                        '--stages', 'train'])
     _, _, _, store, (task, ) = _plan(args)
     prepare_data([task], store)
-    stops = 0
-    while True:
-        try:
-            rec = run_task(task, store, 'test')
-            break
-        except Preempted:
-            stops += 1
-            assert stops <= len(stop_after), 'preempted again at the same iteration: the resume started over'
+    rec, stops = run_resuming(task, store, 'test', max_stops=len(stop_after))
     assert rec.status == 'done', rec.error
     assert stops == len(stop_after)
     return rec, lrs

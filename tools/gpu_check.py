@@ -84,8 +84,8 @@ def _tiny_training(runs: str, preempt_at: int = 0):
     preemption signal arrives during iteration ``preempt_at`` (0: never). Returns the
     final record and how often it was preempted."""
     from experiments.cli import _plan, parse_args
-    from experiments.executor import prepare_data, run_task
-    from experiments.hooks import Preempted, PreemptionCheckpointHook
+    from experiments.executor import prepare_data, run_resuming
+    from experiments.hooks import PreemptionCheckpointHook
     original = PreemptionCheckpointHook.after_train_iter
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
@@ -100,14 +100,7 @@ def _tiny_training(runs: str, preempt_at: int = 0):
                            '--stages', 'train'])
         _, _, _, store, (task, ) = _plan(args)
         prepare_data([task], store)
-        stops = 0
-        while True:
-            try:
-                return run_task(task, store, 'gpu_check'), stops, store
-            except Preempted:
-                stops += 1
-                if stops > 1:
-                    raise RuntimeError('preempted twice: the resume started over')
+        return (*run_resuming(task, store, 'gpu_check', max_stops=1), store)
     finally:
         PreemptionCheckpointHook.after_train_iter = original
 
