@@ -19,7 +19,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 WHEELS=(mmengine==0.10.7 mmsegmentation==1.2.2 addict yapf platformdirs termcolor ftfy wcwidth prettytable
-        imagecorruptions==1.1.2)
+        imagecorruptions==1.1.2 'setuptools>=77,<81')  # mmcv 2.1.0's setup.py needs pkg_resources
 
 if [ "${1:-}" = "--fetch-wheels" ]; then
   grep -qx '/.whl/' .git/info/exclude 2>/dev/null || echo '/.whl/' >> .git/info/exclude
@@ -45,6 +45,7 @@ if ! "$PY" -c 'import mmseg, mmcv.ops' 2>/dev/null; then
   "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
   export PYTHONPATH=/tmp/site:$PWD${PYTHONPATH:+:$PYTHONPATH}
   if ! "$PY" -c 'import mmcv.ops' 2>/dev/null; then
+    # built with the carried setuptools (/tmp/site is on PYTHONPATH): newer ones lack pkg_resources
     echo "[gpu_check] compiling mmcv 2.1.0's ops (CPU) on $(nproc) cores" >&2
     MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS=$(nproc) "$PY" -m pip install -q --no-index --no-deps \
       --no-build-isolation --target /tmp/site .whl/mmcv-2.1.0.tar.gz
