@@ -375,7 +375,7 @@ def cmd_status(args, console) -> int:
             if not os.path.exists(ckpt):
                 state = f'done, but its checkpoint {ckpt} is gone (see below)'
                 hints.append(f'{task.key}: its checkpoint is gone; to recompute it: '
-                             f'{invalidate_command(task, store.root)} and then {command_line("run", args)}')
+                             f'{invalidate_command(task, store)} and then {command_line("run", args)}')
 
         job = jobs.get(task.key)
         slurm_state = job['state'] if job else None

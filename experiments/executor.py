@@ -43,8 +43,7 @@ def prepare_data(tasks, store: Store) -> Dict[str, Dict[str, int]]:
     for t in tasks:
         if t.data_root is None or t.data_root in seen:
             continue
-        builtin = os.path.dirname(t.data_root) == os.path.join(store.root, 'data')
-        seen[t.data_root] = prepare_root(t.row.dataset, t.data_root, builtin)
+        seen[t.data_root] = prepare_root(t.row.dataset, t.data_root, store.is_builtin_root(t.data_root))
     return seen
 
 

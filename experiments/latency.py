@@ -50,10 +50,10 @@ def _prepared_model(task, dev: str, hw) -> tuple:
     ``--channels-last`` and ``--compile`` only what they say. Returns (model, what it
     computes with, for the record)."""
     from umixformer.complexity import build_segmentor
-    from umixformer.optimize import computation, faster_in_channels_last, optimize_for_inference
+    from umixformer.optimize import computation, faster_in_channels_last, optimize_for_inference, set_fused
     opts = task.options
     optimize = bool(opts.get('optimize'))
-    model = optimize_for_inference(build_segmentor(task.base_cfg).to(dev), fused=optimize)
+    model = set_fused(build_segmentor(task.base_cfg).to(dev), optimize)
     channels_last = bool(opts.get('channels_last'))
     if optimize and not channels_last:
         channels_last = faster_in_channels_last(model, torch.randn(1, 3, *hw, device=dev))

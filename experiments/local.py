@@ -27,9 +27,10 @@ def run_local(tasks: List[Task], store: Store, command_for: Callable[[Task], str
     done_at_start = {t.key for t in tasks if store.is_done(t.key)}
     for i, task in enumerate(tasks, 1):
         head = f'[{i}/{n}] {task.label}'
-        if store.is_done(task.key):
-            rec = results[task.key] = store.get(task.key)
-            if task.key not in done_at_start and rec is not None:  # counted as "to run" in the header
+        rec = store.get(task.key)
+        if rec is not None and rec.status == DONE:
+            results[task.key] = rec
+            if task.key not in done_at_start:  # counted as "to run" in the header
                 console.print(f'[green]done[/]  {head}: {key_metric(rec)}, computed meanwhile by another process '
                               f'-> {os.path.relpath(store.path(rec.key), store.root)}', highlight=False, soft_wrap=True)
             continue

@@ -125,7 +125,7 @@ def _finished_training(task: Task, store: Store):
     ckpt = store.abs(train.artifacts.get('checkpoint', ''))
     if not os.path.exists(ckpt):
         raise StageError(f'the checkpoint {ckpt} of the finished training {task.needs} is gone; recompute it with '
-                         f'`{invalidate_command(task, store.root, "train")}` then the same command')
+                         f'`{invalidate_command(task, store, "train")}` then the same command')
     return train, ckpt
 
 
@@ -172,7 +172,7 @@ def cityscapes_c_root(task: Task, store: Store) -> str:
     import hashlib
     tag = hashlib.sha1(os.path.abspath(task.data_root).encode()).hexdigest()[:8]
     suffix = '' if protocol == 'segformer' else f'-{protocol}'
-    return os.path.join(store.root, 'data', f'cityscapes-c-{tag}{suffix}')
+    return os.path.join(store.data_dir(), f'cityscapes-c-{tag}{suffix}')
 
 
 def run_robustness(task: Task, store: Store) -> StageResult:

@@ -222,9 +222,21 @@ class Store:
         """A path read from a record, made absolute (records store them relative)."""
         return path if not path or os.path.isabs(path) else os.path.join(self.root, path)
 
-    def _aside(self, path: str, folder: str) -> str:
+    def data_dir(self) -> str:
+        """Where the built-in datasets are generated."""
+        return os.path.join(self.root, 'data')
+
+    def is_builtin_root(self, root: str) -> bool:
+        """Whether a dataset root is one of the built-in datasets of this store."""
+        return os.path.dirname(root) == self.data_dir()
+
+    def _aside_path(self, path: str, folder: str, stamp: str) -> str:
+        """Where the record file ``path`` goes under records/<folder>/, stamped."""
         rel = os.path.relpath(path, os.path.join(self.root, 'records'))
-        dest = os.path.join(self.root, 'records', folder, rel[:-len('.json')] + aside_stamp() + '.json')
+        return os.path.join(self.root, 'records', folder, rel[:-len('.json')] + stamp + '.json')
+
+    def _aside(self, path: str, folder: str) -> str:
+        dest = self._aside_path(path, folder, aside_stamp())
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         os.replace(path, dest)
         return dest
@@ -290,8 +302,7 @@ class Store:
                 continue
             rec.artifacts = {k: moved(v) for k, v in rec.artifacts.items()}
             rec.log, rec.resumed_from = moved(rec.log), moved(rec.resumed_from)
-            rel = os.path.relpath(self.path(key), os.path.join(self.root, 'records'))
-            dest = os.path.join(self.root, 'records', 'history', rel[:-len('.json')] + stamp + '.json')
+            dest = self._aside_path(self.path(key), 'history', stamp)
             atomic_write(dest, json.dumps(asdict(rec), indent=2, sort_keys=True))
             os.unlink(self.path(key))
             out[key] = dest

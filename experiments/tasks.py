@@ -139,16 +139,15 @@ def reproduce_command(task: 'Task', data_roots: Dict[str, str], runs_dir: Option
     return shlex.join(parts)
 
 
-def invalidate_command(task: 'Task', runs_dir: str, stage: Optional[str] = None) -> str:
+def invalidate_command(task: 'Task', store: Store, stage: Optional[str] = None) -> str:
     """The command that sets this task's record (or its row's ``stage`` record) aside.
     It names the task's data root unless that is the built-in data: the root is in the key."""
-    runs_dir = os.path.abspath(runs_dir)
     data = []
-    if task.data_root and os.path.dirname(os.path.abspath(task.data_root)) != os.path.join(runs_dir, 'data'):
+    if task.data_root and not store.is_builtin_root(task.data_root):
         data = ['--data-root', f'{task.row.dataset}={os.path.abspath(task.data_root)}']
     return shlex.join(['run-experiment', 'invalidate', task.row.table] + _table_flags(task.row) + [
         '--rows', task.row.id, '--stages', stage or task.stage, '--profile', task.profile] + (
-        ['--seeds', str(task.seed)] if task.seed is not None else []) + data + ['--runs-dir', runs_dir])
+        ['--seeds', str(task.seed)] if task.seed is not None else []) + data + ['--runs-dir', store.root])
 
 
 @dataclass(frozen=True)
@@ -185,7 +184,7 @@ def plan(table: Table, rows: Sequence[Row], stages: Optional[Iterable[str]], see
         bad = wanted - set(STAGES)
         if bad:
             raise ValueError(f'unknown stage(s) {sorted(bad)}; known: {", ".join(STAGES)}')
-    builtin = os.path.join(store.root, 'data') if profile.builtin_data else None
+    builtin = store.data_dir() if profile.builtin_data else None
     tasks: Dict[str, Task] = {}
     order: List[str] = []
     for row in rows:
@@ -198,7 +197,7 @@ def plan(table: Table, rows: Sequence[Row], stages: Optional[Iterable[str]], see
             continue
         base = load_base_config(row.config)
         root = resolve_root_path(row.dataset, data_roots, builtin)
-        is_builtin = builtin is not None and os.path.dirname(root) == builtin
+        is_builtin = builtin is not None and store.is_builtin_root(root)
         if is_builtin:
             identity = builtin_identity(synthetic_params(row.dataset))
         elif any(s not in MODEL_STAGES for s in row_stages) or (
