@@ -22,7 +22,8 @@ import sys
 import time
 from typing import Dict, List, Optional
 
-COMMANDS = ('list', 'show', 'plan', 'status', 'run', 'report', 'cityscapes-c', 'invalidate', 'evaluate', 'weights')
+COMMANDS = ('list', 'show', 'plan', 'status', 'run', 'report', 'cityscapes-c', 'invalidate', 'evaluate', 'weights',
+            'data')
 MAX_SEED = 2**32 - 1  # numpy's seed range
 
 
@@ -80,7 +81,8 @@ COMMAND_HELP = {
     'status': 'the state of every record of a table, and of its SLURM jobs',
     'invalidate': 'move records to records/history/ so that the next run recomputes them',
     'evaluate': 'test released (official-layout) checkpoints of a table\'s rows',
-    'weights': 'list, fetch or verify the pretrained encoder weights the paper profile reads',
+    'weights': 'list, fetch, verify or add the pretrained encoder weights the paper profile reads',
+    'data': 'prepare a dataset root from the downloaded archives, or check one file by file',
     'report': 'HTML, LaTeX and CSV of a table (or all) against the paper',
     'cityscapes-c': 'generate Cityscapes-C from a Cityscapes root',
 }
@@ -111,7 +113,12 @@ def _add_options(p: argparse.ArgumentParser, command: Optional[str]) -> None:
         help='cluster profile (TOML, see slurm/profiles/example.toml; also $UMIX_SLURM_PROFILE)')
     add({'plan', 'run', 'cityscapes-c'}, '--slurm', action='append', default=[], metavar='KEY=VALUE',
         help='override a cluster-profile key, e.g. --slurm partition=debug --slurm time=10')
-    add(_TABLE_CMDS | {'weights', 'cityscapes-c'}, '--runs-dir', default=os.environ.get('UMIX_RUNS', 'runs'),
+    add({'data'}, '--root', default=None, help='the dataset root to make or check (default: --data-root\'s '
+        'rule: $UMIX_ADE20K_ROOT / $UMIX_CITYSCAPES_ROOT, else mmseg\'s data/ade/ADEChallengeData2016 or '
+        'data/cityscapes)')
+    add({'data'}, '--allow-other-digest', action='store_true',
+        help='prepare: go on when an archive\'s digest differs from the published one')
+    add(_TABLE_CMDS | {'weights', 'cityscapes-c', 'data'}, '--runs-dir', default=os.environ.get('UMIX_RUNS', 'runs'),
         help='results store and run folders (default: ./runs or $UMIX_RUNS)')
     add(_TABLE_CMDS | {'cityscapes-c'}, '--data-root', action='append', default=[], metavar='DATASET=PATH',
         help='dataset root, e.g. ade20k=/data/ADEChallengeData2016 (else $UMIX_ADE20K_ROOT / '
@@ -145,7 +152,7 @@ def _add_options(p: argparse.ArgumentParser, command: Optional[str]) -> None:
     add({'evaluate'}, '--checkpoints', help='folder of released checkpoints (.pth, official layout)')
     add({'cityscapes-c', 'report'}, '--out', help='output folder (report: default <runs-dir>/reports/<profile>, '
         'e.g. a folder of your own when the store is read-only)')
-    add({'cityscapes-c'}, '--workers', type=int, default=None,
+    add({'cityscapes-c', 'data'}, '--workers', type=int, default=None,
         help='processes (default: the CPUs this job may use, its affinity)')
     add({'cityscapes-c'}, '--corruptions', type=_csv, default=None, help='subset (default: all 16)')
 
@@ -165,8 +172,16 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     else:
         p = argparse.ArgumentParser(prog=f'run-experiment {command}', description=COMMAND_HELP[command])
         if command == 'weights':
-            p.add_argument('table', choices=['list', 'fetch', 'verify'], metavar='list|fetch|verify')
-            p.add_argument('target', nargs='?', help='the table whose weights (default: every table\'s)')
+            p.add_argument('table', choices=['list', 'fetch', 'verify', 'add'], metavar='list|fetch|verify|add')
+            p.add_argument('target', nargs='?', help='the table whose weights (default: every table\'s); '
+                           'add: the weights\' name (e.g. lvt)')
+            p.add_argument('file', nargs='?', help='add: the file you downloaded')
+        elif command == 'data':
+            p.add_argument('table', choices=['prepare', 'check'], metavar='prepare|check')
+            p.add_argument('target', choices=['ade20k', 'cityscapes'], metavar='ade20k|cityscapes')
+            p.add_argument('archives', nargs='*', help='prepare: the downloaded zip archives (ADE20K: '
+                           'ADEChallengeData2016.zip; Cityscapes: leftImg8bit_trainvaltest.zip and '
+                           'gtFine_trainvaltest.zip)')
         elif command == 'report':
             p.add_argument('table', help='a table name, or all')
         elif command in _TABLE_CMDS or command == 'show':
@@ -175,7 +190,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
     return p
 
 
-_PATH_OPTIONS = ('runs_dir', 'tables', 'weights_dir', 'checkpoints')
+_PATH_OPTIONS = ('runs_dir', 'tables', 'weights_dir', 'checkpoints', 'root')
 
 
 def command_line(command: str, args: argparse.Namespace) -> str:
@@ -322,9 +337,33 @@ def cmd_plan(args, console) -> int:
     todo = sum(1 for task in tasks if not store.is_done(task.key))
     console.print(f'{len(tasks)} tasks, {todo} to run, about {total:.1f} {unit} by the registry\'s estimates '
                   f'(dry run: nothing was started)')
+    _print_data_checks([x for x in tasks if not store.is_done(x.key)], store, console)
     _print_generation_cost([x for x in tasks if x.stage == 'robustness' and not store.is_done(x.key)
                             and x.options.get('source') != 'on-the-fly'], store, profile, console)
     return 0
+
+
+def _print_data_checks(tasks, store, console) -> None:
+    """The check `run` makes of each data root, without generating or failing (a dry run)."""
+    from .cityscapes_c import available_cpus
+    from .data_check import verify
+    from .datasets import DatasetRootError
+    for dataset, root in sorted({(t.row.dataset, t.data_root) for t in tasks if t.data_root}):
+        builtin = store.is_builtin_root(root)
+        if builtin and not os.path.exists(root):
+            console.print(f'data: {dataset} built-in data, generated at {root} by the run', highlight=False)
+            continue
+        try:
+            check = verify(dataset, root, os.path.join(store.root, 'cache'), available_cpus(),
+                           expect_official=not builtin)
+        except DatasetRootError as err:
+            console.print(f'[red]data:[/] {str(err).splitlines()[0]} (run would stop here)', highlight=False)
+            continue
+        found = check.problems() + check.warnings()
+        counts = ', '.join(f'{k} {v:,}' for k, v in check.counts().items())
+        console.print(f'data: {dataset} at {root}: {counts} image/label pairs'
+                      + (f'; [red]{len(check.problems())} problem(s)[/], run would stop: ' if check.problems() else
+                         '; ' if found else '; checked') + '; '.join(found), highlight=False)
 
 
 def _print_generation_cost(tasks, store, profile, console) -> None:
@@ -475,12 +514,15 @@ def print_comparison(table, tasks, store, rows, console, profile: str = 'paper')
 
 
 def cmd_run(args, console) -> int:
+    from .cityscapes_c import available_cpus
     from .executor import prepare_data
     table, profile, rows, store, tasks = _plan(args)
     todo = [t for t in tasks if not store.is_done(t.key)]
     console.print(f'[bold]{table.name}[/]: {len(tasks)} tasks, {len(tasks) - len(todo)} already done, '
                   f'{len(todo)} to run (profile {profile.name}, results in {store.root})')
-    prepare_data(todo, store)  # a missing or malformed root fails here, before any job
+    for check in prepare_data(todo, store, available_cpus()).values():  # a bad root fails here, before any job
+        for line in check.warnings():
+            console.print(f'[yellow]note:[/] {check.dataset} at {check.root}: {line}', highlight=False)
     check_weights(todo, args, store)  # so do missing or corrupt pretrained weights
     return _backend(args, profile).run(table, tasks, store, console,
                                        lambda: print_comparison(table, tasks, store, rows, console, profile.name))
@@ -549,10 +591,12 @@ def cmd_weights(args, console) -> int:
     from .tasks import load_base_config
     from .weights import fetch, load_manifest, needed_files, verify_file, weights_dir
     action = args.table
-    if action not in ('list', 'fetch', 'verify'):
-        raise ValueError(f'weights takes list, fetch or verify, got {action!r}')
+    if action not in ('list', 'fetch', 'verify', 'add'):
+        raise ValueError(f'weights takes list, fetch, verify or add, got {action!r}')
     manifest = load_manifest()
     folder = weights_dir(Store(args.runs_dir).root, args.weights_dir)
+    if action == 'add':
+        return weights_add(args, folder, console)
     registry = load_registry(args.tables)
     if args.target and args.target not in registry:
         raise ValueError(f'unknown table {args.target!r}; known tables: {", ".join(sorted(registry))}')
@@ -585,6 +629,75 @@ def cmd_weights(args, console) -> int:
                   w.url or 'none known: place it by hand')
     console.print(t)
     return 1 if failed else 0
+
+
+def weights_add(args, folder: str, console) -> int:
+    from .weights import add
+    if not args.target or not args.file:
+        raise ValueError('usage: run-experiment weights add NAME FILE (e.g. weights add lvt ~/Downloads/lvt.pth.tar)')
+    w, digest = add(args.target, args.file, folder)
+    console.print(f'{w.name}: {os.path.join(folder, w.file)} registered, sha256 {digest} (in '
+                  f'{os.path.join(folder, "weights.local.json")}); `weights verify` and every training check it',
+                  highlight=False)
+    return 0
+
+
+def cmd_data(args, console) -> int:
+    """data prepare DATASET ARCHIVE... | data check DATASET: a dataset root, made or checked."""
+    from .cityscapes_c import available_cpus
+    from .console import Progress
+    from .data_check import verify
+    from .data_prepare import partial_dir, prepare
+    from .datasets import resolve_root_path
+    from .store import Store
+    root = os.path.abspath(args.root) if args.root else resolve_root_path(args.target)
+    cache = os.path.join(Store(args.runs_dir).root, 'cache')
+    workers = args.workers or available_cpus()
+    progress = Progress(console, f'data {args.table}')
+    try:
+        if args.table == 'prepare':
+            if not args.archives:
+                raise ValueError(f'data prepare {args.target} needs the downloaded archive(s), e.g. '
+                                 + ('ADEChallengeData2016.zip' if args.target == 'ade20k' else
+                                    'leftImg8bit_trainvaltest.zip gtFine_trainvaltest.zip'))
+            result = prepare(args.target, args.archives, root, workers, cache, args.allow_other_digest, progress,
+                             say=lambda line: console.print(line, highlight=False))
+            check = result.verification
+            console.print(f'{result.extracted} files extracted, {result.resumed} already there (resumed), '
+                          f'{result.labels} train-id labels made', highlight=False)
+        else:
+            if args.archives:
+                raise ValueError('data check takes no archives (data prepare does)')
+            builtin = os.path.exists(os.path.join(root, '.umixformer-synthetic.json'))
+            check = verify(args.target, root, cache, workers, progress, expect_official=not builtin)
+    finally:
+        progress.close()
+    print_check(check, console)
+    if check.problems():
+        if args.table == 'prepare':
+            console.print(f'nothing was placed at {root}: the extracted files stay in {partial_dir(root)}',
+                          highlight=False)
+        return 1
+    if args.table == 'prepare':
+        console.print(f'{args.target} ready at {root}: give it as --data-root {args.target}={root}', highlight=False)
+    return 0
+
+
+def print_check(check, console) -> None:
+    from rich.table import Table as RTable
+    t = RTable(title=f'{check.dataset} at {check.root}' + (' (cached check)' if check.cached else ''))
+    for col in ('split', 'image/label pairs', 'official', 'images without label', 'labels without image',
+                'labels out of range', 'size mismatches'):
+        t.add_column(col, justify='left' if col == 'split' else 'right')
+    for s in check.splits:
+        t.add_row(s.split, f'{s.pairs:,}', f'{s.expected:,}' if s.expected is not None else 'built-in data',
+                  *(str(len(x)) for x in (s.images_without_label, s.labels_without_image, s.bad_labels,
+                                          s.size_mismatch)))
+    console.print(t)
+    for line in check.problems():
+        console.print(f'[red]problem:[/] {line}', highlight=False)
+    for line in check.warnings():
+        console.print(f'[yellow]note:[/] {line}', highlight=False)
 
 
 def cmd_evaluate(args, console) -> int:
@@ -696,6 +809,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     from rich.console import Console
     for msg in _QUIET:
         warnings.filterwarnings('ignore', message='.*' + msg.replace('`', '.'))
+    from .archives import ArchiveError
     from .datasets import DatasetRootError
     from .backends import BackendError
     from .registry import RegistryError
@@ -724,7 +838,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     console = Console() if sys.stdout.isatty() else Console(width=170)
     handlers = {'list': cmd_list, 'show': cmd_show, 'plan': cmd_plan, 'status': cmd_status, 'run': cmd_run,
                 'report': cmd_report, 'cityscapes-c': cmd_cityscapes_c, 'invalidate': cmd_invalidate,
-                'evaluate': cmd_evaluate, 'weights': cmd_weights}
+                'evaluate': cmd_evaluate, 'weights': cmd_weights, 'data': cmd_data}
     import signal
     from .executor import Interrupted
 
@@ -739,7 +853,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         console.print(f'run-experiment: interrupted by {name}; the running task is recorded as interrupted and '
                       'the same command resumes it', highlight=False)
         return 143 if name == 'SIGTERM' else 130
-    except (RegistryError, DatasetRootError, BackendError, ValueError, KeyError, FileNotFoundError) as err:
+    except (RegistryError, DatasetRootError, ArchiveError, BackendError, ValueError, KeyError,
+            FileNotFoundError) as err:
         console.print(f'[red]run-experiment: error:[/] {err}', markup=True, highlight=False)
         return 2
     except OSError as err:  # e.g. a read-only or full runs folder: say what could not be written

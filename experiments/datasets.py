@@ -21,6 +21,7 @@ class Layout:
     img_suffix: str
     seg_suffix: str
     description: str
+    official_counts: Dict[str, int]  # image/label pairs per split of the official release
 
 
 LAYOUTS = {
@@ -29,14 +30,16 @@ LAYOUTS = {
                 'val': ('images/validation', 'annotations/validation')},
         img_suffix='.jpg', seg_suffix='.png',
         description=('ADEChallengeData2016/\n  images/{training,validation}/*.jpg\n'
-                     '  annotations/{training,validation}/*.png  (0 = other, 1..150 = classes)')),
+                     '  annotations/{training,validation}/*.png  (0 = other, 1..150 = classes)'),
+        official_counts={'train': 20210, 'val': 2000}),
     'cityscapes': Layout(
         splits={'train': ('leftImg8bit/train', 'gtFine/train'),
                 'val': ('leftImg8bit/val', 'gtFine/val')},
         img_suffix='_leftImg8bit.png', seg_suffix='_gtFine_labelTrainIds.png',
         description=('cityscapes/\n  leftImg8bit/{train,val}/<city>/*_leftImg8bit.png\n'
                      '  gtFine/{train,val}/<city>/*_gtFine_labelTrainIds.png  (train ids 0..18, 255 = ignore;\n'
-                     '  made by cityscapesscripts\' createTrainIdLabelImgs)')),
+                     '  made from gtFine_trainvaltest.zip by `run-experiment data prepare cityscapes`)'),
+        official_counts={'train': 2975, 'val': 500}),
 }
 
 
@@ -51,11 +54,13 @@ def _files(path: str, suffix: str) -> List[str]:
     return out
 
 
-def check_root(dataset: str, root: str, splits=('train', 'val')) -> Dict[str, int]:
-    """Raises DatasetRootError naming what is missing; returns images per split."""
+def check_root(dataset: str, root: str, splits=('train', 'val'), pairs: bool = True) -> Dict[str, int]:
+    """Raises DatasetRootError naming what is missing; returns images per split.
+    ``pairs=False``: the folders and images only (``data_check`` counts the pairs)."""
     layout = LAYOUTS[dataset]
     hint = (f'expected layout:\n{layout.description}\nSet it with --data-root {dataset}=PATH or '
-            f'${ENV_ROOT[dataset]}.')
+            f'${ENV_ROOT[dataset]}; make it from the downloaded archives with `run-experiment data prepare '
+            f'{dataset} ARCHIVE... --root PATH`.')
     if not os.path.isdir(root):
         raise DatasetRootError(f'{dataset} root {root!r} does not exist; {hint}')
     counts = {}
@@ -67,8 +72,8 @@ def check_root(dataset: str, root: str, splits=('train', 'val')) -> Dict[str, in
         imgs = _files(img_dir, layout.img_suffix)
         if not imgs:
             raise DatasetRootError(f'{dataset} root {root!r}: no *{layout.img_suffix} in {img_dir}; {hint}')
-        segs = set(_files(seg_dir, layout.seg_suffix))
-        missing = [i for i in imgs if i[:-len(layout.img_suffix)] + layout.seg_suffix not in segs]
+        segs = set(_files(seg_dir, layout.seg_suffix)) if pairs else set()
+        missing = [i for i in imgs if i[:-len(layout.img_suffix)] + layout.seg_suffix not in segs] if pairs else []
         if missing:
             raise DatasetRootError(f'{dataset} root {root!r}: {len(missing)} image(s) in {img_dir} have no '
                                    f'label in {seg_dir}, e.g. {missing[0]}; {hint}')
@@ -278,11 +283,3 @@ def resolve_root_path(dataset: str, overrides: Optional[Dict[str, str]] = None,
     if builtin_dir is not None:
         return os.path.join(builtin_dir, dataset)
     return os.path.abspath(MMSEG_DEFAULT_ROOT[dataset])
-
-
-def prepare_root(dataset: str, root: str, builtin: bool) -> Dict[str, int]:
-    """Before any job starts: generate the built-in data if that is the root,
-    then check the layout (raising DatasetRootError with the expected one)."""
-    if builtin and not os.path.exists(os.path.join(root, '.umixformer-synthetic.json')):
-        generate_synthetic(dataset, root)
-    return check_root(dataset, root)

@@ -6,7 +6,7 @@ import time
 import traceback
 from typing import Dict, Tuple
 
-from .datasets import prepare_root
+from .data_check import Verification, prepare_root
 from .hooks import Preempted
 from .stages import STAGE_FUNCS
 from .lease import Holder, Lease
@@ -36,14 +36,16 @@ def task_settings(task: Task) -> Dict[str, object]:
     return out
 
 
-def prepare_data(tasks, store: Store) -> Dict[str, Dict[str, int]]:
+def prepare_data(tasks, store: Store, workers: int = 1) -> Dict[str, Verification]:
     """Checks (or generates, for the built-in data) every data root the tasks
-    read, before anything runs. Raises DatasetRootError naming the problem."""
+    read, before anything runs, file by file (cached per file list). Raises
+    DatasetRootError naming the problem."""
     seen = {}
     for t in tasks:
         if t.data_root is None or t.data_root in seen:
             continue
-        seen[t.data_root] = prepare_root(t.row.dataset, t.data_root, store.is_builtin_root(t.data_root))
+        seen[t.data_root] = prepare_root(t.row.dataset, t.data_root, store.is_builtin_root(t.data_root),
+                                         os.path.join(store.root, 'cache'), workers)
     return seen
 
 

@@ -19,6 +19,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
+from umixformer.safe_load import CheckpointError, load, state_dict_of
+
 from .registry import Row, Table
 
 Signature = Tuple
@@ -111,15 +113,17 @@ class Match:
 
 def match_folder(table: Table, rows: Sequence[Row], folder: str) -> Tuple[List[Match], Dict[str, Match]]:
     """Every ``.pth`` under ``folder`` matched to ``rows``. Returns all files (with a
-    problem when unusable) and, per row id, the one file to evaluate."""
+    problem when unusable) and, per row id, the one file to evaluate. A file that
+    matches only a row of the table that ``rows`` leaves out names that row."""
     from .tasks import load_base_config
     if not os.path.isdir(folder):
         raise ReleasedError(f'--checkpoints {folder} is not a folder')
     files = sorted(os.path.join(d, f) for d, _, fs in os.walk(folder) for f in fs if f.endswith('.pth'))
     if not files:
         raise ReleasedError(f'no .pth file under {folder}')
+    selected = {r.id for r in rows}
     sigs: Dict[Signature, List[str]] = {}
-    for row in rows:
+    for row in table.runnable():
         sig = row_signature(row, load_base_config(row.config))
         if sig is not None:
             sigs.setdefault(sig, []).append(row.id)
@@ -128,17 +132,22 @@ def match_folder(table: Table, rows: Sequence[Row], folder: str) -> Tuple[List[M
         m = Match(path=path)
         out.append(m)
         try:
-            ckpt = torch.load(path, map_location='cpu', weights_only=False)
-            sd = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-            if not isinstance(sd, Mapping):
-                raise ReleasedError('no state dict inside')
+            sd = state_dict_of(load(path), path)  # read as data: a crafted file is refused, never run
+        except CheckpointError as err:
+            m.problem = str(err)
+            continue
+        try:
             sig, m.head = checkpoint_signature(sd)
-        except Exception as err:  # any unreadable or unknown file is listed, not fatal
+        except Exception as err:  # any unknown layout is listed, not fatal
             m.problem = f'not identified: {str(err).splitlines()[0]}'
             continue
         m.sha256 = sha256_of(path)
-        m.rows = list(sigs.get(sig, []))
-        if not m.rows:
+        matching = sigs.get(sig, [])
+        m.rows = [r for r in matching if r in selected]
+        if matching and not m.rows:
+            m.problem = (f'matches row {", ".join(matching)} of {table.name}, which this command did not select '
+                         f'(the profile\'s rows or --rows): add --rows {",".join(matching)} to evaluate it')
+        elif not matching:
             enc = sig[4]
             m.problem = (f'matches no row of {table.name}: head {sig[0]}, stage widths {list(sig[1][:4])}, '
                          f'fuse {sig[2]}, {sig[3]} classes, encoder {enc[0]} widths {list(enc[1])} '
@@ -170,7 +179,7 @@ def check_strict(converted: str, cfg) -> None:
     from umixformer.complexity import build_segmentor
     model = build_segmentor(cfg)
     own = model.state_dict()
-    sd = torch.load(converted, map_location='cpu', weights_only=False)['state_dict']
+    sd = state_dict_of(load(converted), converted)
     missing = sorted(set(own) - set(sd))
     unexpected = sorted(set(sd) - set(own))
     wrong = sorted(k for k in set(own) & set(sd) if tuple(own[k].shape) != tuple(sd[k].shape))

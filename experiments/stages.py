@@ -6,6 +6,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from .store import Store
 from .tasks import Task, invalidate_command
+from .weights import verify_localised
 
 StageResult = Tuple[Dict[str, Any], Dict[str, str], Optional[str]]
 
@@ -17,10 +18,6 @@ class StageError(RuntimeError):
 def _runner(task: Task, work_dir: str, **overrides):
     from mmengine.runner import Runner
 
-    # mmengine's checkpoints carry its message hub (HistoryBuffer, numpy
-    # scalars); torch >= 2.6 refuses them under weights_only. These are
-    # checkpoints this suite wrote itself (or a user's, given explicitly).
-    os.environ.setdefault('TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD', '1')
     cfg = task.cfg.copy()
     cfg.work_dir = work_dir
     cfg.experiment_name = task.key.replace('/', '_') + time.strftime('_%Y%m%d_%H%M%S')
@@ -92,6 +89,7 @@ def run_train(task: Task, store: Store) -> StageResult:
     hooks_cfg = task.cfg.get('default_hooks', {}).copy()
     if hooks_cfg.get('checkpoint'):  # how checkpoints are written, not what is computed: not in the key
         hooks_cfg['checkpoint'] = dict(hooks_cfg['checkpoint'], backend_args=ATOMIC_BACKEND)
+    verify_localised(task.cfg.model)  # on this node, right before the encoder weights are read
     # resume from that file explicitly: mmengine's own lookup reads last_checkpoint's absolute path
     runner = _runner(task, work, resume=resumed is not None, load_from=resumed, custom_hooks=custom,
                      default_hooks=hooks_cfg)

@@ -7,13 +7,19 @@ encoder checkpoint the configs load: file name, URL, digest. The weights folder
     run-experiment weights list   [TABLE]   what a table needs (all: every config), and what is there
     run-experiment weights fetch  [TABLE]   download what is missing (atomic, resumable, checked)
     run-experiment weights verify [TABLE]   check what is there
+    run-experiment weights add NAME FILE    register a file you downloaded yourself (LVT: no known URL)
 
 With the paper profile every ``init_cfg`` checkpoint of a row's config is replaced by
 its file in the weights folder, and a missing or corrupt file fails before any job is
 started or submitted, naming the file and the fetch command. Nothing is downloaded
-at training time.
+at training time, and on the node each file is checked against its digest again
+right before it is loaded (``verify_localised``), as data only (``umixformer.safe_load``).
+
+A file with no published digest (LVT) is registered with ``weights add``: it is read
+as a checkpoint (a crafted file is refused), copied into the weights folder and its
+full sha256 written to ``<weights folder>/weights.local.json``, which ``verify`` and
+the training read from then on.
 """
-import hashlib
 import json
 import os
 import urllib.error
@@ -96,21 +102,43 @@ def localise(cfg, folder: str, manifest: Optional[Dict[str, Weight]] = None) -> 
 
 
 def _sha256(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(1 << 20), b''):
-            h.update(block)
-    return h.hexdigest()
+    from .archives import digests
+    return digests(path, [])['sha256']
+
+
+LOCAL_MANIFEST = 'weights.local.json'
+
+
+def local_manifest(folder: str) -> Dict[str, dict]:
+    """File name -> {name, sha256, source, added} of the files registered by ``weights add``."""
+    try:
+        with open(os.path.join(folder, LOCAL_MANIFEST)) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        return {}
+    except (OSError, ValueError) as err:
+        raise WeightsError(f'{os.path.join(folder, LOCAL_MANIFEST)} cannot be read ({err}); restore it or '
+                           'register the files again with `run-experiment weights add`') from None
+    return data if isinstance(data, dict) else {}
+
+
+def expected_digest(folder: str, w: Weight) -> Tuple[str, str]:
+    """(digest or its prefix, where it comes from); ('', '') when none is known."""
+    if w.sha256_prefix:
+        return w.sha256_prefix, 'the manifest'
+    local = local_manifest(folder).get(w.file, {})
+    return (local['sha256'], LOCAL_MANIFEST) if local.get('sha256') else ('', '')
 
 
 def verify_file(folder: str, w: Weight) -> str:
-    """'ok', 'ok (no digest known)', 'missing' or 'corrupt: ...'. Digests of unchanged
+    """'ok', 'ok (no digest known ...)', 'missing' or 'corrupt: ...'. Digests of unchanged
     files are cached in <folder>/.verified.json."""
     path = os.path.join(folder, w.file)
     if not os.path.isfile(path):
         return 'missing'
-    if not w.sha256_prefix:
-        return 'ok (no digest known)'
+    want, source = expected_digest(folder, w)
+    if not want:
+        return f'ok (no digest known: register it with `run-experiment weights add {w.name} FILE`)'
     st = os.stat(path)
     stamp = [st.st_size, st.st_mtime_ns]
     cache_path = os.path.join(folder, '.verified.json')
@@ -125,9 +153,9 @@ def verify_file(folder: str, w: Weight) -> str:
         cache[w.file] = dict(stamp=stamp, sha256=digest)
         from .store import atomic_write
         atomic_write(cache_path, json.dumps(cache, indent=1))
-    if not digest.startswith(w.sha256_prefix):
-        return f'corrupt: sha256 {digest[:12]}... does not start with {w.sha256_prefix}'
-    return 'ok'
+    if not digest.startswith(want):
+        return f'corrupt: sha256 {digest[:12]}... is not {want[:12]}... ({source})'
+    return 'ok' if source == 'the manifest' else f'ok (sha256 from {LOCAL_MANIFEST})'
 
 
 def fetch_command(folder: str) -> str:
@@ -185,3 +213,64 @@ def fetch(w: Weight, folder: str, timeout: float = 60.0) -> str:
                            'removed it, nothing was kept')
     os.replace(part, dst)
     return verify_file(folder, w)
+
+
+def verify_localised(model_cfg, manifest: Optional[Dict[str, Weight]] = None) -> List[str]:
+    """On the node, right before the model is built: every pretrained file the
+    config reads still matches its digest (cached per size and mtime, so an
+    unchanged file is not hashed again). Returns the files; raises WeightsError."""
+    manifest = manifest if manifest is not None else load_manifest()
+    files = []
+    for holder, key in _checkpoint_refs(model_cfg):
+        path = str(holder[key])
+        w = manifest.get(os.path.basename(path))
+        if w is None:
+            raise WeightsError(f'pretrained checkpoint {path} is not in the weights manifest; nothing was loaded')
+        state = verify_file(os.path.dirname(path), w)
+        if not state.startswith('ok'):
+            raise WeightsError(f'{path}: {state}; nothing was loaded. {fetch_command(os.path.dirname(path))}')
+        files.append(path)
+    return files
+
+
+def find_weight(name: str, manifest: Optional[Dict[str, Weight]] = None) -> Weight:
+    manifest = manifest if manifest is not None else load_manifest()
+    for w in manifest.values():
+        if name in (w.name, w.file):
+            return w
+    raise WeightsError(f'unknown weights {name!r}; known: {", ".join(sorted(w.name for w in manifest.values()))}')
+
+
+def add(name: str, src: str, folder: str, manifest: Optional[Dict[str, Weight]] = None) -> Tuple[Weight, str]:
+    """Registers a file the user downloaded: read as data (refused if it holds code or no
+    tensors), checked against the published digest where one is known, copied into the
+    folder atomically, its sha256 written to the local manifest. Returns (entry, sha256)."""
+    import shutil
+    import time
+    from umixformer.safe_load import CheckpointError, load, state_dict_of
+    from .store import atomic_write
+    w = find_weight(name, manifest)
+    if not os.path.isfile(src):
+        raise WeightsError(f'{src}: no such file')
+    try:
+        tensors = state_dict_of(load(src), src)
+    except CheckpointError as err:
+        raise WeightsError(f'{src} was not registered: {err}') from None
+    digest = _sha256(src)
+    if w.sha256_prefix and not digest.startswith(w.sha256_prefix):
+        raise WeightsError(f'{src} is not {w.file}: its sha256 {digest[:12]}... does not start with the published '
+                           f'{w.sha256_prefix}')
+    dst = os.path.join(folder, w.file)
+    if os.path.exists(dst) and _sha256(dst) != digest:
+        raise WeightsError(f'{dst} exists and is another file (sha256 {_sha256(dst)[:12]}...); remove it first to '
+                           'replace it, nothing was changed')
+    os.makedirs(folder, exist_ok=True)
+    if not os.path.exists(dst):
+        part = dst + '.part'
+        shutil.copyfile(src, part)
+        os.replace(part, dst)
+    local = local_manifest(folder)
+    local[w.file] = dict(name=w.name, sha256=digest, source=os.path.abspath(src), tensors=len(tensors),
+                         added=time.strftime('%Y-%m-%dT%H:%M:%S%z'))
+    atomic_write(os.path.join(folder, LOCAL_MANIFEST), json.dumps(local, indent=1, sort_keys=True))
+    return w, digest

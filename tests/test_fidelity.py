@@ -271,7 +271,7 @@ def test_cityscapes_c_protocols(tmp_path):
     import cv2
     from experiments.cityscapes_c import generate, image_seed, root_for
     from experiments.corruptions import corrupt
-    from experiments.datasets import prepare_root
+    from experiments.data_check import prepare_root
     src = str(tmp_path / 'city')
     prepare_root('cityscapes', src, builtin=True)
     out = {}

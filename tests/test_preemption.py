@@ -12,6 +12,7 @@ from experiments.cli import _plan, parse_args
 from experiments.executor import prepare_data, run_resuming
 from experiments.hooks import PreemptionCheckpointHook
 from experiments.store import Store
+from umixformer.safe_load import load
 
 TABLES = os.path.join(DATA_DIR, 'tables')
 WRITTEN = []  # files written through the atomic checkpoint backend
@@ -44,8 +45,7 @@ def _train(runs, monkeypatch, stop_after=()):
 
 
 def _weights(runs, rec):
-    return torch.load(Store(str(runs)).abs(rec.artifacts['checkpoint']), map_location='cpu',
-                      weights_only=False)['state_dict']
+    return load(Store(str(runs)).abs(rec.artifacts['checkpoint']), 'cpu')['state_dict']
 
 
 def test_preempted_twice_equals_uninterrupted(tmp_path, monkeypatch):
@@ -100,8 +100,8 @@ def test_rng_states_survive_a_load_onto_another_device(tiny_trained):
     _, runs, _ = tiny_trained
     store = Store(str(runs))
     train = next(r for r in store.records() if r.stage == 'train')
-    on_cpu = torch.load(store.abs(train.artifacts['checkpoint']), map_location='cpu', weights_only=False)
-    elsewhere = torch.load(store.abs(train.artifacts['checkpoint']), map_location='meta', weights_only=False)
+    on_cpu = load(store.abs(train.artifacts['checkpoint']), 'cpu')
+    elsewhere = load(store.abs(train.artifacts['checkpoint']), 'meta')
     assert next(iter(elsewhere['state_dict'].values())).device.type == 'meta'  # the stand-in took effect
     hook = ExactResumeHook()
     hook.after_load_checkpoint(None, elsewhere)

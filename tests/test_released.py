@@ -55,7 +55,8 @@ def test_evaluate_identifies_matches_and_evaluates(folder, tmp_path, capsys):
     assert 'umixformer-b0-ade.pth: -> umix-b0 (APFormerHead2' in out
     assert 'b0-city-160k.pth: -> umix-b0-city (APFormerHeadCity' in out
     assert 'dagger-b0.pth: matches no row of tiny: head APFormerHeadMulti' in out
-    assert 'segformer.pth: not identified' in out and 'notes.pth: not identified' in out
+    assert 'segformer.pth: not identified' in out
+    assert 'notes.pth: not a PyTorch checkpoint' in out and 'looks like a text or HTML file' in out
     recs = {r.dataset: r for r in Store(str(runs)).records()}
     assert set(recs) == {'ade20k', 'cityscapes'}
     for r in recs.values():
@@ -81,6 +82,9 @@ def test_released_heads_keep_their_classes_under_the_smoke_profile(folder, tmp_p
     assert rc == 0, out
     (rec, ) = Store(str(runs)).records()
     assert rec.status == 'done' and rec.profile == 'smoke' and rec.settings['source'] == 'released'
+    # the Cityscapes file matches a row that --rows left out: named, with the flag that includes it
+    assert ('b0-city-160k.pth: matches row umix-b0-city of tiny, which this command did not select '
+            '(the profile\'s rows or --rows): add --rows umix-b0-city to evaluate it') in out
 
 
 def test_two_files_for_one_row_are_ambiguous(folder, tmp_path, capsys):

@@ -110,7 +110,8 @@ def resume(work: str) -> dict:
     resumed, stops, store_b = _tiny_training(os.path.join(work, 'preempted'), preempt_at=20)
 
     def weights(store, rec):
-        return torch.load(store.abs(rec.artifacts['checkpoint']), map_location='cpu', weights_only=False)['state_dict']
+        from umixformer.safe_load import load
+        return load(store.abs(rec.artifacts['checkpoint']), 'cpu')['state_dict']
     a, b = weights(store_a, full), weights(store_b, resumed)
     diff = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
     return dict(status=resumed.status, preempted=stops, resumed_from=resumed.resumed_from, iters=resumed.metrics['iters'],

@@ -17,6 +17,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 import torch
 
+from ..safe_load import CheckpointError, load, state_dict_of
 from .layouts import OfficialHead, UnknownLayoutError, conv_positions, identify
 
 HEAD = 'decode_head.'
@@ -107,10 +108,7 @@ def convert_official_checkpoint(src: str, dst: str, overwrite: bool = False) -> 
     writes the converted one atomically to ``dst``; returns key counts."""
     if os.path.exists(dst) and not overwrite:
         raise FileExistsError(f'{dst} exists; pass overwrite=True (--overwrite) to replace it')
-    ckpt = torch.load(src, map_location='cpu', weights_only=False)
-    state = ckpt.get('state_dict', ckpt) if isinstance(ckpt, dict) else None
-    if not isinstance(state, Mapping):
-        raise ConversionError(f'{src}: no state dict inside')
+    state = state_dict_of(load(src), src)  # data only: a crafted file is refused, not run
     converted = convert_official_state_dict(state)
     payload = {'state_dict': converted, 'meta': {'converted_from': os.path.abspath(src)}}
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(dst)) or '.', suffix='.part')
@@ -137,7 +135,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     try:
         counts = convert_official_checkpoint(args.src, args.dst, args.overwrite)
-    except (ConversionError, FileExistsError, FileNotFoundError) as err:
+    except (ConversionError, CheckpointError, FileExistsError, FileNotFoundError) as err:
         parser.exit(2, f'umixformer-convert: error: {err}\n')
     print(f'{args.dst}: {counts["written"]} keys written, {counts["dropped"]} unused official '
           f'keys dropped (of {counts["read"]})')
