@@ -85,33 +85,28 @@ def label_range(dataset: str) -> Tuple[int, Tuple[int, ...]]:
     return len(CityscapesDataset.METAINFO['classes']) - 1, (255, )
 
 
-def _listing(dataset: str, root: str) -> Dict[str, Tuple[List[str], List[str]]]:
-    """split -> (image stems, label stems), relative to the split folders."""
+def walk(dataset: str, root: str) -> Tuple[str, Dict[str, Tuple[List[str], List[str]]]]:
+    """One walk of the split folders: the fingerprint of their file list (every file's
+    path, size and modification time) and, per split, the image and label stems."""
     layout = LAYOUTS[dataset]
-    out = {}
-    for split, (img_dir, seg_dir) in layout.splits.items():
-        stems = []
-        for folder, suffix in ((img_dir, layout.img_suffix), (seg_dir, layout.seg_suffix)):
-            base = os.path.join(root, folder)
-            stems.append(sorted(os.path.relpath(os.path.join(d, f), base)[:-len(suffix)]
-                                for d, _, fs in os.walk(base) for f in fs if f.endswith(suffix)))
-        out[split] = (stems[0], stems[1])
-    return out
-
-
-def fingerprint(dataset: str, root: str) -> str:
-    """The file list of the split folders: path, size and modification time of every file."""
     h = hashlib.sha1(f'{dataset} {CHECK_VERSION}\n'.encode())
-    for split in LAYOUTS[dataset].splits.values():
-        for folder in split:
-            base = os.path.join(root, folder)
+    listing = {}
+    for split, folders in layout.splits.items():
+        stems = []
+        for folder, suffix in zip(folders, (layout.img_suffix, layout.seg_suffix)):
+            base, found = os.path.join(root, folder), []
             for d, dirs, files in os.walk(base):
                 dirs.sort()
+                rel_dir = os.path.relpath(d, base)
                 for name in sorted(files):
                     st = os.stat(os.path.join(d, name))
-                    h.update(f'{os.path.relpath(os.path.join(d, name), base)}\0{st.st_size}\0{st.st_mtime_ns}\n'
-                             .encode())
-    return h.hexdigest()
+                    rel = name if rel_dir == '.' else os.path.join(rel_dir, name)
+                    h.update(f'{folder}/{rel}\0{st.st_size}\0{st.st_mtime_ns}\n'.encode())
+                    if name.endswith(suffix):
+                        found.append(rel[:-len(suffix)])
+            stems.append(found)
+        listing[split] = (stems[0], stems[1])
+    return h.hexdigest(), listing
 
 
 def _inspect(job: Tuple[str, str, str, int, Tuple[int, ...]]) -> Tuple[str, str]:
@@ -139,12 +134,12 @@ def _inspect(job: Tuple[str, str, str, int, Tuple[int, ...]]) -> Tuple[str, str]
     return '', ''
 
 
-def _scan(dataset: str, root: str, workers: int, expect_official: bool,
-          progress: Optional[Callable[[str, int, int, str], None]]) -> List[SplitCheck]:
+def _scan(dataset: str, root: str, listing: Dict[str, Tuple[List[str], List[str]]], workers: int,
+          expect_official: bool, progress: Optional[Callable[[str, int, int, str], None]]) -> List[SplitCheck]:
     layout = LAYOUTS[dataset]
     largest, extra = label_range(dataset)
     checks, jobs = [], []
-    for split, (images, labels) in _listing(dataset, root).items():
+    for split, (images, labels) in listing.items():
         img_dir, seg_dir = (os.path.join(root, d) for d in layout.splits[split])
         have = set(labels)
         check = SplitCheck(split, len(have.intersection(images)),
@@ -182,15 +177,19 @@ def verify(dataset: str, root: str, cache_dir: Optional[str] = None, workers: in
     file list). Raises DatasetRootError for a missing layout; the problems found
     in the files are in the result (``raise_for_problems``)."""
     t0 = time.monotonic()
-    check_root(dataset, root, pairs=False)  # the layout, with the expected one in the error
-    key = fingerprint(dataset, root)
+    layout = LAYOUTS[dataset]
+    if not all(os.path.isdir(os.path.join(root, d)) for split in layout.splits.values() for d in split):
+        check_root(dataset, root, pairs=False)  # raises naming what is missing, with the expected layout
+    key, listing = walk(dataset, root)
+    if not all(images for images, _ in listing.values()):
+        check_root(dataset, root, pairs=False)  # a split without images: the same error
     cache_path = os.path.join(cache_dir, 'data-check.json') if cache_dir else None
     cache = _read_cache(cache_path)
     hit = cache.get(key)
     if hit and hit.get('expect_official') == expect_official:
         splits = [SplitCheck(**s) for s in hit['splits']]
         return Verification(dataset, root, splits, cached=True, seconds=time.monotonic() - t0)
-    splits = _scan(dataset, root, workers, expect_official, progress)
+    splits = _scan(dataset, root, listing, workers, expect_official, progress)
     if cache_path:
         cache[key] = dict(expect_official=expect_official, splits=[asdict(s) for s in splits], at=time.time())
         _write_cache(cache_path, cache)

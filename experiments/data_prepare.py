@@ -78,6 +78,17 @@ def _sorted_archives(dataset: str, paths: Sequence[str]) -> List[tuple]:
     return [found[p.name] for p in PARTS[dataset]]
 
 
+def _sweep(folder: str) -> int:
+    """Removes what a killed run left half-written (``*.part``, ``.tmp-*``): never renamed into place."""
+    removed = 0
+    for d, _, files in os.walk(folder):
+        for name in files:
+            if name.endswith('.part') or name.startswith('.tmp-'):
+                os.unlink(os.path.join(d, name))
+                removed += 1
+    return removed
+
+
 def _label_jobs(folder: str) -> List[tuple]:
     """(polygons json, train-id label png) for every Cityscapes annotation without its label."""
     jobs = []
@@ -179,6 +190,7 @@ def prepare(dataset: str, archive_paths: Sequence[str], root: str, workers: int,
                                'different download. Download it again, or pass --allow-other-digest to prepare '
                                'it anyway (the dataset identity in every record key follows the files)')
     atomic_write(os.path.join(folder, STATE), json.dumps(dict(dataset=dataset, archives=result.archives), indent=1))
+    _sweep(folder)  # a run killed outright (SIGKILL, power) left its temporary files
     todo, seen = [], set()
     for part, path, zf in archives:
         for info, rel in members(zf, part):

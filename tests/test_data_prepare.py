@@ -139,8 +139,14 @@ def test_interrupted_extraction_resumes_and_damage_is_named(city_zips, tmp_path,
     written = [os.path.join(d, f) for d, _, fs in os.walk(partial) for f in fs if not f.startswith('.umix')]
     assert sorted(written) == sorted(calls) and not any(p.endswith('.part') for p in written)
     monkeypatch.setattr(data_prepare, '_extract', real)
+    # what a SIGKILL leaves: a half-written member and a half-written label (never renamed into place)
+    open(calls[-1] + '.part', 'wb').close()
+    os.makedirs(os.path.join(partial, 'gtFine', 'val', 'frankfurt'), exist_ok=True)
+    open(os.path.join(partial, 'gtFine', 'val', 'frankfurt', '.tmp-x_gtFine_labelTrainIds.png'), 'wb').close()
     result = data_prepare.prepare('cityscapes', [left, gt], root, workers=1)
     assert result.placed and result.resumed == 4 and result.extracted == len(_members(left, gt)) - 4
+    assert not [f for _, _, fs in os.walk(root) for f in fs if f.endswith('.part') or f.startswith('.tmp-')]
+    assert not result.verification.warnings()[2:]  # the pair counts only: no stray label
     # a damaged member (bad CRC) is named; the whole files stay for the next attempt
     bad = str(tmp_path / 'leftImg8bit_trainvaltest.zip')
     shutil.copy(left, bad)
