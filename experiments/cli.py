@@ -263,8 +263,9 @@ def cmd_show(args, console) -> int:
     return 0
 
 
-def _plan(args, profile_rows: bool = True, released: bool = False):
-    """Plans the command's tasks. Without --rows, a profile's row selection of
+def select_tasks(args, profile_rows: bool = True, released: bool = False):
+    """The tasks a command line computes (``parse_args``), as (table, profile, rows,
+    store, tasks): the one way into planning for the commands, tests and tools. Without --rows, a profile's row selection of
     the table applies unless ``profile_rows`` is False (reports show every row).
     ``released``: the tasks evaluate released checkpoints, whose heads are as
     published (the profile does not size them to the built-in data)."""
@@ -314,7 +315,7 @@ def _backend(args, profile):
 
 def cmd_plan(args, console) -> int:
     from rich.table import Table as RTable
-    table, profile, rows, store, tasks = _plan(args)
+    table, profile, rows, store, tasks = select_tasks(args)
     t = RTable(title=f'plan: {table.name}, profile {profile.name}, backend {args.backend}')
     for col in ('stage', 'row(s)', 'seed', 'record', 'state', 'estimate'):
         t.add_column(col, overflow='fold')
@@ -388,7 +389,7 @@ def _print_generation_cost(tasks, store, profile, console) -> None:
 def cmd_status(args, console) -> int:
     from rich.table import Table as RTable
     from .tasks import invalidate_command
-    table, profile, rows, store, tasks = _plan(args)
+    table, profile, rows, store, tasks = select_tasks(args)
     from .backends import backend_class
     # what SLURM queued for these records (submissions in the store), whatever --backend says
     jobs = backend_class('slurm').jobs(store, [t.key for t in tasks])
@@ -451,9 +452,9 @@ def cmd_invalidate(args, console) -> int:
     so that the next run recomputes them on purpose. Nothing is deleted."""
     if not args.rows or not args.stages:
         raise ValueError('invalidate needs --rows and --stages (what to recompute, named explicitly)')
-    table, profile, rows, store, tasks = _plan(args)
+    table, profile, rows, store, tasks = select_tasks(args)
     args_all = argparse.Namespace(**{**vars(args), 'stages': None})
-    _, _, _, _, everything = _plan(args_all)
+    _, _, _, _, everything = select_tasks(args_all)
     keys = [t.key for t in tasks if t.stage in args.stages]
     todo, i = list(keys), 0
     while i < len(todo):  # what was computed from an invalidated record goes too
@@ -516,7 +517,7 @@ def print_comparison(table, tasks, store, rows, console, profile: str = 'paper')
 def cmd_run(args, console) -> int:
     from .cityscapes_c import available_cpus
     from .executor import prepare_data
-    table, profile, rows, store, tasks = _plan(args)
+    table, profile, rows, store, tasks = select_tasks(args)
     todo = [t for t in tasks if not store.is_done(t.key)]
     console.print(f'[bold]{table.name}[/]: {len(tasks)} tasks, {len(tasks) - len(todo)} already done, '
                   f'{len(todo)} to run (profile {profile.name}, results in {store.root})')
@@ -555,7 +556,7 @@ def cmd_report(args, console) -> int:
     entries = []
     for name in names:
         args.table = name
-        table, profile, rows, store, tasks = _plan(args, profile_rows=False)
+        table, profile, rows, store, tasks = select_tasks(args, profile_rows=False)
         written = render_table(table, tasks, store, out_dir, profile.name, formats, args.layout)
         card = written.pop('scorecard')
         measured = len({ref for t in tasks for ref in t.rows if store.is_done(t.key)})
@@ -712,7 +713,7 @@ def cmd_evaluate(args, console) -> int:
     if bad:
         raise ValueError(f'evaluate runs the test and robustness stages, not {sorted(bad)}')
     args.stages = stages
-    table, profile, rows, store, tasks = _plan(args, released=True)
+    table, profile, rows, store, tasks = select_tasks(args, released=True)
     files, chosen = match_folder(table, rows, args.checkpoints)
     for m in files:
         what = (f'-> {", ".join(m.rows)} ({m.head}, sha256 {m.sha256[:12]})' if m.rows and not m.problem
@@ -773,7 +774,7 @@ def exec_task(manifest_path: str, index: int) -> int:
         print(f'exec-task: {manifest_path} has no entry with index {index}', file=sys.stderr)
         return 1
     args = parse_args(entry['argv'] + [x for d in entry['tables'] for x in ('--tables', d)])
-    table, profile, rows, store, tasks = _plan(args)
+    table, profile, rows, store, tasks = select_tasks(args)
     match = [t for t in tasks if t.key == entry['key']]
     if not match:
         print(f'exec-task: {entry["key"]} is no longer what {" ".join(entry["argv"])} computes '

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from conftest import DATA_DIR, ROOT
-from experiments.cli import _backend, _plan, parse_args
+from experiments.cli import _backend, select_tasks, parse_args
 from experiments.executor import prepare_data, run_task
 from experiments.store import Store
 
@@ -33,7 +33,7 @@ def test_two_processes_follow_one_process_with_the_same_global_batch(tmp_path):
     runs = tmp_path / 'runs'
     args = parse_args(['tiny_two', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(runs), '--stages',
                        'train', '--backend', 'slurm'])
-    table, profile, _, store, (task, ) = _plan(args)
+    table, profile, _, store, (task, ) = select_tasks(args)
     prepare_data([task], store)
     manifest = tmp_path / 'train.json'
     manifest.write_text(json.dumps(dict(runs_dir=store.root, entries=[dict(

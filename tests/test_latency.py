@@ -80,15 +80,15 @@ def test_latency_key_is_independent_of_the_planning_machine(tmp_path, monkeypatc
     import torch
     import experiments.executor as executor
     import experiments.store as store_mod
-    from experiments.cli import _plan, parse_args
+    from experiments.cli import parse_args, select_tasks
     monkeypatch.setenv('UMIX_LATENCY_WARMUP', '1')
     monkeypatch.setenv('UMIX_LATENCY_RUNS', '2')
     base = ['tiny_latency', '--tables', TABLES, '--runs-dir', str(tmp_path), '--latency-protocol', 'single-image']
-    (login, ) = _plan(parse_args(base))[4]
+    (login, ) = select_tasks(parse_args(base))[4]
     with monkeypatch.context() as gpu:  # the GPU node's identity
         gpu.setattr(torch.cuda, 'is_available', lambda: True)
         gpu.setattr(torch.cuda, 'get_device_name', lambda i=0: 'NVIDIA A100-SXM4-80GB')
-        (node, ) = _plan(parse_args(base))[4]
+        (node, ) = select_tasks(parse_args(base))[4]
     assert node.key == login.key and 'cpu' not in login.key
     a100 = 'cuda:NVIDIA A100-SXM4-80GB'
     with monkeypatch.context() as gpu:  # executed where device_name() says A100 (timed on this CPU)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import DATA_DIR
-from experiments.cli import _plan, parse_args
+from experiments.cli import parse_args, select_tasks
 from experiments.executor import prepare_data, run_resuming
 from experiments.hooks import PreemptionCheckpointHook
 from experiments.store import Store
@@ -36,7 +36,7 @@ def _train(runs, monkeypatch, stop_after=()):
     monkeypatch.setattr(PreemptionCheckpointHook, 'after_train_iter', after_train_iter)
     args = parse_args(['tiny', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(runs), '--rows', 'umix-b0',
                        '--stages', 'train'])
-    _, _, _, store, (task, ) = _plan(args)
+    _, _, _, store, (task, ) = select_tasks(args)
     prepare_data([task], store)
     rec, stops = run_resuming(task, store, 'test', max_stops=len(stop_after))
     assert rec.status == 'done', rec.error

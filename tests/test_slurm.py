@@ -91,8 +91,8 @@ def _submission(runs):
 
 
 def _tasks(runs, table='tiny'):
-    from experiments.cli import _plan, parse_args
-    return _plan(parse_args([table, '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(runs)]))[4]
+    from experiments.cli import parse_args, select_tasks
+    return select_tasks(parse_args([table, '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(runs)]))[4]
 
 
 def _records(runs):
@@ -284,8 +284,8 @@ def test_status_of_a_job_slurm_has_forgotten(cluster, tmp_path, capsys):
     accounting): status says so and what the store knows, not 'missing'."""
     args = ['tiny', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path), '--rows', 'umix-b0',
             '--stages', 'train']
-    from experiments.cli import _plan, parse_args
-    (task, ) = _plan(parse_args(args))[4]
+    from experiments.cli import parse_args, select_tasks
+    (task, ) = select_tasks(parse_args(args))[4]
     sub = tmp_path / 'slurm' / 'tiny-old'
     sub.mkdir(parents=True)
     (sub / 'submission.json').write_text(json.dumps(dict(
@@ -324,9 +324,9 @@ def test_two_node_training_lands_once(two_nodes, tmp_path, monkeypatch):
     assert nodes[0] == '2', nodes
     args = ['tiny_nodes', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path), '--backend', 'slurm',
             '--slurm-profile', PROFILE]
-    from experiments.cli import _backend, _plan, parse_args
+    from experiments.cli import _backend, select_tasks, parse_args
     parsed = parse_args(args)
-    table, profile, _, store, tasks = _plan(parsed)
+    table, profile, _, store, tasks = select_tasks(parsed)
     (arr, ) = _backend(parsed, profile)._submission(table, tasks, store, {}).render()
     script = tmp_path / 'two-nodes.sbatch'
     script.write_text(arr['script'])

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from conftest import DATA_DIR, ROOT
-from experiments.cli import _backend, _plan, parse_args
+from experiments.cli import _backend, select_tasks, parse_args
 
 FIXTURES = os.path.join(DATA_DIR, 'slurm')
 
@@ -16,7 +16,7 @@ def _render(tmp_path, *extra):
     args = parse_args(['tiny', '--tables', os.path.join(DATA_DIR, 'tables'), '--profile', 'tiny', '--runs-dir',
                        str(tmp_path), '--backend', 'slurm', '--slurm-profile', os.path.join(DATA_DIR, 'slurm-ci.toml'),
                        *extra])
-    table, profile, _, store, tasks = _plan(args)
+    table, profile, _, store, tasks = select_tasks(args)
     sub = _backend(args, profile)._submission(table, tasks, store, {})
     arrays = sub.render()
     # the machine-specific parts: this checkout, this interpreter, the submission folder
@@ -54,7 +54,7 @@ def test_prerequisites_queued_elsewhere_keep_their_indices(tmp_path):
     gets index 5 and depends on that array with aftercorr."""
     args = parse_args(['tiny', '--tables', os.path.join(DATA_DIR, 'tables'), '--profile', 'tiny', '--runs-dir',
                        str(tmp_path), '--rows', 'umix-b0', '--backend', 'slurm', '--slurm-profile', os.path.join(DATA_DIR, 'slurm-ci.toml')])
-    table, profile, _, store, tasks = _plan(args)
+    table, profile, _, store, tasks = select_tasks(args)
     (train, ) = [t for t in tasks if t.stage == 'train']
     todo = [t for t in tasks if t.stage != 'train']
     sub = _backend(args, profile)._submission(table, todo, store, {train.key: '77_5'})
@@ -71,14 +71,14 @@ def test_multi_process_rows_never_train_as_one_process(tmp_path, capsys):
     from experiments.cli import main
     from experiments.executor import task_settings
     common = ['tiny_two', '--tables', os.path.join(DATA_DIR, 'tables'), '--profile', 'tiny', '--runs-dir', str(tmp_path / 'runs')]
-    tasks = _plan(parse_args(common))[4]
+    tasks = select_tasks(parse_args(common))[4]
     train, test = sorted(tasks, key=lambda t: t.stage != 'train')
     assert train.key.endswith('-w2') and test.needs == train.key
     assert task_settings(train)['world_size'] == 2 and task_settings(train)['global_batch'] == 4  # 2 x 2
     assert main(common) == 2
     assert 'the local backend runs one process' in ' '.join(capsys.readouterr().out.split())
     args = parse_args(common + ['--backend', 'slurm', '--slurm-profile', os.path.join(DATA_DIR, 'slurm-ci.toml')])
-    table, profile, _, store, tasks = _plan(args)
+    table, profile, _, store, tasks = select_tasks(args)
     sub = _backend(args, profile)._submission(table, tasks, store, {})
     (train, ) = [a for a in sub.render() if a['stage'] == 'train']
     assert train['name'] == 'train-2gpu' and '#SBATCH --ntasks=2' in train['script']
@@ -102,7 +102,7 @@ def test_multi_node_row_is_rendered_with_nodes_and_srun(tmp_path):
     profile.write_text('partition = "gpu"\ngpus_per_task = 1\n')
     args = parse_args(['multi', '--tables', str(folder), '--profile', 'tiny', '--runs-dir', str(tmp_path / 'runs'),
                        '--backend', 'slurm', '--slurm-profile', str(profile)])
-    table, profile_, _, store, (task, ) = _plan(args)
+    table, profile_, _, store, (task, ) = select_tasks(args)
     assert task.key.endswith('-w4')
     (arr, ) = _backend(args, profile_)._submission(table, [task], store, {}).render()
     script = arr['script']

@@ -83,7 +83,7 @@ def _tiny_training(runs: str, preempt_at: int = 0):
     """tiny-profile training of Table 1's U-MixFormer-B0 row on the built-in data; the
     preemption signal arrives during iteration ``preempt_at`` (0: never). Returns the
     final record and how often it was preempted."""
-    from experiments.cli import _plan, parse_args
+    from experiments.cli import parse_args, select_tasks
     from experiments.executor import prepare_data, run_resuming
     from experiments.hooks import PreemptionCheckpointHook
     original = PreemptionCheckpointHook.after_train_iter
@@ -98,7 +98,7 @@ def _tiny_training(runs: str, preempt_at: int = 0):
     try:
         args = parse_args(['table1', '--profile', 'tiny', '--runs-dir', runs, '--rows', 'umixformer_mit-b0_ade20k',
                            '--stages', 'train'])
-        _, _, _, store, (task, ) = _plan(args)
+        _, _, _, store, (task, ) = select_tasks(args)
         prepare_data([task], store)
         return (*run_resuming(task, store, 'gpu_check', max_stops=1), store)
     finally:
