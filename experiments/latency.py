@@ -77,7 +77,6 @@ def measure_benchmark(task, warmup: int = None, images: int = None) -> Dict[str,
     """mmseg's benchmark protocol on the row's validation images (see the module doc)."""
     from mmengine.runner import Runner
 
-    from .stages import paper_input_hw
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'
     warmup = int(os.environ.get('UMIX_LATENCY_WARMUP', warmup if warmup is not None else BENCHMARK_WARMUP))
     images = int(os.environ.get('UMIX_LATENCY_IMAGES', images or BENCHMARK_IMAGES))
@@ -88,7 +87,7 @@ def measure_benchmark(task, warmup: int = None, images: int = None) -> Dict[str,
     loader = Runner.build_dataloader(cfg.test_dataloader)
     if len(loader.dataset) <= warmup:
         raise ValueError(f'{len(loader.dataset)} validation images: fewer than the {warmup} warm-up images')
-    model, ran = _prepared_model(task, dev, paper_input_hw(task))
+    model, ran = _prepared_model(task, dev, task.input_hw)
     torch.backends.cudnn.benchmark = False  # as benchmark.py; set here, never inherited from an earlier task
     ran['cudnn_benchmark'] = False
 
@@ -151,14 +150,13 @@ def measure_latency(task, warmup: int = None, runs: int = None) -> Dict[str, Any
 
 
 def measure_single_image(task, warmup: int = None, runs: int = None) -> Dict[str, Any]:
-    from .stages import paper_input_hw
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'
     w, n = DEFAULT_RUNS[dev]
     warmup = int(os.environ.get('UMIX_LATENCY_WARMUP', warmup or w))
     runs = int(os.environ.get('UMIX_LATENCY_RUNS', runs or n))
     opts = task.options
     precision, dtype = _precision(opts)
-    h, w_ = paper_input_hw(task)
+    h, w_ = task.input_hw
     model, ran = _prepared_model(task, dev, (h, w_))
     # one fixed shape: cuDNN may pick its fastest algorithms (set here, never inherited)
     torch.backends.cudnn.benchmark = ran['cudnn_benchmark'] = True

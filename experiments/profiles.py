@@ -10,9 +10,9 @@ from typing import Any, Dict, Optional
 
 from mmengine.config import Config
 
-from .datasets import builtin_num_classes
+from umixformer.input_size import config_crop
 
-PAPER_CROP = {'ade20k': 512, 'cityscapes': 1024}
+from .datasets import builtin_num_classes
 
 
 @dataclass(frozen=True)
@@ -151,7 +151,7 @@ def apply_profile(cfg: Config, profile: Profile, dataset: str, data_root: str, s
             cfg[name].persistent_workers = profile.num_workers > 0
     if profile.crop:
         crop = profile.crop
-        factor = crop / PAPER_CROP[dataset]
+        factor = crop / config_crop(cfg)[0]  # the config's own crop: 640 for the B5 640 recipe
         for name in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
             _scale_pipeline(cfg[name].dataset.pipeline, factor, crop)
         cfg.model.data_preprocessor.size = (crop, crop)

@@ -141,15 +141,9 @@ def run_test(task: Task, store: Store) -> StageResult:
     return out, {'checkpoint': store.rel(ckpt), 'work_dir': store.rel(work)}, None
 
 
-def paper_input_hw(task: Task) -> Tuple[int, int]:
-    """The paper's measuring resolution (see ``tasks.measure_input_hw``)."""
-    from .tasks import measure_input_hw
-    return measure_input_hw(task.row.dataset, task.base_cfg)
-
-
 def run_complexity(task: Task, store: Store) -> StageResult:
     from umixformer.complexity import build_segmentor, measure
-    hw = paper_input_hw(task)
+    hw = task.input_hw  # what the key holds is what is measured
     c = measure(build_segmentor(task.base_cfg), hw)
     metrics = {'params_m': c.params_m, 'params_published_layout_m': c.params_published_layout_m,
                'gflops': c.gflops, 'input_hw': list(hw)}

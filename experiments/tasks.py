@@ -8,6 +8,8 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
+from umixformer.input_size import measuring_hw
+
 from .datasets import builtin_identity, dataset_identity, resolve_root_path, synthetic_params
 from .pipelines import ROBUSTNESS_PROTOCOLS, apply_pipeline
 from .profiles import Profile, apply_profile
@@ -29,15 +31,6 @@ def _hash(obj) -> str:
 COMPLEXITY_COUNTER = 'mmengine-FlopAnalyzer/tensor-mode/sdpa-as-matmuls/v1'
 # latency keys: 2 = without the planning machine's device (1 held it)
 LATENCY_KEY_VERSION = 2
-
-
-def measure_input_hw(dataset: str, base_cfg: Config) -> Tuple[int, int]:
-    """The paper's measuring resolution: Cityscapes 2048x1024, ADE20K the crop
-    of the config as written (512, or 640 for the B5 640 recipe)."""
-    if dataset == 'cityscapes':
-        return (1024, 2048)
-    size = base_cfg.model.get('data_preprocessor', {}).get('size') or (512, 512)
-    return tuple(int(s) for s in size)
 
 
 def _run_hash(cfg: Config, identity: str) -> str:
@@ -96,6 +89,7 @@ class Task:
     rows: List[str] = field(default_factory=list)
     needs: Optional[str] = None  # key of the record this task reads
     options: Dict[str, object] = field(default_factory=dict)  # latency: precision, optimize, ...
+    input_hw: Tuple[int, int] = (0, 0)  # complexity, latency: the measuring input the key holds
 
     @property
     def label(self) -> str:
@@ -206,7 +200,7 @@ def plan(table: Table, rows: Sequence[Row], stages: Optional[Iterable[str]], see
         else:
             identity = ''
         model = base.to_dict().get('model')
-        hw = measure_input_hw(row.dataset, base)
+        hw = measuring_hw(row.dataset, base)
         # a measurement depends on the model, the input size and how it is counted / timed
         measure_hash = {'complexity': _hash({'model': model, 'input_hw': hw, 'counter': COMPLEXITY_COUNTER,
                                              'key_version': KEY_VERSION}),
@@ -251,7 +245,7 @@ def plan(table: Table, rows: Sequence[Row], stages: Optional[Iterable[str]], see
                                   config_hash=chash, cfg=cfg, base_cfg=base,
                                   data_root=(root if stage not in MODEL_STAGES or (
                                       stage == 'latency' and latency.protocol == 'mmseg-benchmark') else None),
-                                  profile=profile.name, rows=[ref], needs=need_key,
+                                  profile=profile.name, rows=[ref], needs=need_key, input_hw=hw,
                                   options=(dict(vars(latency)) if stage == 'latency' else
                                            {'protocol': robustness_protocol, 'source': robustness_source}
                                            if stage == 'robustness' else {}))

@@ -5,7 +5,8 @@ import os
 import pytest
 
 from experiments.registry import get_table
-from umixformer.complexity import PAPER_INPUT, build_segmentor, count_flops, count_flops_jit, measure
+from umixformer.complexity import build_segmentor, count_flops, count_flops_jit, load_config, main, measure
+from umixformer.input_size import CITYSCAPES_TEST_HW, measuring_hw
 
 TABLE1 = get_table('table1')
 # (row, tolerance in percent on published params and GFLOPs)
@@ -20,7 +21,7 @@ ROWS = [('umixformer_mit-b0_ade20k', 1.0), ('umixformer_lvt_ade20k', 1.0),
 @pytest.mark.parametrize('row_id,tol', ROWS)
 def test_table1_row_matches_paper(row_id, tol):
     row = TABLE1.row(row_id)
-    c = measure(build_segmentor(row.config), PAPER_INPUT[row.dataset])
+    c = measure(build_segmentor(row.config), measuring_hw(row.dataset, load_config(row.config)))
     for value, metric in ((c.params_published_layout_m, 'params_m'), (c.gflops, 'gflops')):
         pub = row.published[metric]
         assert abs(value - pub) / pub * 100 <= tol, (metric, value, pub)
@@ -42,7 +43,7 @@ def test_cross_checks_at_512(config, gflops, params_m):
 
 def test_cityscapes_b0_cross_check():
     row = TABLE1.row('umixformer_mit-b0_cityscapes')
-    c = measure(build_segmentor(row.config), PAPER_INPUT['cityscapes'])
+    c = measure(build_segmentor(row.config), CITYSCAPES_TEST_HW)
     assert round(c.gflops, 2) == 101.65
     # effective params: the dead modules are not built
     assert c.params < c.params_published_layout
@@ -81,3 +82,16 @@ def test_a_model_that_needs_data_falls_back_to_flop_analyzer():
     model = NeedsData()
     with pytest.warns(UserWarning, match='meta-tensor count failed'):
         assert count_flops(model, (16, 20)) == count_flops_jit(model, (16, 20)) == 3 * 8 * 9 * 16 * 20
+
+
+def test_one_measuring_size_for_the_tool_and_the_stage(capsys):
+    """umixformer-complexity and the complexity stage read one statement of the paper's
+    input size: the B5 640 recipe is counted at 640x640 by both (the tool counted it at 512)."""
+    from experiments.cli import parse_args, select_tasks
+    from conftest import CONFIG_DIR
+    config = f'{CONFIG_DIR}/umixformer/umixformer_mit-b5_1xb16-160k_ade20k-640x640.py'
+    args = parse_args(['plan', 'table2', '--rows', 'umixformer_mit-b5_ade20k', '--stages', 'complexity'])
+    (task, ) = select_tasks(args)[4]
+    assert task.input_hw == (640, 640) and task.base_cfg.filename == config
+    assert main([config]) == 0
+    assert 'GFLOPs at 640x640' in capsys.readouterr().out

@@ -10,7 +10,8 @@ import time
 
 def main() -> None:
     from experiments.registry import get_table
-    from experiments.tasks import load_base_config, measure_input_hw
+    from experiments.tasks import load_base_config
+    from umixformer.input_size import measuring_hw
     from umixformer.complexity import build_segmentor, count_flops, count_flops_jit
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('tables', nargs='*', default=['table1', 'table2'])
@@ -23,7 +24,7 @@ def main() -> None:
                 continue
             seen.add(row.config)
             cfg = load_base_config(row.config)
-            hw = measure_input_hw(row.dataset, cfg)
+            hw = measuring_hw(row.dataset, cfg)
             t = time.perf_counter()
             fast = count_flops(build_segmentor(cfg), hw)  # build included: the stage builds too
             t_fast += (dt_fast := time.perf_counter() - t)

@@ -17,7 +17,9 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import torch
 from mmengine.config import Config
 
-PAPER_INPUT = {'ade20k': (512, 512), 'cityscapes': (1024, 2048)}  # (H, W)
+from .input_size import measuring_hw
+
+DATASETS = ('ade20k', 'cityscapes')
 
 
 @dataclass
@@ -229,7 +231,9 @@ def measure(model: torch.nn.Module, input_hw: Sequence[int]) -> Complexity:
 
 
 def measure_config(config: Union[str, Config], dataset: str) -> Complexity:
-    return measure(build_segmentor(config), PAPER_INPUT[dataset])
+    """Params and GFLOPs of a config at the paper's measuring input (``input_size.measuring_hw``)."""
+    cfg = load_config(config)
+    return measure(build_segmentor(cfg), measuring_hw(dataset, cfg))
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -237,7 +241,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         prog='umixformer-complexity',
         description='Params and GFLOPs of model configs, the paper\'s way (see module doc).')
     parser.add_argument('configs', nargs='+', help='mmseg config files')
-    parser.add_argument('--dataset', choices=sorted(PAPER_INPUT), default=None,
+    parser.add_argument('--dataset', choices=DATASETS, default=None,
                         help='input size of this dataset (default: from the config name)')
     args = parser.parse_args(argv)
     for path in args.configs:
