@@ -12,7 +12,7 @@ import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from .pipelines import PIPELINES
@@ -335,7 +335,37 @@ def load_registry(extra_dirs: Sequence[str] = ()) -> Dict[str, Table]:
                 raise RegistryError(f'{table.path}: table name {table.name!r} is already defined in '
                                     f'{tables[table.name].path}')
             tables[table.name] = table
-    return tables
+    return share_tolerances(tables)
+
+
+def share_tolerances(tables: Dict[str, Table]) -> Dict[str, Table]:
+    """A tolerance belongs to a model's published value, not to one table's row: a row
+    stating one for a metric (e.g. SegFormer-B0's GFLOPs, the SegFormer paper's own
+    count) lends it to every row of every table with the same config and the same
+    published value of that metric, so the value gets one verdict wherever it appears.
+    Two rows stating different tolerances for the same value are an error."""
+    stated: Dict[Tuple[str, str, float], Tuple[float, str]] = {}
+    for table in tables.values():
+        for row in table.rows:
+            for metric, tol in row.tolerance.items():
+                if row.config is None or metric not in row.published:
+                    continue
+                fact = (row.config, metric, float(row.published[metric]))
+                where = f'{table.name}/{row.id}'
+                if fact in stated and stated[fact][0] != float(tol):
+                    raise RegistryError(f'{where} states tolerance {metric} = {tol} for the published {fact[2]} of '
+                                        f'{os.path.basename(row.config)}, {stated[fact][1]} states {stated[fact][0]}: '
+                                        'one value, one tolerance (state it once, or the same in both)')
+                stated.setdefault(fact, (float(tol), where))
+    out = {}
+    for name, table in tables.items():
+        rows = []
+        for row in table.rows:
+            lent = {m: stated[(row.config, m, float(v))][0] for m, v in row.published.items()
+                    if m not in row.tolerance and (row.config, m, float(v)) in stated}
+            rows.append(replace(row, tolerance={**row.tolerance, **lent}) if lent else row)
+        out[name] = replace(table, rows=tuple(rows))
+    return out
 
 
 def get_table(name: str, extra_dirs: Sequence[str] = ()) -> Table:

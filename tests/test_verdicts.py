@@ -162,3 +162,35 @@ def test_index_total_counts_shared_records_once(report, tmp_path):
     total = html.split('<tr class="total">')[1]
     assert f'<td>{card["gpu_hours"]:.2f}</td>' in total  # not twice
     assert f'<td>{2 * card["reproduced"]}</td>' in total  # verdicts are per table
+
+
+def test_one_value_one_verdict_in_every_table(tmp_path):
+    """SegFormer-B0 Cityscapes' published 125.5 GFLOPs (the SegFormer paper's own count)
+    carries a stated tolerance in Table 1; the latency table's row of the same model and
+    value gets the same verdict from the same measurement."""
+    from experiments.registry import RegistryError, load_registry
+    tables = load_registry()
+    rows = [tables[t].row('segformer_mit-b0_cityscapes') for t in ('table1', 'latency')]
+    measured = Stat([121.9], [None])
+    verdicts = {judge(r, 'gflops', measured, 'paper')['verdict'] for r in rows}
+    assert verdicts == {'reproduced'} and {tolerance_for(r, 'gflops') for r in rows} == {3.0}
+    # two different tolerances for one published value are refused, naming both rows
+    extra = tmp_path / 'tables'
+    extra.mkdir()
+    (extra / 'mine.toml').write_text('''name = "mine"
+title = "another tolerance"
+metrics = ["gflops"]
+[[rows]]
+id = "sf"
+method = "SegFormer"
+encoder = "MiT-B0"
+dataset = "cityscapes"
+config = "segformer/segformer_mit-b0_1xb8-160k_cityscapes-1024x1024.py"
+published = { gflops = 125.5 }
+provenance = "test"
+tolerance = { gflops = 5.0 }
+stages = ["complexity"]
+''')
+    with pytest.raises(RegistryError, match=r'mine/sf states tolerance gflops = 5.0 .* states 3.0: one value, one '
+                       r'tolerance'):
+        load_registry([str(extra)])
