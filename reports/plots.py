@@ -1,29 +1,58 @@
 """The report's figures (matplotlib, Agg): each returns PNG bytes, or None when
-there is nothing to plot."""
+there is nothing to plot. Each PNG carries what it draws (every marker series and
+bar, read back from the figure's artists) as JSON in its ``umixformer:drawn`` text
+chunk, so a figure can be checked by content (``drawn``)."""
 import io
+import json
 import math
-from typing import Dict, Optional
+from typing import Dict, List, Optional
 
 import pandas as pd
 
 FAMILY_MARKERS = ['o', 's', '^', 'D', 'v', 'P', 'X', '*', 'h', '<', '>']
 
 
+DRAWN = 'umixformer:drawn'
+
+
+def _artists(fig) -> List[dict]:
+    """Every labelled line (its points) and every bar (its extent) of the figure."""
+    out = []
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            if not line.get_label().startswith('_'):
+                out.append(dict(label=line.get_label(), x=[float(v) for v in line.get_xdata()],
+                                y=[float(v) for v in line.get_ydata()]))
+        for patch in ax.patches:
+            if hasattr(patch, 'get_width') and patch.get_width() and patch.get_height():
+                out.append(dict(label='bar', x=[float(patch.get_x()), float(patch.get_width())],
+                                y=[float(patch.get_y()), float(patch.get_height())]))
+    return out
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
-    fig.savefig(buf, format='png', dpi=110, bbox_inches='tight')
+    fig.savefig(buf, format='png', dpi=110, bbox_inches='tight', metadata={DRAWN: json.dumps(_artists(fig))})
     import matplotlib.pyplot as plt
     plt.close(fig)
     return buf.getvalue()
+
+
+def drawn(png: bytes) -> List[dict]:
+    """What a figure of this module draws (label, x, y per series; 'bar' per bar)."""
+    from PIL import Image
+    return json.loads(Image.open(io.BytesIO(png)).text[DRAWN])
 
 
 def _family(method: str) -> str:
     return method.split(' (')[0].replace('-dagger', '').replace('-S', '')
 
 
-def efficiency_scatter(df: pd.DataFrame, dataset: str = 'ade20k', profile: str = '') -> Optional[bytes]:
+def efficiency_scatter(df: pd.DataFrame, dataset: str = 'ade20k', profile: str = '',
+                       comparable: bool = True) -> Optional[bytes]:
     """The paper's Figure 1: GFLOPs vs mIoU per method family; published points
-    filled, reproduced points hollow (same marker), joined by a line."""
+    filled, reproduced points hollow (same marker). ``comparable=False`` (the built-in
+    data): its mIoU is never drawn on the paper's axes, only the published points."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -40,7 +69,7 @@ def efficiency_scatter(df: pd.DataFrame, dataset: str = 'ade20k', profile: str =
             ax.plot(pub['gflops_published'], pub['miou_published'], marker=marker, ls='', color=color,
                     label=f'{fam} (paper)')
             plotted = True
-        rep = rows.dropna(subset=['gflops', 'miou']) if 'miou' in rows else rows.iloc[0:0]
+        rep = rows.dropna(subset=['gflops', 'miou']) if 'miou' in rows and comparable else rows.iloc[0:0]
         if not rep.empty:
             ax.plot(rep['gflops'], rep['miou'], marker=marker, ls='', mfc='none', color=color,
                     label=f'{fam} (reproduced{", " + profile if profile else ""})')
@@ -53,7 +82,38 @@ def efficiency_scatter(df: pd.DataFrame, dataset: str = 'ade20k', profile: str =
     ax.set_ylabel('mIoU (%)')
     ax.grid(alpha=0.3, which='both')
     ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5))
-    ax.set_title('Efficiency: GFLOPs vs mIoU (paper Figure 1)')
+    ax.set_title('Efficiency: GFLOPs vs mIoU (paper Figure 1)' + (
+        '' if comparable else f'\npublished only: mIoU on the built-in data ({profile}) is not comparable'),
+        fontsize=10)
+    return _png(fig)
+
+
+def ablation_deltas(frame: pd.DataFrame, metric: str, reference: str, comparable: bool) -> Optional[bytes]:
+    """Each variant's difference to the reference row in ``metric`` (paired seeds), with
+    its 95 % interval where there are 3 seeds or more; the paper's stated difference
+    beside it when the data is comparable."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    d = frame[(frame['metric'] == metric) & frame['delta'].notna()] if not frame.empty else frame
+    if d.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(d) + 1.4))
+    y = list(range(len(d)))
+    lo = (d['delta'] - d['ci_low']).fillna(0).clip(lower=0)
+    hi = (d['ci_high'] - d['delta']).fillna(0).clip(lower=0)
+    ax.errorbar(d['delta'], y, xerr=[lo, hi], fmt='none', ecolor='C0', capsize=3)
+    ax.plot(d['delta'], y, 'o', color='C0', label='measured (95 % interval, >= 3 seeds)')
+    if comparable and d['expected'].notna().any():
+        ax.plot(d['expected'], y, 'D', color='C3', mfc='none', label='paper')
+    ax.axvline(0, color='0.4', lw=0.8)
+    ax.set_yticks(y)
+    ax.set_yticklabels([f'{r} (n={n})' for r, n in zip(d['row'], d['n'])], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(f'{metric} difference to {reference}')
+    ax.grid(axis='x', alpha=0.3)
+    ax.legend(fontsize=7, loc='best')
+    ax.set_title('Ablation: difference to the reference' + ('' if comparable else ' (built-in data)'), fontsize=10)
     return _png(fig)
 
 
@@ -81,8 +141,9 @@ def robustness_bars(per_corruption: Dict[str, Dict[str, float]]) -> Optional[byt
     return _png(fig)
 
 
-def latency_scatter(df: pd.DataFrame) -> Optional[bytes]:
-    """Latency (ms) vs mIoU (reproduced where measured, else published)."""
+def latency_bars(df: pd.DataFrame) -> Optional[bytes]:
+    """Measured latency per model, labelled with the device each was timed on; never
+    beside the paper's values (another GPU)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
@@ -91,17 +152,15 @@ def latency_scatter(df: pd.DataFrame) -> Optional[bytes]:
     d = df.dropna(subset=['latency_ms'])
     if d.empty:
         return None
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for i, (_, r) in enumerate(d.iterrows()):
-        miou = r.get('miou')
-        src = 'reproduced'
-        if miou is None or (isinstance(miou, float) and math.isnan(miou)):
-            miou, src = r.get('miou_published', math.nan), 'paper mIoU'
-        ax.plot(r['latency_ms'], miou, marker=FAMILY_MARKERS[i % len(FAMILY_MARKERS)], ls='',
-                label=f'{r["method"]} ({r["encoder"]}) [{src}]')
-    ax.set_xlabel(f'latency per image (ms), {d.iloc[0].get("device", "")}')
-    ax.set_ylabel('mIoU (%)')
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    ax.set_title('Latency vs mIoU')
+    fig, ax = plt.subplots(figsize=(7.5, 0.4 * len(d) + 1.4))
+    y = list(range(len(d)))
+    ax.barh(y, d['latency_ms'], color='C0')
+    device = d['latency_device'] if 'latency_device' in d else pd.Series([''] * len(d), index=d.index)
+    ax.set_yticks(y)
+    ax.set_yticklabels([f'{r["method"]} ({r["encoder"]}, {r["dataset"]})' + (f' on {dev}' if isinstance(dev, str)
+                        and dev else '') for (_, r), dev in zip(d.iterrows(), device)], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel('latency per image (ms), measured')
+    ax.grid(axis='x', alpha=0.3)
+    ax.set_title('Latency as measured (not comparable with the paper\'s A100 values)', fontsize=10)
     return _png(fig)

@@ -10,7 +10,7 @@ import jinja2
 import pandas as pd
 
 from analysis.collect import POINT_METRICS, table_frame
-from analysis.verdicts import ablation_frame, scorecard, verdict_frame
+from analysis.verdicts import BUILTIN_PROFILES, ablation_frame, scorecard, verdict_frame
 from experiments.store import Store, atomic_write
 
 from . import plots
@@ -175,17 +175,25 @@ def paper_context(table, df: pd.DataFrame, verdicts: pd.DataFrame) -> Optional[d
     return dict(heads=heads, spans=spans, groups=groups, ncols=len(cols))
 
 
-def _figures(table, df: pd.DataFrame, store: Store, tasks, profile: str) -> Dict[str, bytes]:
+def _figures(table, df: pd.DataFrame, store: Store, tasks, profile: str, ablation: pd.DataFrame) -> Dict[str, bytes]:
+    """The chart that fits each table: an ablation's differences to its reference, the
+    latency as measured, else the paper's Figure 1 (built-in-data mIoU never drawn on it)."""
     figs = {}
-    if {'gflops', 'miou'} <= set(table.metrics):
-        for ds in ('ade20k', 'cityscapes'):
-            png = plots.efficiency_scatter(df, ds, profile)
+    comparable = profile not in BUILTIN_PROFILES
+    if table.reference:
+        for metric in table.metrics:
+            png = plots.ablation_deltas(ablation, metric, table.reference, comparable)
             if png:
-                figs[f'efficiency-{ds}'] = png
-    if 'latency_ms' in table.metrics:
-        png = plots.latency_scatter(df)
+                figs[f'ablation-{metric}'] = png
+    elif 'latency_ms' in table.metrics:
+        png = plots.latency_bars(df)
         if png:
             figs['latency'] = png
+    elif {'gflops', 'miou'} <= set(table.metrics):
+        for ds in ('ade20k', 'cityscapes'):
+            png = plots.efficiency_scatter(df, ds, profile, comparable)
+            if png:
+                figs[f'efficiency-{ds}'] = png
     if 'miou_corrupted' in table.metrics:
         per = {}
         for t in tasks:
@@ -253,7 +261,7 @@ def render_table(table, tasks, store: Store, out_dir: str, profile: str,
         written['latex'] = frag
         written['latex_standalone'] = standalone
     if 'html' in formats:
-        figs = _figures(table, df, store, tasks, profile)
+        figs = _figures(table, df, store, tasks, profile, ablation)
         images = {k: base64.b64encode(v).decode() for k, v in figs.items()}
         path = os.path.join(out_dir, f'{table.name}.html')
         atomic_write(path, _env().get_template('table.html.j2').render(images=images, **ctx))

@@ -107,3 +107,52 @@ def test_pages_read_at_laptop_width_without_sideways_scrolling(report_dir, tmp_p
     assert out.returncode == 0, out.stderr[-2000:]
     scroll, width = out.stdout.split('<title>W', 1)[1].split('</title>', 1)[0].split('/')
     assert int(scroll) <= int(width), f'{page}: {scroll} px wide in a {width} px window'
+
+
+def test_builtin_miou_is_never_drawn_on_the_papers_axes():
+    """Figure 1 on the built-in data shows the published points only; on real data the
+    measured ones beside them (read back from the PNG's record of its artists)."""
+    from reports.plots import drawn, efficiency_scatter
+    df = pd.DataFrame([dict(dataset='ade20k', method='U-MixFormer', gflops=6.16, gflops_published=6.1, miou=56.24,
+                            miou_published=41.2)])
+    paper = drawn(efficiency_scatter(df, 'ade20k', 'paper', comparable=True))
+    assert {(s['label'], s['y'][0]) for s in paper} == {('U-MixFormer (paper)', 41.2),
+                                                       ('U-MixFormer (reproduced, paper)', 56.24)}
+    smoke = drawn(efficiency_scatter(df, 'ade20k', 'smoke', comparable=False))
+    assert [(s['label'], s['y']) for s in smoke] == [('U-MixFormer (paper)', [41.2])]
+
+
+def test_each_page_gets_the_chart_that_fits(tmp_path):
+    """An ablation table: each variant's paired difference to the reference with its
+    interval (no Figure 1); the latency table: latency as measured, per device."""
+    import base64
+    import re
+    from reports.plots import drawn
+    from reports.render import render_table
+    from test_verdicts import _fabricate
+    from experiments.registry import get_table
+    from experiments.store import Store
+    table = get_table('ablation_unet')
+    rows = [table.row('umixformer_mit-b0_ade20k'), table.row('parallel')]
+    miou = {('umixformer_mit-b0_ade20k', s): v for s, v in enumerate((41.0, 41.6, 40.8))}
+    miou.update({('parallel', s): v for s, v in enumerate((40.1, 40.6, 40.0))})
+    store = Store(str(tmp_path / 'runs'))
+    tasks = _fabricate(store, table, rows, lambda t: {'miou': miou[(t.row.id, t.seed)]} if t.stage == 'test'
+                       else {'iters': 1} if t.stage == 'train' else None, [0, 1, 2])
+    out = render_table(table, tasks, store, str(tmp_path / 'out'), 'paper', formats=['html'])
+    html = open(out['html']).read()
+    images = dict(re.findall(r'<img alt="([\w-]+)" src="data:image/png;base64,([^"]+)"', html))
+    assert set(images) == {'ablation-miou'}
+    series = {s['label']: s for s in drawn(base64.b64decode(images['ablation-miou']))}
+    measured = series['measured (95 % interval, >= 3 seeds)']
+    assert measured['x'] == pytest.approx([-0.9]) and series['paper']['x'] == [-0.9]
+
+
+def test_latency_chart_shows_measured_times_only():
+    from reports.plots import drawn, latency_bars
+    df = pd.DataFrame([dict(method='U-MixFormer', encoder='MiT-B0', dataset='ade20k', latency_ms=41.5,
+                            latency_device='cpu', miou=56.0, miou_published=41.2),
+                       dict(method='SegFormer', encoder='MiT-B0', dataset='ade20k', latency_ms=38.0,
+                            latency_device='cpu', miou=float('nan'), miou_published=37.4)])
+    bars = [s for s in drawn(latency_bars(df)) if s['label'] == 'bar']
+    assert sorted(b['x'][1] for b in bars) == [38.0, 41.5]  # widths: the measured latencies, nothing else
