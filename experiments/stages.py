@@ -132,12 +132,17 @@ def run_test(task: Task, store: Store) -> StageResult:
     train, ckpt = _finished_training(task, store)
     work = store.work_dir(task.key)
     from . import hooks  # noqa: F401  (registers ProgressReportHook)
+    from .per_class import per_class_of, with_per_class
     runner = _runner(task, work, load_from=ckpt, resume=False,
-                     custom_hooks=list(task.cfg.get('custom_hooks', [])) + [dict(type='ProgressReportHook')])
+                     custom_hooks=list(task.cfg.get('custom_hooks', [])) + [dict(type='ProgressReportHook')],
+                     test_evaluator=with_per_class(task.cfg.test_evaluator))
     metrics = runner.test()
     _stop_loader_workers(runner)
     out = {k: float(v) for k, v in metrics.items()}
     out['miou'] = out.get('mIoU', float('nan'))
+    per_class = per_class_of(runner)
+    if per_class is not None:  # the numbers of mmseg's logged class table
+        out['per_class_iou'] = per_class
     return out, {'checkpoint': store.rel(ckpt), 'work_dir': store.rel(work)}, None
 
 

@@ -164,3 +164,55 @@ def latency_bars(df: pd.DataFrame) -> Optional[bytes]:
     ax.grid(axis='x', alpha=0.3)
     ax.set_title('Latency as measured (not comparable with the paper\'s A100 values)', fontsize=10)
     return _png(fig)
+
+
+def per_class_bars(frame: pd.DataFrame, label: str) -> Optional[bytes]:
+    """Per-class IoU difference (ours - baseline), sorted, one bar per class."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    if frame.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(7.5, max(2.0, 0.16 * len(frame) + 1.2)))
+    y = list(range(len(frame)))
+    ax.barh(y, frame['diff'], color=['C2' if v >= 0 else 'C3' for v in frame['diff']])
+    ax.set_yticks(y)
+    ax.set_yticklabels(frame['cls'], fontsize=6 if len(frame) > 40 else 8)
+    ax.invert_yaxis()
+    ax.axvline(0, color='0.4', lw=0.8)
+    ax.set_xlabel('IoU difference (points)')
+    ax.grid(axis='x', alpha=0.3)
+    ax.set_title(f'Per-class IoU: {label}', fontsize=10)
+    return _png(fig)
+
+
+def training_curves(frame: pd.DataFrame, row: str) -> Optional[bytes]:
+    """Loss (and validation mIoU where logged) against iteration, one line per seed."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    d = frame[frame['row'] == row]
+    if d.empty:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    ax2 = None
+    for i, (seed, run) in enumerate(d.groupby('seed', dropna=False, sort=True)):
+        state = run['status'].iloc[0]
+        loss = run.dropna(subset=['loss'])
+        ax.plot(loss['iter'], loss['loss'], color=f'C{i % 10}',
+                label=f'seed {seed} loss' + ('' if state == 'done' else f' ({state})'))
+        val = run.dropna(subset=['miou'])
+        if not val.empty:
+            ax2 = ax2 or ax.twinx()
+            ax2.plot(val['iter'], val['miou'], 'o--', color=f'C{i % 10}', label=f'seed {seed} val mIoU')
+    ax.set_xlabel('iteration')
+    ax.set_ylabel('training loss')
+    ax.grid(alpha=0.3)
+    handles = ax.get_legend_handles_labels()
+    if ax2 is not None:
+        ax2.set_ylabel('validation mIoU (%)')
+        more = ax2.get_legend_handles_labels()
+        handles = (handles[0] + more[0], handles[1] + more[1])
+    ax.legend(*handles, fontsize=7)
+    ax.set_title(f'Training: {row}', fontsize=10)
+    return _png(fig)

@@ -10,6 +10,8 @@ import jinja2
 import pandas as pd
 
 from analysis.collect import POINT_METRICS, table_frame
+from analysis.curves import training_curves
+from analysis.per_class import gains_and_losses, per_class_differences
 from analysis.verdicts import BUILTIN_PROFILES, ablation_frame, scorecard, verdict_frame
 from experiments.store import Store, atomic_write
 
@@ -175,7 +177,8 @@ def paper_context(table, df: pd.DataFrame, verdicts: pd.DataFrame) -> Optional[d
     return dict(heads=heads, spans=spans, groups=groups, ncols=len(cols))
 
 
-def _figures(table, df: pd.DataFrame, store: Store, tasks, profile: str, ablation: pd.DataFrame) -> Dict[str, bytes]:
+def _figures(table, df: pd.DataFrame, store: Store, tasks, profile: str, ablation: pd.DataFrame,
+             per_class: List[dict]) -> Dict[str, bytes]:
     """The chart that fits each table: an ablation's differences to its reference, the
     latency as measured, else the paper's Figure 1 (built-in-data mIoU never drawn on it)."""
     figs = {}
@@ -203,6 +206,15 @@ def _figures(table, df: pd.DataFrame, store: Store, tasks, profile: str, ablatio
         png = plots.robustness_bars(per)
         if png:
             figs['robustness'] = png
+    for pair in per_class:
+        png = plots.per_class_bars(pair['frame'], pair['label'])
+        if png:
+            figs[f'per-class-{pair["ours"]}-vs-{pair["baseline"]}'] = png
+    curves = training_curves(tasks, store)
+    for row in dict.fromkeys(curves['row']):
+        png = plots.training_curves(curves, row)
+        if png:
+            figs[f'curves-{row}'] = png
     return figs
 
 
@@ -244,6 +256,12 @@ def render_table(table, tasks, store: Store, out_dir: str, profile: str,
              expected=fmt(a['expected'], 2, signed=True), source=a['expected_source'], verdict=a['verdict'])
         for a in ablation.to_dict('records')] if len(ablation) else []
     ctx['reference'] = table.reference
+    per_class = per_class_differences(table, tasks, store)
+    ctx['per_class'] = [dict(label=p['label'], seeds=', '.join(map(str, p['seeds'])), classes=len(p['frame']),
+                             **{k: [dict(cls=x['cls'], ours=fmt(x['ours'], 2), baseline=fmt(x['baseline'], 2),
+                                         diff=fmt(x['diff'], 2, signed=True)) for x in v]
+                                for k, v in gains_and_losses(p['frame']).items()})
+                        for p in per_class]
     written: Dict[str, object] = {'scorecard': scorecard(table, verdicts, tasks, store)}
     if 'csv' in formats:
         path = os.path.join(out_dir, f'{table.name}.csv')
@@ -261,7 +279,7 @@ def render_table(table, tasks, store: Store, out_dir: str, profile: str,
         written['latex'] = frag
         written['latex_standalone'] = standalone
     if 'html' in formats:
-        figs = _figures(table, df, store, tasks, profile, ablation)
+        figs = _figures(table, df, store, tasks, profile, ablation, per_class)
         images = {k: base64.b64encode(v).decode() for k, v in figs.items()}
         path = os.path.join(out_dir, f'{table.name}.html')
         atomic_write(path, _env().get_template('table.html.j2').render(images=images, **ctx))

@@ -1,0 +1,101 @@
+"""Per-class IoU in the test record (the numbers mmseg's logged class table shows) and
+training curves read from mmengine's scalar logs."""
+import math
+import re
+
+import pytest
+
+from experiments.store import Store
+
+
+def _records(runs):
+    recs = {r.stage: r for r in Store(str(runs)).records()}
+    return recs['train'], recs['test']
+
+
+def test_test_record_holds_the_logged_per_class_iou(tiny_trained):
+    _, runs, _ = tiny_trained
+    _, test = _records(runs)
+    per_class = test.metrics['per_class_iou']
+    from mmseg.datasets import ADE20KDataset
+    assert sorted(per_class) == sorted(ADE20KDataset.METAINFO['classes'])
+    present = [v for v in per_class.values() if v is not None]
+    assert present and all(0 <= v <= 100 for v in present)
+    assert sum(present) / len(present) == pytest.approx(test.metrics['miou'], abs=0.01)
+    # the same numbers as the class table mmseg printed into the task's log
+    log = open(Store(str(runs)).abs(test.log)).read()
+    for name in ('wall', 'building', 'sky'):
+        m = re.search(rf'\|\s+{name}\s+\|\s+([\d.]+|nan)\s+\|', log)
+        logged = float(m[1])
+        assert (per_class[name] is None and math.isnan(logged)) or per_class[name] == logged
+
+
+def test_per_class_chart_table_and_latex(tmp_path):
+    """U-MixFormer vs SegFormer and vs FeedFormer at MiT-B0: the sorted per-class
+    differences (averaged over the seeds both have) drawn, listed and compiled."""
+    import base64
+    import subprocess
+    from conftest import require_tool
+    from experiments.registry import get_table
+    from reports.plots import drawn
+    from reports.render import render_table
+    from test_verdicts import _fabricate
+    table = get_table('table1')
+    ids = ('umixformer_mit-b0_ade20k', 'segformer_mit-b0_ade20k', 'feedformer_mit-b0_ade20k')
+    rows = [table.row(i) for i in ids]
+    iou = {'umixformer_mit-b0_ade20k': {'wall': 70.0, 'sky': 90.0, 'car': 50.0, 'tree': None},
+           'segformer_mit-b0_ade20k': {'wall': 72.0, 'sky': 85.0, 'car': 40.0, 'tree': 60.0},
+           'feedformer_mit-b0_ade20k': {'wall': 69.0, 'sky': 91.0, 'car': 45.0, 'tree': 61.0}}
+
+    def metrics(t):
+        if t.stage != 'test':
+            return {'iters': 1} if t.stage == 'train' else None
+        shift = 1.0 if t.seed == 1 else 0.0  # two seeds: the means are compared
+        per = {k: (v + shift if v is not None else None) for k, v in iou[t.row.id].items()}
+        return {'miou': 50.0, 'per_class_iou': per}
+    store = Store(str(tmp_path / 'runs'))
+    tasks = _fabricate(store, table, rows, metrics, [0, 1])
+    out = render_table(table, tasks, store, str(tmp_path / 'out'), 'paper', formats=['html', 'latex'])
+    html = open(out['html']).read()
+    assert 'Per-class IoU: U-MixFormer vs SegFormer (MiT-B0, ade20k)' in html
+    # tree is absent from a U-MixFormer run: not compared; car +10 is the largest gain, wall -2 the loss
+    assert '<td class="text">car</td><td>50.50</td><td>40.50</td><td>+10.00</td>' in html
+    assert '<td class="text">wall</td><td>70.50</td><td>72.50</td><td>-2.00</td>' in html and '>tree<' not in html
+    images = dict(re.findall(r'<img alt="([\w-]+)" src="data:image/png;base64,([^"]+)"', html))
+    bars = [s for s in drawn(base64.b64decode(images['per-class-umixformer_mit-b0_ade20k-vs-segformer_mit-b0_ade20k']))
+            if s['label'] == 'bar']
+    assert [b['x'][1] for b in bars] == [10.0, 5.0, -2.0]  # sorted: car, sky, wall
+    assert 'per-class-umixformer_mit-b0_ade20k-vs-feedformer_mit-b0_ade20k' in images
+    tex = open(out['latex']).read()
+    assert 'car & 50.50 & 40.50 & +10.00' in tex
+    pdflatex = require_tool('pdflatex', 'LaTeX report test')
+    folder = tmp_path / 'out'
+    proc = subprocess.run([pdflatex, '-interaction=nonstopmode', '-halt-on-error', 'table1.standalone.tex'],
+                          cwd=folder, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+
+
+def test_training_curves_are_the_logged_scalars(tiny_trained, tmp_path):
+    import base64
+    import json
+    import glob
+    import shutil
+    from experiments.cli import main
+    from reports.plots import drawn
+    from conftest import TINY_TABLES
+    _, runs, data = tiny_trained
+    copy = tmp_path / 'runs'
+    shutil.copytree(runs, copy)
+    assert main(['report', 'tiny', '--tables', TINY_TABLES, '--profile', 'tiny', '--runs-dir', str(copy),
+                 '--format', 'html', '--data-root', f'ade20k={data}']) == 0
+    html = open(copy / 'reports' / 'tiny' / 'tiny.html').read()
+    images = dict(re.findall(r'<img alt="([\w-]+)" src="data:image/png;base64,([^"]+)"', html))
+    series = {s['label']: s for s in drawn(base64.b64decode(images['curves-umix-b0']))}
+    train, _ = _records(copy)
+    logged = [json.loads(line) for path in glob.glob(str(copy / train.artifacts['work_dir'] / '*' / 'vis_data' /
+                                                          'scalars.json')) for line in open(path)]
+    points = sorted((d['iter'], d['loss']) for d in logged if 'loss' in d)
+    assert list(zip(series['seed 0 loss']['x'], series['seed 0 loss']['y'])) == points and points[-1][0] == 60
+    # the validation mmengine's loop runs at the last iteration: mIoU at step 60
+    val = [(d['step'], d['mIoU']) for d in logged if 'mIoU' in d]
+    assert list(zip(series['seed 0 val mIoU']['x'], series['seed 0 val mIoU']['y'])) == val and val[0][0] == 60
