@@ -131,10 +131,13 @@ def run_test(task: Task, store: Store) -> StageResult:
     """Single-scale mIoU with the config's IoUMetric, on the trained checkpoint."""
     train, ckpt = _finished_training(task, store)
     work = store.work_dir(task.key)
-    from . import hooks  # noqa: F401  (registers ProgressReportHook)
+    from . import hooks, qualitative  # noqa: F401  (register ProgressReportHook, KeepPredictionsHook)
     from .per_class import per_class_of, with_per_class
+    from .qualitative import FOLDER, choose
+    predictions = os.path.join(work, FOLDER)  # the chosen images' predicted class maps
+    keep = dict(type='KeepPredictionsHook', images=choose(task.row.dataset, task.data_root), out_dir=predictions)
     runner = _runner(task, work, load_from=ckpt, resume=False,
-                     custom_hooks=list(task.cfg.get('custom_hooks', [])) + [dict(type='ProgressReportHook')],
+                     custom_hooks=list(task.cfg.get('custom_hooks', [])) + [dict(type='ProgressReportHook'), keep],
                      test_evaluator=with_per_class(task.cfg.test_evaluator))
     metrics = runner.test()
     _stop_loader_workers(runner)
@@ -143,7 +146,10 @@ def run_test(task: Task, store: Store) -> StageResult:
     per_class = per_class_of(runner)
     if per_class is not None:  # the numbers of mmseg's logged class table
         out['per_class_iou'] = per_class
-    return out, {'checkpoint': store.rel(ckpt), 'work_dir': store.rel(work)}, None
+    artifacts = {'checkpoint': store.rel(ckpt), 'work_dir': store.rel(work)}
+    if os.path.isdir(predictions):
+        artifacts['predictions'] = store.rel(predictions)
+    return out, artifacts, None
 
 
 def run_complexity(task: Task, store: Store) -> StageResult:

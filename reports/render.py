@@ -15,7 +15,7 @@ from analysis.per_class import gains_and_losses, per_class_differences
 from analysis.verdicts import BUILTIN_PROFILES, ablation_frame, scorecard, verdict_frame
 from experiments.store import Store, atomic_write
 
-from . import plots
+from . import plots, qualitative
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'templates')
 FORMATS = ('html', 'latex', 'csv')
@@ -210,6 +210,7 @@ def _figures(table, df: pd.DataFrame, store: Store, tasks, profile: str, ablatio
         png = plots.per_class_bars(pair['frame'], pair['label'])
         if png:
             figs[f'per-class-{pair["ours"]}-vs-{pair["baseline"]}'] = png
+    figs.update(qualitative.figures(tasks, store))
     curves = training_curves(tasks, store)
     for row in dict.fromkeys(curves['row']):
         png = plots.training_curves(curves, row)
@@ -272,6 +273,12 @@ def render_table(table, tasks, store: Store, out_dir: str, profile: str,
         written['csv_verdicts'] = vpath
     if 'latex' in formats:
         env = _latex_env()
+        ctx['latex_figures'] = []
+        for name, png in qualitative.figures(tasks, store).items():  # beside the .tex, for \includegraphics
+            atomic_write(os.path.join(out_dir, f'{table.name}.{name}.png'), png)
+            meta = qualitative.panels(png)
+            ctx['latex_figures'].append(dict(file=f'{table.name}.{name}.png', caption=(
+                f'{meta["dataset"]}, {meta["encoder"]}: ' + ', '.join(meta['columns']) + ' (left to right)')))
         frag = os.path.join(out_dir, f'{table.name}.tex')
         atomic_write(frag, env.get_template('table.tex.j2').render(**ctx))
         standalone = os.path.join(out_dir, f'{table.name}.standalone.tex')

@@ -1,6 +1,7 @@
 """Per-class IoU in the test record (the numbers mmseg's logged class table shows) and
 training curves read from mmengine's scalar logs."""
 import math
+import os
 import re
 
 import pytest
@@ -99,3 +100,60 @@ def test_training_curves_are_the_logged_scalars(tiny_trained, tmp_path):
     # the validation mmengine's loop runs at the last iteration: mIoU at step 60
     val = [(d['step'], d['mIoU']) for d in logged if 'mIoU' in d]
     assert list(zip(series['seed 0 val mIoU']['x'], series['seed 0 val mIoU']['y'])) == val and val[0][0] == 60
+
+
+def test_qualitative_figure_shows_the_stored_predictions(tiny_trained, tmp_path):
+    """Image, ground truth and each row's stored prediction, drawn by SegLocalVisualizer:
+    the pixels under each panel are the visualizer's drawing of the stored class map; a
+    row without a kept prediction is a grey panel saying so; the LaTeX figure compiles."""
+    import base64
+    import shutil
+    import subprocess
+    import cv2
+    import numpy as np
+    from conftest import TINY_TABLES, require_tool
+    from experiments.cli import main, parse_args, select_tasks
+    from experiments.qualitative import choose, prediction_name
+    from reports.qualitative import draw, panels
+    _, runs, data = tiny_trained
+    copy = tmp_path / 'runs'
+    shutil.copytree(runs, copy)
+    _, test = _records(copy)
+    kept = sorted(os.listdir(copy / test.artifacts['predictions']))
+    assert kept == sorted(prediction_name(i) for i in choose('ade20k', data)) and len(kept) == 4
+    # a second row of the same encoder, without its test: shown as missing
+    tables = tmp_path / 'tables'
+    tables.mkdir()
+    (tables / 'tiny.toml').write_text(open(os.path.join(TINY_TABLES, 'tiny.toml')).read() + '''
+[[rows]]
+id = "segformer-b0"
+method = "SegFormer"
+encoder = "MiT-B0"
+dataset = "ade20k"
+config = "segformer/segformer_mit-b0_1xb16-160k_ade20k-512x512.py"
+published = { miou = 37.4 }
+''')
+    args = ['--tables', str(tables), '--profile', 'tiny', '--runs-dir', str(copy), '--data-root', f'ade20k={data}']
+    assert main(['report', 'tiny', '--format', 'html,latex'] + args) == 0
+    html = open(copy / 'reports' / 'tiny' / 'tiny.html').read()
+    images = dict(re.findall(r'<img alt="([\w-]+)" src="data:image/png;base64,([^"]+)"', html))
+    name = next(k for k in images if k.startswith('qualitative-ade20k'))
+    png = base64.b64decode(images[name])
+    meta = panels(png)
+    grid = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    shown = [p for p in meta['panels'] if p['prediction']]
+    assert len(shown) == 4 and meta['columns'][:2] == ['image', 'ground truth']
+    for p in shown:
+        image = cv2.imread(os.path.join(data, 'images', 'validation', p['image']))[..., ::-1].copy()
+        expect = draw(image, cv2.imread(p['prediction'], cv2.IMREAD_UNCHANGED), 'ade20k')[::p['stride'], ::p['stride']]
+        assert np.array_equal(grid[p['y']:p['y'] + p['h'], p['x']:p['x'] + p['w']], expect)
+    missing = [p for p in meta['panels'] if p['column'] not in ('image', 'ground truth', 'umix-b0')]
+    assert missing and all(p['prediction'] is None for p in missing)
+    crop = grid[missing[0]['y']:missing[0]['y'] + missing[0]['h'], missing[0]['x']:missing[0]['x'] + missing[0]['w']]
+    assert (crop == 128).mean() > 0.9  # grey, with its text
+    tex = open(copy / 'reports' / 'tiny' / 'tiny.tex').read()
+    assert '\\includegraphics' in tex and 'Qualitative results, ade20k' in tex
+    pdflatex = require_tool('pdflatex', 'LaTeX report test')
+    proc = subprocess.run([pdflatex, '-interaction=nonstopmode', '-halt-on-error', 'tiny.standalone.tex'],
+                          cwd=copy / 'reports' / 'tiny', capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:]

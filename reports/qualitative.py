@@ -1,0 +1,148 @@
+"""The paper's qualitative figure: for each encoder and dataset of a table, rows = the
+chosen validation images (``experiments.qualitative``), columns = the image, its ground
+truth, and each compared row's prediction, drawn by mmseg's ``SegLocalVisualizer``
+with the dataset's palette. A prediction that was not kept is drawn as a grey panel
+saying so, never as an empty image. The panels are pasted unresized (a large image
+is subsampled by an integer stride), and the PNG records where each panel lies and
+what it shows (``umixformer:panels``), so a figure can be checked pixel by pixel.
+"""
+import io
+import json
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import cv2
+import numpy as np
+
+from experiments.datasets import LAYOUTS
+from experiments.qualitative import choose, prediction_name
+from experiments.store import DONE, Store
+from experiments.tasks import Task
+
+PANELS = 'umixformer:panels'
+MAX_WIDTH = 400  # px per panel at most: larger images are subsampled by an integer stride
+GAP = 4
+HEADER = 20  # px: the column names
+
+
+def dataset_meta(dataset: str) -> Tuple[tuple, list]:
+    """(classes, palette) of mmseg's dataset class."""
+    from mmseg.datasets import ADE20KDataset, CityscapesDataset
+    meta = (ADE20KDataset if dataset == 'ade20k' else CityscapesDataset).METAINFO
+    return tuple(meta['classes']), list(meta['palette'])
+
+
+def ground_truth(dataset: str, label_path: str) -> np.ndarray:
+    """The label as the model's classes index it (ADE20K: zero_label reduced, 0 -> 255)."""
+    label = cv2.imread(label_path, cv2.IMREAD_UNCHANGED)
+    if dataset == 'ade20k':
+        label = label.astype(np.int16) - 1
+        label[label < 0] = 255
+    return label.astype(np.uint8)
+
+
+def draw(image_rgb: np.ndarray, class_map: np.ndarray, dataset: str) -> np.ndarray:
+    """One panel: the class map over the image, by SegLocalVisualizer, without text labels."""
+    import torch
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    from mmseg.visualization import SegLocalVisualizer
+    classes, palette = dataset_meta(dataset)
+    vis = SegLocalVisualizer.get_instance('umixformer-qualitative', alpha=0.5)
+    vis.set_dataset_meta(classes=classes, palette=palette, dataset_name=dataset)
+    sample = SegDataSample()
+    sample.pred_sem_seg = PixelData(data=torch.from_numpy(class_map.astype(np.int64))[None])
+    vis.add_datasample('panel', image_rgb, sample, draw_gt=False, draw_pred=True, show=False, with_labels=False)
+    return vis.get_image()
+
+
+def _missing(h: int, w: int, text: str) -> np.ndarray:
+    panel = np.full((h, w, 3), 128, np.uint8)
+    for i, line in enumerate(text.split('\n')):
+        cv2.putText(panel, line, (6, 18 + 16 * i), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
+    return panel
+
+
+def _groups(tasks: Sequence[Task]) -> Dict[Tuple[str, str], List[Task]]:
+    """(dataset, encoder) -> the test tasks of its rows (seed 0, else the lowest, per row)."""
+    out: Dict[Tuple[str, str], Dict[str, Task]] = {}
+    for t in sorted((t for t in tasks if t.stage == 'test' and t.data_root),
+                    key=lambda t: (t.seed is None, t.seed or 0)):
+        out.setdefault((t.row.dataset, t.row.encoder), {}).setdefault(t.row.id, t)
+    return {k: list(v.values()) for k, v in out.items()}
+
+
+def figure(dataset: str, encoder: str, tests: Sequence[Task], store: Store) -> Optional[bytes]:
+    """The grid PNG for one dataset and encoder, or None when no image can be shown."""
+    root = tests[0].data_root
+    layout = LAYOUTS[dataset]
+    images = choose(dataset, root)
+    if not images:
+        return None
+    img_dir, seg_dir = (os.path.join(root, d) for d in layout.splits['val'])
+    grid_rows, panels, y = [], [], HEADER
+    for name in images:
+        stem = name[:-len(layout.img_suffix)]
+        image = cv2.imread(os.path.join(img_dir, name))[..., ::-1].copy()
+        h, w = image.shape[:2]
+        stride = max(1, -(-w // MAX_WIDTH))
+        cells = [('image', None, image),
+                 ('ground truth', None, draw(image, ground_truth(dataset, os.path.join(seg_dir, stem + layout.seg_suffix)),
+                                             dataset))]
+        for t in tests:
+            rec = store.get(t.key)
+            pred_dir = rec.artifacts.get('predictions') if rec is not None and rec.status == DONE else None
+            path = os.path.join(store.abs(pred_dir), prediction_name(name)) if pred_dir else None
+            if path and os.path.isfile(path):
+                cells.append((t.row.id, path, draw(image, cv2.imread(path, cv2.IMREAD_UNCHANGED), dataset)))
+            else:
+                why = 'not tested yet' if rec is None or rec.status != DONE else 'no prediction kept'
+                cells.append((t.row.id, None, _missing(h, w, f'{t.row.id}:\n{why}')))
+        x, row_imgs = 0, []
+        for label, source, panel in cells:
+            small = np.ascontiguousarray(panel[::stride, ::stride])
+            panels.append(dict(image=name, column=label, prediction=source, x=x, y=y, w=small.shape[1],
+                               h=small.shape[0], stride=stride))
+            row_imgs.append(small)
+            x += small.shape[1] + GAP
+        grid_rows.append(row_imgs)
+        y += row_imgs[0].shape[0] + GAP
+    width = max(sum(p.shape[1] for p in r) + GAP * (len(r) - 1) for r in grid_rows)
+    canvas = np.full((y - GAP, width, 3), 255, np.uint8)
+    for p, panel in zip(panels, (c for r in grid_rows for c in r)):
+        canvas[p['y']:p['y'] + p['h'], p['x']:p['x'] + p['w']] = panel
+    for p in panels[:len(cells)]:  # the column names above the first row
+        cv2.putText(canvas, p['column'], (p['x'] + 2, HEADER - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    return _png(canvas, dict(dataset=dataset, encoder=encoder, columns=[c[0] for c in cells], panels=panels))
+
+
+def _png(canvas_rgb: np.ndarray, meta: dict) -> bytes:
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+    info = PngInfo()
+    info.add_text(PANELS, json.dumps(meta))
+    buf = io.BytesIO()
+    Image.fromarray(canvas_rgb).save(buf, format='png', pnginfo=info)
+    return buf.getvalue()
+
+
+def panels(png: bytes) -> dict:
+    """What a qualitative figure shows and where (see the module doc)."""
+    from PIL import Image
+    return json.loads(Image.open(io.BytesIO(png)).text[PANELS])
+
+
+def figures(tasks: Sequence[Task], store: Store) -> Dict[str, bytes]:
+    """qualitative-<dataset>-<encoder> -> PNG, for every group with two or more rows tested
+    or to test (a single row is compared with nothing)."""
+    out = {}
+    for (dataset, encoder), tests in _groups(tasks).items():
+        if len(tests) < 2 or not os.path.isdir(tests[0].data_root or ''):
+            continue
+        if not any((store.get(t.key) or None) and store.get(t.key).status == DONE for t in tests):
+            continue  # nothing tested yet: no figure of grey panels
+        png = figure(dataset, encoder, tests, store)
+        if png:
+            out[f'qualitative-{dataset}-{encoder}'.replace(' ', '')] = png
+    return out
