@@ -23,7 +23,7 @@ import time
 from typing import Dict, List, Optional
 
 COMMANDS = ('list', 'show', 'plan', 'status', 'run', 'report', 'cityscapes-c', 'invalidate', 'evaluate', 'weights',
-            'data')
+            'data', 'predict')
 MAX_SEED = 2**32 - 1  # numpy's seed range
 
 
@@ -83,6 +83,7 @@ COMMAND_HELP = {
     'evaluate': 'test released (official-layout) checkpoints of a table\'s rows',
     'weights': 'list, fetch, verify or add the pretrained encoder weights the paper profile reads',
     'data': 'prepare a dataset root from the downloaded archives, or check one file by file',
+    'predict': 'a row\'s model on your images: overlay PNGs, as the official image demo',
     'report': 'HTML, LaTeX and CSV of a table (or all) against the paper',
     'cityscapes-c': 'generate Cityscapes-C from a Cityscapes root',
 }
@@ -96,12 +97,12 @@ def _add_options(p: argparse.ArgumentParser, command: Optional[str]) -> None:
     add(_TABLE_CMDS | {'weights'}, '--weights-dir', default=None,
         help='pretrained encoder weights (default $UMIX_WEIGHTS or <runs-dir>/weights); the paper profile '
         'reads only from there')
-    add(_TABLE_CMDS, '--rows', type=_nonempty_csv('--rows'), default=None,
+    add(_TABLE_CMDS | {'predict'}, '--rows', type=_nonempty_csv('--rows'), default=None,
         help='comma-separated row ids (default: all runnable)')
     add(_TABLE_CMDS, '--stages', type=_nonempty_csv('--stages'), default=None,
         help='comma-separated stages: train,test,complexity,latency,robustness (default: the rows\')')
-    add(_TABLE_CMDS, '--seeds', type=_seeds, default=None, help='comma-separated seeds (default: the rows\')')
-    add(_TABLE_CMDS, '--profile', default='paper', help='paper (default), smoke (built-in data, CPU minutes) '
+    add(_TABLE_CMDS | {'predict'}, '--seeds', type=_seeds, default=None, help='comma-separated seeds (default: the rows\')')
+    add(_TABLE_CMDS | {'predict'}, '--profile', default='paper', help='paper (default), smoke (built-in data, CPU minutes) '
         'or tiny (tests)')
     add({'run', 'evaluate'}, '--verbose', action='store_true',
         help='stream mmengine\'s full logs to the console (default: into each task\'s log file)')
@@ -118,12 +119,12 @@ def _add_options(p: argparse.ArgumentParser, command: Optional[str]) -> None:
         'data/cityscapes)')
     add({'data'}, '--allow-other-digest', action='store_true',
         help='prepare: go on when an archive\'s digest differs from the published one')
-    add(_TABLE_CMDS | {'weights', 'cityscapes-c', 'data'}, '--runs-dir', default=os.environ.get('UMIX_RUNS', 'runs'),
+    add(_TABLE_CMDS | {'weights', 'cityscapes-c', 'data', 'predict'}, '--runs-dir', default=os.environ.get('UMIX_RUNS', 'runs'),
         help='results store and run folders (default: ./runs or $UMIX_RUNS)')
-    add(_TABLE_CMDS | {'cityscapes-c'}, '--data-root', action='append', default=[], metavar='DATASET=PATH',
+    add(_TABLE_CMDS | {'cityscapes-c', 'predict'}, '--data-root', action='append', default=[], metavar='DATASET=PATH',
         help='dataset root, e.g. ade20k=/data/ADEChallengeData2016 (else $UMIX_ADE20K_ROOT / '
         '$UMIX_CITYSCAPES_ROOT; the smoke profile defaults to the built-in data)')
-    add(_TABLE_CMDS | {'list', 'show', 'weights'}, '--tables', action='append', default=[], metavar='DIR',
+    add(_TABLE_CMDS | {'list', 'show', 'weights', 'predict'}, '--tables', action='append', default=[], metavar='DIR',
         help='extra folder of table files (also $UMIX_TABLES)')
     add(_KEYED, '--precision', default='fp32', choices=['fp32', 'fp16', 'bf16'],
         help='latency: autocast precision (default fp32)')
@@ -150,8 +151,12 @@ def _add_options(p: argparse.ArgumentParser, command: Optional[str]) -> None:
         help='tables in the paper\'s layout where the table defines one (default), or long form')
     add({'report'}, '--format', type=_csv, default=None, help='html,latex,csv (default: all three)')
     add({'evaluate'}, '--checkpoints', help='folder of released checkpoints (.pth, official layout)')
-    add({'cityscapes-c', 'report'}, '--out', help='output folder (report: default <runs-dir>/reports/<profile>, '
-        'e.g. a folder of your own when the store is read-only)')
+    add({'cityscapes-c', 'report', 'predict'}, '--out', help='output folder (report: default '
+        '<runs-dir>/reports/<profile>, e.g. a folder of your own when the store is read-only; predict: default '
+        '<runs-dir>/predictions/<table>/<row>)')
+    add({'predict'}, '--checkpoint', help='weights to use instead of the row\'s training: a released checkpoint '
+        '(official layout, converted) or one of this suite\'s; read as data only')
+    add({'predict'}, '--device', default=None, help='cpu or cuda (default: cuda where there is one)')
     add({'cityscapes-c', 'data'}, '--workers', type=int, default=None,
         help='processes (default: the CPUs this job may use, its affinity)')
     add({'cityscapes-c'}, '--corruptions', type=_csv, default=None, help='subset (default: all 16)')
@@ -184,13 +189,16 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
                            'gtFine_trainvaltest.zip)')
         elif command == 'report':
             p.add_argument('table', help='a table name, or all')
+        elif command == 'predict':
+            p.add_argument('table', help='table name (see `run-experiment list`)')
+            p.add_argument('images', nargs='+', help='image files')
         elif command in _TABLE_CMDS or command == 'show':
             p.add_argument('table', help='table name (see `run-experiment list`)')
     _add_options(p, command)
     return p
 
 
-_PATH_OPTIONS = ('runs_dir', 'tables', 'weights_dir', 'checkpoints', 'root')
+_PATH_OPTIONS = ('runs_dir', 'tables', 'weights_dir', 'checkpoints', 'root', 'checkpoint', 'out')
 
 
 def command_line(command: str, args: argparse.Namespace) -> str:
@@ -684,6 +692,28 @@ def cmd_data(args, console) -> int:
     return 0
 
 
+def cmd_predict(args, console) -> int:
+    """predict TABLE --rows ROW IMAGE...: overlays of one row's predictions."""
+    import torch
+    from .predict import predict
+    if not args.rows or len(args.rows) != 1:
+        raise ValueError('predict needs exactly one row: --rows ROW')
+    args.stages = ['test']
+    table, profile, rows, store, tasks = select_tasks(args, released=bool(args.checkpoint))
+    seed = args.seeds[0] if args.seeds else None
+    task = next((t for t in tasks if t.stage == 'test' and (seed is None or t.seed == seed)), None)
+    if task is None:
+        raise ValueError(f'{table.name}/{args.rows[0]} has no test with seed {seed}')
+    device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
+    out = os.path.abspath(args.out or os.path.join(store.root, 'predictions', table.name, task.row.id))
+    for path in predict(task, store, args.images, out, args.checkpoint, device):
+        console.print(f'{path}', highlight=False)
+    console.print(f'{len(args.images)} image(s) through {table.name}/{task.row.id} '
+                  f'({"--checkpoint " + args.checkpoint if args.checkpoint else f"seed {task.seed} training"}) on '
+                  f'{device}; overlays and class maps in {out}', highlight=False)
+    return 0
+
+
 def print_check(check, console) -> None:
     from rich.table import Table as RTable
     t = RTable(title=f'{check.dataset} at {check.root}' + (' (cached check)' if check.cached else ''))
@@ -839,7 +869,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     console = Console() if sys.stdout.isatty() else Console(width=170)
     handlers = {'list': cmd_list, 'show': cmd_show, 'plan': cmd_plan, 'status': cmd_status, 'run': cmd_run,
                 'report': cmd_report, 'cityscapes-c': cmd_cityscapes_c, 'invalidate': cmd_invalidate,
-                'evaluate': cmd_evaluate, 'weights': cmd_weights, 'data': cmd_data}
+                'evaluate': cmd_evaluate, 'weights': cmd_weights, 'data': cmd_data, 'predict': cmd_predict}
     import signal
     from .executor import Interrupted
 

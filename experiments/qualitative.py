@@ -8,7 +8,7 @@ predicted class map of each chosen image (uint8 PNG, the model's class indices) 
 second time and the pipeline is the test's own.
 """
 import os
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -37,6 +37,13 @@ def choose(dataset: str, root: str, n: int = IMAGES, seed: int = SEED) -> List[s
         return names
     picked = np.random.default_rng(seed).choice(len(names), size=n, replace=False)
     return [names[i] for i in sorted(picked)]
+
+
+def dataset_meta(dataset: str) -> Tuple[tuple, list]:
+    """(classes, palette) of mmseg's dataset class: what predictions are drawn with."""
+    from mmseg.datasets import ADE20KDataset, CityscapesDataset
+    meta = (ADE20KDataset if dataset == 'ade20k' else CityscapesDataset).METAINFO
+    return tuple(meta['classes']), list(meta['palette'])
 
 
 def prediction_name(image: str) -> str:

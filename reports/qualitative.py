@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from experiments.datasets import LAYOUTS
-from experiments.qualitative import choose, prediction_name
+from experiments.qualitative import choose, dataset_meta, prediction_name
 from experiments.store import DONE, Store
 from experiments.tasks import Task
 
@@ -23,13 +23,6 @@ PANELS = 'umixformer:panels'
 MAX_WIDTH = 400  # px per panel at most: larger images are subsampled by an integer stride
 GAP = 4
 HEADER = 20  # px: the column names
-
-
-def dataset_meta(dataset: str) -> Tuple[tuple, list]:
-    """(classes, palette) of mmseg's dataset class."""
-    from mmseg.datasets import ADE20KDataset, CityscapesDataset
-    meta = (ADE20KDataset if dataset == 'ade20k' else CityscapesDataset).METAINFO
-    return tuple(meta['classes']), list(meta['palette'])
 
 
 def ground_truth(dataset: str, label_path: str) -> np.ndarray:
