@@ -106,6 +106,9 @@ def _add_options(p: argparse.ArgumentParser, command: Optional[str]) -> None:
         'or tiny (tests)')
     add({'run', 'evaluate'}, '--verbose', action='store_true',
         help='stream mmengine\'s full logs to the console (default: into each task\'s log file)')
+    add({'run', 'evaluate'}, '--tracker', action='append', default=[], choices=['tensorboard', 'mlflow', 'wandb'],
+        help='also log training and test to this tracker (mmengine vis backend; repeatable): tensorboard, mlflow '
+        '($MLFLOW_TRACKING_URI, default file://<runs-dir>/mlruns) or wandb (offline unless $WANDB_MODE)')
     add({'run'}, '--wait', action='store_true',
         help='wait for records another process is computing instead of skipping them')
     add({'plan', 'run', 'cityscapes-c'}, '--backend', default='local', choices=['local', 'slurm'],
@@ -877,6 +880,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise Interrupted('SIGTERM')
     if args.command == 'run':
         signal.signal(signal.SIGTERM, on_term)
+    if getattr(args, 'tracker', None):  # the jobs started from here log there too (not part of any key)
+        from .trackers import set_requested
+        set_requested(args.tracker)
     try:
         return handlers[args.command](args, console)
     except KeyboardInterrupt as err:

@@ -202,3 +202,16 @@ class ProgressReportHook(Hook):
     def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         from .console import report_progress
         report_progress('test', batch_idx + 1, len(runner.test_dataloader))
+
+
+@HOOKS.register_module()
+class TestScalarsHook(Hook):
+    """Sends the test's metrics to the visualizer's backends (the local scalars.json and
+    any ``--tracker``): mmengine logs a test's metrics to its text and JSON logs only."""
+
+    priority = 'LOW'
+
+    def after_test_epoch(self, runner, metrics=None) -> None:
+        scalars = {k: float(v) for k, v in (metrics or {}).items() if isinstance(v, (int, float, np.number))}
+        if scalars:
+            runner.visualizer.add_scalars(scalars, step=runner.iter)

@@ -15,12 +15,21 @@ class StageError(RuntimeError):
     """A stage cannot run (missing input, unavailable in this version)."""
 
 
-def _runner(task: Task, work_dir: str, **overrides):
+def _runner(task: Task, work_dir: str, tracked_in: Optional[str] = None, **overrides):
+    """mmengine's Runner of a task; ``tracked_in``: the runs folder, for the trackers of
+    ``--tracker`` (``experiments.trackers``)."""
     from mmengine.runner import Runner
 
     cfg = task.cfg.copy()
     cfg.work_dir = work_dir
     cfg.experiment_name = task.key.replace('/', '_') + time.strftime('_%Y%m%d_%H%M%S')
+    # one visualizer per Runner: mmengine hands a later Runner of this process the instance of
+    # the same name, with the first run's folder and its backends already closed
+    vis = dict(cfg.get('visualizer') or dict(type='SegLocalVisualizer'), name=cfg.experiment_name)
+    if tracked_in is not None:
+        from .trackers import with_trackers
+        vis = with_trackers(vis, task.row.table, task.key, tracked_in)
+    cfg.visualizer = vis
     # a multi-process row under srun has joined its process group already (exec-task,
     # experiments.distributed): mmengine then skips its own launcher
     from .distributed import current_placement, describe
@@ -91,7 +100,7 @@ def run_train(task: Task, store: Store) -> StageResult:
         hooks_cfg['checkpoint'] = dict(hooks_cfg['checkpoint'], backend_args=ATOMIC_BACKEND)
     verify_localised(task.cfg.model)  # on this node, right before the encoder weights are read
     # resume from that file explicitly: mmengine's own lookup reads last_checkpoint's absolute path
-    runner = _runner(task, work, resume=resumed is not None, load_from=resumed, custom_hooks=custom,
+    runner = _runner(task, work, store.root, resume=resumed is not None, load_from=resumed, custom_hooks=custom,
                      default_hooks=hooks_cfg)
     import torch
     with heap_kept() if not torch.cuda.is_available() else contextlib.nullcontext():
@@ -136,8 +145,9 @@ def run_test(task: Task, store: Store) -> StageResult:
     from .qualitative import FOLDER, choose
     predictions = os.path.join(work, FOLDER)  # the chosen images' predicted class maps
     keep = dict(type='KeepPredictionsHook', images=choose(task.row.dataset, task.data_root), out_dir=predictions)
-    runner = _runner(task, work, load_from=ckpt, resume=False,
-                     custom_hooks=list(task.cfg.get('custom_hooks', [])) + [dict(type='ProgressReportHook'), keep],
+    runner = _runner(task, work, store.root, load_from=ckpt, resume=False,
+                     custom_hooks=list(task.cfg.get('custom_hooks', [])) + [dict(type='ProgressReportHook'), keep,
+                                                                            dict(type='TestScalarsHook')],
                      test_evaluator=with_per_class(task.cfg.test_evaluator))
     metrics = runner.test()
     _stop_loader_workers(runner)
