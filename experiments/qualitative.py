@@ -8,7 +8,7 @@ predicted class map of each chosen image (uint8 PNG, the model's class indices) 
 second time and the pipeline is the test's own.
 """
 import os
-from typing import List, Sequence, Tuple
+from typing import List, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -18,6 +18,7 @@ from mmseg.registry import HOOKS
 from .datasets import LAYOUTS
 
 IMAGES = 4  # per dataset root: a handful, not the set
+PICTURE_SEVERITY = 3  # Cityscapes-C pictures: every corruption at this severity (and the clean image)
 SEED = 0  # chosen once: the same images for every row, profile and run
 FOLDER = 'predictions'
 
@@ -63,12 +64,14 @@ class KeepPredictionsHook(Hook):
 
     priority = 'LOW'
 
-    def __init__(self, images: Sequence[str], out_dir: str) -> None:
+    def __init__(self, images: Sequence[str], out_dir: Optional[str]) -> None:
         self.images = {os.path.normpath(i) for i in images}
-        self.out_dir = out_dir
+        self.out_dir = out_dir  # None: keep nothing (the robustness stage sets it per corruption)
 
     def after_test_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
         from .store import atomic_write
+        if self.out_dir is None:
+            return
         for sample in outputs or []:
             path = sample.metainfo.get('img_path', '')
             rel = next((i for i in self.images if path.endswith(os.sep + i) or path == i), None)

@@ -209,7 +209,11 @@ def run_robustness(task: Task, store: Store) -> StageResult:
         gen = generate(task.data_root, out, workers=available_cpus(), max_images=profile.robustness_images,
                        protocol=protocol)
     work = store.work_dir(task.key)
-    runner = _runner(task, work, load_from=ckpt, resume=False)
+    from . import qualitative
+    picture = val_images(task.data_root)[0]  # one image drawn under every corruption (reports)
+    runner = _runner(task, work, load_from=ckpt, resume=False,
+                     custom_hooks=[dict(type='KeepPredictionsHook', images=[picture], out_dir=None)])
+    keep = next(h for h in runner.hooks if isinstance(h, qualitative.KeepPredictionsHook))
     runner.call_hook('before_run')  # as Runner.test() does: log paths, visualizer
     runner.load_or_resume()
 
@@ -226,6 +230,8 @@ def run_robustness(task: Task, store: Store) -> StageResult:
                 pipeline.insert(at, dict(type='CityscapesCCorruption', corruption=corruption, severity=severity,
                                          protocol=protocol))
         loop = TestLoop(runner, loader, task.cfg.test_evaluator)
+        keep.out_dir = (os.path.join(work, qualitative.FOLDER, f'{corruption}-{severity}')
+                        if severity in (CLEAN[1], qualitative.PICTURE_SEVERITY) else None)
         value = float(loop.run()['mIoU'])
         _stop_workers(loop.dataloader)
         return value
@@ -242,9 +248,9 @@ def run_robustness(task: Task, store: Store) -> StageResult:
                'per_corruption': agg['corruption'], 'per_group': agg['group'],
                'per_severity': {f'{c}/{s}': v for (c, s), v in per.items()},
                'images': gen['images'], 'generation_images_per_second': gen['images_per_second'],
-               'protocol': protocol, 'source': 'on-the-fly' if on_the_fly else 'files'}
+               'protocol': protocol, 'source': 'on-the-fly' if on_the_fly else 'files', 'picture_image': picture}
     return metrics, {'cityscapes_c': None if on_the_fly else store.rel(out), 'checkpoint': store.rel(ckpt),
-                     'work_dir': store.rel(work)}, None
+                     'work_dir': store.rel(work), 'predictions': store.rel(os.path.join(work, qualitative.FOLDER))}, None
 
 
 STAGE_FUNCS = {

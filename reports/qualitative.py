@@ -139,3 +139,59 @@ def figures(tasks: Sequence[Task], store: Store) -> Dict[str, bytes]:
         if png:
             out[f'qualitative-{dataset}-{encoder}'.replace(' ', '')] = png
     return out
+
+
+def robustness_figure(tasks: Sequence[Task], store: Store) -> Optional[bytes]:
+    """One Cityscapes validation image, clean and under every Cityscapes-C corruption at
+    ``PICTURE_SEVERITY`` (re-made by the on-the-fly transform, so no files are needed),
+    with each model's prediction the robustness stage kept for it."""
+    from experiments.cityscapes_c import CityscapesCCorruption
+    from experiments.corruptions import CORRUPTIONS
+    from experiments.qualitative import PICTURE_SEVERITY
+    done = []
+    for t in tasks:
+        rec = store.get(t.key) if t.stage == 'robustness' else None
+        if rec is not None and rec.status == DONE and rec.artifacts.get('predictions') and t.data_root:
+            done.append((t, rec))
+    if not done:
+        return None
+    t0, rec0 = done[0]
+    picture, protocol = rec0.metrics.get('picture_image'), rec0.metrics.get('protocol', 'segformer')
+    img_dir = os.path.join(t0.data_root, LAYOUTS['cityscapes'].splits['val'][0])
+    if not picture or not os.path.isfile(os.path.join(img_dir, picture)):
+        return None
+    path = os.path.join(img_dir, picture)
+    clean_bgr = cv2.imread(path)
+    grid_rows, panels, y, cells = [], [], HEADER, []
+    for corruption, severity in [('clean', 0)] + [(c, PICTURE_SEVERITY) for c in CORRUPTIONS]:
+        bgr = clean_bgr if severity == 0 else CityscapesCCorruption(corruption, severity, protocol=protocol).transform(
+            dict(img=clean_bgr.copy(), img_path=path))['img']
+        image = np.ascontiguousarray(bgr[..., ::-1])
+        cells = [(f'{corruption} {severity}' if severity else 'clean', None, image)]
+        for t, rec in done:
+            pred = os.path.join(store.abs(rec.artifacts['predictions']), f'{corruption}-{severity}',
+                                prediction_name(picture))
+            cells.append((t.row.id, pred, draw(image, cv2.imread(pred, cv2.IMREAD_UNCHANGED), 'cityscapes'))
+                         if os.path.isfile(pred) else
+                         (t.row.id, None, _missing(*image.shape[:2], f'{t.row.id}:\nno prediction kept')))
+        stride = max(1, -(-image.shape[1] // MAX_WIDTH))
+        x, row_imgs = 0, []
+        for label, source, panel in cells:
+            small = np.ascontiguousarray(panel[::stride, ::stride])
+            panels.append(dict(image=picture, row=cells[0][0], column=label, prediction=source, x=x, y=y,
+                               w=small.shape[1], h=small.shape[0], stride=stride))
+            row_imgs.append(small)
+            x += small.shape[1] + GAP
+        grid_rows.append(row_imgs)
+        y += row_imgs[0].shape[0] + GAP
+    width = max(sum(p.shape[1] for p in r) + GAP * (len(r) - 1) for r in grid_rows)
+    canvas = np.full((y - GAP, width, 3), 255, np.uint8)
+    for p, panel in zip(panels, (c for r in grid_rows for c in r)):
+        canvas[p['y']:p['y'] + p['h'], p['x']:p['x'] + p['w']] = panel
+        if p['column'] == p['row']:  # the corruption's name on its image
+            cv2.putText(canvas, p['row'], (p['x'] + 3, p['y'] + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255),
+                        1, cv2.LINE_AA)
+    for p in panels[1:len(cells)]:
+        cv2.putText(canvas, p['column'], (p['x'] + 2, HEADER - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
+                    cv2.LINE_AA)
+    return _png(canvas, dict(dataset='cityscapes', columns=['image'] + [t.row.id for t, _ in done], panels=panels))

@@ -211,6 +211,9 @@ def _figures(table, df: pd.DataFrame, store: Store, tasks, profile: str, ablatio
         if png:
             figs[f'per-class-{pair["ours"]}-vs-{pair["baseline"]}'] = png
     figs.update(qualitative.figures(tasks, store))
+    pictures = qualitative.robustness_figure(tasks, store) if 'miou_corrupted' in table.metrics else None
+    if pictures:
+        figs['robustness-pictures'] = pictures
     curves = training_curves(tasks, store)
     for row in dict.fromkeys(curves['row']):
         png = plots.training_curves(curves, row)

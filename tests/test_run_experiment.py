@@ -135,6 +135,28 @@ def test_robustness_stage_on_cityscapes_c(tiny_run):
     assert set(m['per_group']) == {'blur', 'noise', 'digital', 'weather'}
     assert 0 <= m['miou_corrupted'] <= 100 and 0 <= m['miou_clean'] <= 100
     assert m['images'] == 2  # the tiny profile corrupts the first two validation images
+    # the pictures: one image clean and under each corruption at severity 3, with the kept
+    # prediction drawn over the image re-corrupted by the on-the-fly transform
+    import base64
+    import re
+    import cv2
+    import numpy as np
+    from reports.qualitative import draw, panels
+    assert main(['report', 'tiny_robust', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(runs),
+                 '--format', 'html']) == 0
+    html = open(runs / 'reports' / 'tiny' / 'tiny_robust.html').read()
+    png = base64.b64decode(re.search(r'alt="robustness-pictures" src="data:image/png;base64,([^"]+)"', html)[1])
+    meta = panels(png)
+    preds = [p for p in meta['panels'] if p['prediction']]
+    assert len(preds) == 17 and {p['row'] for p in preds} >= {'clean', 'frost 3', 'gaussian_noise 3'}
+    grid = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
+    from experiments.cityscapes_c import CityscapesCCorruption
+    p = next(p for p in preds if p['row'] == 'frost 3')
+    path = next(os.path.join(d, f) for d, _, fs in os.walk(runs / 'data' / 'cityscapes' / 'leftImg8bit' / 'val')
+                for f in fs if f == os.path.basename(p['image']))
+    image = CityscapesCCorruption('frost', 3).transform(dict(img=cv2.imread(path), img_path=path))['img'][..., ::-1]
+    expect = draw(np.ascontiguousarray(image), cv2.imread(p['prediction'], cv2.IMREAD_UNCHANGED), 'cityscapes')
+    assert np.array_equal(grid[p['y']:p['y'] + p['h'], p['x']:p['x'] + p['w']], expect[::p['stride'], ::p['stride']])
 
 
 def test_robustness_on_the_fly_gives_the_files_numbers(tiny_run):
