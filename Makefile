@@ -10,8 +10,16 @@ install:
 	@bash tools/install.sh
 	@bash tools/install-system.sh
 
+# the demo's latency page: this machine's timing of the latency table's rows, official
+# computation and --optimize, on a few built-in images (never compared with the paper's A100)
+DEMO_LATENCY := UMIX_LATENCY_WARMUP=1 UMIX_LATENCY_IMAGES=2
+
 demo: install
 	$(BIN)/run-experiment table1 --profile smoke
+	for t in ablation_attention ablation_fuse ablation_kv ablation_unet; do \
+	  $(BIN)/run-experiment $$t --profile smoke --stages complexity || exit 1; done
+	$(DEMO_LATENCY) $(BIN)/run-experiment latency --profile smoke --stages latency
+	$(DEMO_LATENCY) $(BIN)/run-experiment latency --profile smoke --stages latency --optimize
 	$(BIN)/run-experiment report all --profile smoke
 
 complexity: install

@@ -87,7 +87,8 @@ def measure_benchmark(task, warmup: int = None, images: int = None) -> Dict[str,
     loader = Runner.build_dataloader(cfg.test_dataloader)
     if len(loader.dataset) <= warmup:
         raise ValueError(f'{len(loader.dataset)} validation images: fewer than the {warmup} warm-up images')
-    model, ran = _prepared_model(task, dev, task.input_hw)
+    # channels-last or not (--optimize) is timed on the benchmark's own first image
+    model, ran = _prepared_model(task, dev, tuple(loader.dataset[0]['inputs'].shape[-2:]))
     torch.backends.cudnn.benchmark = False  # as benchmark.py; set here, never inherited from an earlier task
     ran['cudnn_benchmark'] = False
 

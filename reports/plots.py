@@ -141,27 +141,35 @@ def robustness_bars(per_corruption: Dict[str, Dict[str, float]]) -> Optional[byt
     return _png(fig)
 
 
-def latency_bars(df: pd.DataFrame) -> Optional[bytes]:
-    """Measured latency per model, labelled with the device each was timed on; never
+def latency_bars(frames: Dict[str, pd.DataFrame]) -> Optional[bytes]:
+    """Measured latency per model and computation (``frames``: label -> table frame, e.g.
+    the official computation and --optimize), with the device each was timed on; never
     beside the paper's values (another GPU)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    if 'latency_ms' not in df:
+    measured = {k: f.dropna(subset=['latency_ms']) for k, f in frames.items() if 'latency_ms' in f}
+    measured = {k: f for k, f in measured.items() if not f.empty}
+    if not measured:
         return None
-    d = df.dropna(subset=['latency_ms'])
-    if d.empty:
-        return None
-    fig, ax = plt.subplots(figsize=(7.5, 0.4 * len(d) + 1.4))
-    y = list(range(len(d)))
-    ax.barh(y, d['latency_ms'], color='C0')
-    device = d['latency_device'] if 'latency_device' in d else pd.Series([''] * len(d), index=d.index)
-    ax.set_yticks(y)
-    ax.set_yticklabels([f'{r["method"]} ({r["encoder"]}, {r["dataset"]})' + (f' on {dev}' if isinstance(dev, str)
-                        and dev else '') for (_, r), dev in zip(d.iterrows(), device)], fontsize=8)
+    models = list(dict.fromkeys(r for f in measured.values() for r in f['row']))
+    height = 0.8 / len(measured)
+    fig, ax = plt.subplots(figsize=(7.5, 0.5 * len(models) * max(1, len(measured) / 1.5) + 1.4))
+    names = {}
+    for i, (label, f) in enumerate(measured.items()):
+        by_row = f.set_index('row')
+        ys = [models.index(r) + i * height for r in by_row.index]
+        ax.barh(ys, by_row['latency_ms'], height, color=f'C{i}', label=label)
+        for r, line in by_row.iterrows():
+            dev = line.get('latency_device')
+            names[r] = f'{line["method"]} ({line["encoder"]}, {line["dataset"]})' + (
+                f' on {dev}' if isinstance(dev, str) and dev else '')
+    ax.set_yticks([m + height * (len(measured) - 1) / 2 for m in range(len(models))])
+    ax.set_yticklabels([names[m] for m in models], fontsize=8)
     ax.invert_yaxis()
     ax.set_xlabel('latency per image (ms), measured')
     ax.grid(axis='x', alpha=0.3)
+    ax.legend(fontsize=7)
     ax.set_title('Latency as measured (not comparable with the paper\'s A100 values)', fontsize=10)
     return _png(fig)
 

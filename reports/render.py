@@ -118,7 +118,9 @@ def table_context(table, df: pd.DataFrame, profile: str, verdicts: Optional[pd.D
             cells.append(dict(value=fmt(line[m]), published=fmt(line[f'{m}_published']), diff=diff,
                               best=bool(best[m].get(idx, False)), n=int(line.get(f'{m}_n', 0) or 0),
                               std=fmt(line.get(f'{m}_std')), released=fmt(line.get(f'{m}_released')),
-                              device=line.get('latency_device', '') if m in LATENCY_METRICS else '',
+                              # once per row: under the first timing column (latency and FPS share it)
+                              device=line.get('latency_device', '') if m == next(
+                                  (x for x in metrics if x in LATENCY_METRICS), None) else '',
                               **_verdict_cell(v)))
         row = dict(method=line['method'], encoder=line['encoder'], dataset=line['dataset'], cited=line['cited'],
                    provenance=line['provenance'], config_hash=line.get('config_hash', ''),
@@ -178,7 +180,7 @@ def paper_context(table, df: pd.DataFrame, verdicts: pd.DataFrame) -> Optional[d
 
 
 def _figures(table, df: pd.DataFrame, store: Store, tasks, profile: str, ablation: pd.DataFrame,
-             per_class: List[dict]) -> Dict[str, bytes]:
+             per_class: List[dict], latency_variants: Optional[Dict[str, Sequence]] = None) -> Dict[str, bytes]:
     """The chart that fits each table: an ablation's differences to its reference, the
     latency as measured, else the paper's Figure 1 (built-in-data mIoU never drawn on it)."""
     figs = {}
@@ -189,7 +191,10 @@ def _figures(table, df: pd.DataFrame, store: Store, tasks, profile: str, ablatio
             if png:
                 figs[f'ablation-{metric}'] = png
     elif 'latency_ms' in table.metrics:
-        png = plots.latency_bars(df)
+        frames = {'this run\'s computation': df}
+        for label, variant in (latency_variants or {}).items():
+            frames[label] = table_frame(table, variant, store)
+        png = plots.latency_bars(frames)
         if png:
             figs['latency'] = png
     elif {'gflops', 'miou'} <= set(table.metrics):
@@ -237,8 +242,11 @@ def _latex_env() -> jinja2.Environment:
 
 
 def render_table(table, tasks, store: Store, out_dir: str, profile: str,
-                 formats: Sequence[str] = FORMATS, layout: str = 'paper') -> Dict[str, object]:
-    """Writes the table's report files; returns {format: path} and its scorecard."""
+                 formats: Sequence[str] = FORMATS, layout: str = 'paper',
+                 latency_variants: Optional[Dict[str, Sequence]] = None) -> Dict[str, object]:
+    """Writes the table's report files; returns {format: path} and its scorecard.
+    ``latency_variants``: label -> the tasks of another computation (e.g. --optimize),
+    drawn beside this one in the latency chart."""
     bad = set(formats) - set(FORMATS)
     if bad:
         raise ValueError(f'unknown report format(s) {sorted(bad)}; known: {", ".join(FORMATS)}')
@@ -289,7 +297,7 @@ def render_table(table, tasks, store: Store, out_dir: str, profile: str,
         written['latex'] = frag
         written['latex_standalone'] = standalone
     if 'html' in formats:
-        figs = _figures(table, df, store, tasks, profile, ablation, per_class)
+        figs = _figures(table, df, store, tasks, profile, ablation, per_class, latency_variants)
         images = {k: base64.b64encode(v).decode() for k, v in figs.items()}
         path = os.path.join(out_dir, f'{table.name}.html')
         atomic_write(path, _env().get_template('table.html.j2').render(images=images, **ctx))

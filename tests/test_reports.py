@@ -154,5 +154,40 @@ def test_latency_chart_shows_measured_times_only():
                             latency_device='cpu', miou=56.0, miou_published=41.2),
                        dict(method='SegFormer', encoder='MiT-B0', dataset='ade20k', latency_ms=38.0,
                             latency_device='cpu', miou=float('nan'), miou_published=37.4)])
-    bars = [s for s in drawn(latency_bars(df)) if s['label'] == 'bar']
-    assert sorted(b['x'][1] for b in bars) == [38.0, 41.5]  # widths: the measured latencies, nothing else
+    df['row'] = ['umix', 'seg']
+    optimized = df.assign(latency_ms=[20.0, 19.0])
+    bars = [s for s in drawn(latency_bars({'official': df, 'optimized': optimized})) if s['label'] == 'bar']
+    # widths: the measured latencies of both computations, nothing else
+    assert sorted(b['x'][1] for b in bars) == [19.0, 20.0, 38.0, 41.5]
+
+
+def test_latency_page_with_long_device_names_fits_1000_px(tmp_path):
+    """Measured latencies carry the device they ran on (a long CPU name here): it wraps
+    under the value, once per row, and the page does not scroll sideways."""
+    from experiments.registry import get_table
+    from experiments.store import Store
+    from reports.render import render_table
+    from experiments.profiles import get_profile
+    from experiments.store import Record
+    from experiments.tasks import plan
+    chromium = require_tool('chromium', 'HTML report width test')
+    table = get_table('latency')
+    store = Store(str(tmp_path / 'runs'))
+    tasks = plan(table, table.runnable(), ['latency', 'complexity'], [0], get_profile('paper'),
+                 {'cityscapes': '/nonexistent/cityscapes'}, store)
+    for t in tasks:  # the device as store.device_name() writes it on this kind of machine
+        m = {'latency_ms': 57.0, 'fps': 17.5} if t.stage == 'latency' else {'gflops': 120.0, 'params_m': 3.8}
+        store.put(Record(key=t.key, stage=t.stage, status='done', config=t.row.config, config_hash=t.config_hash,
+                         profile='paper', seed=t.seed, dataset=t.row.dataset, rows=list(t.rows), metrics=m,
+                         device='cpu:Intel(R) Xeon(R) Processor (2 cores, 2 threads)', wall_time_s=1.0))
+    out = render_table(table, tasks, store, str(tmp_path / 'out'), 'paper', formats=['html'])
+    html = open(out['html']).read()
+    assert html.count('class="pub device"') == len([t for t in tasks if t.stage == 'latency'])
+    probe = tmp_path / 'probe.html'
+    probe.write_text(html.replace('</body>', '<script>document.title = "W" + document.documentElement.scrollWidth '
+                                  '+ "/" + window.innerWidth;</script></body>'))
+    proc = subprocess.run([chromium, '--headless', '--no-sandbox', '--disable-gpu', '--no-first-run',
+                           f'--user-data-dir={tmp_path / ".chromium"}', '--window-size=1000,900', '--dump-dom',
+                           probe.as_uri()], capture_output=True, text=True, timeout=120)
+    scroll, width = proc.stdout.split('<title>W', 1)[1].split('</title>', 1)[0].split('/')
+    assert int(scroll) <= int(width), f'latency page: {scroll} px wide in a {width} px window'
