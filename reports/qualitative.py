@@ -73,12 +73,11 @@ def figure(dataset: str, encoder: str, tests: Sequence[Task], store: Store) -> O
     if not images:
         return None
     img_dir, seg_dir = (os.path.join(root, d) for d in layout.splits['val'])
-    grid_rows, panels, y = [], [], HEADER
+    rows = []
     for name in images:
         stem = name[:-len(layout.img_suffix)]
         image = cv2.imread(os.path.join(img_dir, name))[..., ::-1].copy()
         h, w = image.shape[:2]
-        stride = max(1, -(-w // MAX_WIDTH))
         cells = [('image', None, image),
                  ('ground truth', None, draw(image, ground_truth(dataset, os.path.join(seg_dir, stem + layout.seg_suffix)),
                                              dataset))]
@@ -89,25 +88,37 @@ def figure(dataset: str, encoder: str, tests: Sequence[Task], store: Store) -> O
             if path and os.path.isfile(path):
                 cells.append((t.row.id, path, draw(image, cv2.imread(path, cv2.IMREAD_UNCHANGED), dataset)))
             else:
-                why = 'not tested yet' if rec is None or rec.status != DONE else 'no prediction kept'
+                why = f'test {rec.status}' if rec is not None and rec.status != DONE else 'no prediction kept'
                 cells.append((t.row.id, None, _missing(h, w, f'{t.row.id}:\n{why}')))
-        x, row_imgs = 0, []
+        rows.append((name, name, cells))
+    canvas, panels = _compose(rows, header_from=0)
+    return _png(canvas, dict(dataset=dataset, encoder=encoder, columns=[c[0] for c in rows[0][2]], panels=panels))
+
+
+def _compose(rows: List[Tuple[str, str, list]], header_from: int) -> Tuple[np.ndarray, List[dict]]:
+    """Pastes rows of (label, source file or None, RGB panel) cells unresized (each row
+    subsampled by one integer stride to at most MAX_WIDTH per panel) under a header of
+    the first row's column names (from cell ``header_from`` on). Returns the canvas and
+    where each panel lies (``rows``: (row label, image name, cells))."""
+    placed, panels, y = [], [], HEADER
+    for row_label, image_name, cells in rows:
+        stride = max(1, -(-cells[0][2].shape[1] // MAX_WIDTH))
+        x = 0
         for label, source, panel in cells:
             small = np.ascontiguousarray(panel[::stride, ::stride])
-            panels.append(dict(image=name, column=label, prediction=source, x=x, y=y, w=small.shape[1],
-                               h=small.shape[0], stride=stride))
-            row_imgs.append(small)
+            panels.append(dict(image=image_name, row=row_label, column=label, prediction=source, x=x, y=y,
+                               w=small.shape[1], h=small.shape[0], stride=stride))
+            placed.append(small)
             x += small.shape[1] + GAP
-        grid_rows.append(row_imgs)
-        y += row_imgs[0].shape[0] + GAP
-    width = max(sum(p.shape[1] for p in r) + GAP * (len(r) - 1) for r in grid_rows)
+        y += placed[-1].shape[0] + GAP
+    width = max(p['x'] + p['w'] for p in panels)
     canvas = np.full((y - GAP, width, 3), 255, np.uint8)
-    for p, panel in zip(panels, (c for r in grid_rows for c in r)):
+    for p, panel in zip(panels, placed):
         canvas[p['y']:p['y'] + p['h'], p['x']:p['x'] + p['w']] = panel
-    for p in panels[:len(cells)]:  # the column names above the first row
+    for p in panels[header_from:len(rows[0][2])]:  # the column names above the first row
         cv2.putText(canvas, p['column'], (p['x'] + 2, HEADER - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
                     cv2.LINE_AA)
-    return _png(canvas, dict(dataset=dataset, encoder=encoder, columns=[c[0] for c in cells], panels=panels))
+    return canvas, panels
 
 
 def _png(canvas_rgb: np.ndarray, meta: dict) -> bytes:
@@ -127,14 +138,16 @@ def panels(png: bytes) -> dict:
 
 
 def figures(tasks: Sequence[Task], store: Store) -> Dict[str, bytes]:
-    """qualitative-<dataset>-<encoder> -> PNG, for every group with two or more rows tested
-    or to test (a single row is compared with nothing)."""
+    """qualitative-<dataset>-<encoder> -> PNG, one column per row whose test has a record
+    (a failed one, or one without kept predictions, is a grey panel saying so; rows never
+    run are left out); none for a group where no test finished."""
     out = {}
     for (dataset, encoder), tests in _groups(tasks).items():
-        if len(tests) < 2 or not os.path.isdir(tests[0].data_root or ''):
+        tests = [t for t in tests if store.get(t.key) is not None]
+        if not tests or not os.path.isdir(tests[0].data_root or ''):
             continue
-        if not any((store.get(t.key) or None) and store.get(t.key).status == DONE for t in tests):
-            continue  # nothing tested yet: no figure of grey panels
+        if not any(store.get(t.key).status == DONE for t in tests):
+            continue  # nothing tested: no figure of grey panels
         png = figure(dataset, encoder, tests, store)
         if png:
             out[f'qualitative-{dataset}-{encoder}'.replace(' ', '')] = png
@@ -162,36 +175,23 @@ def robustness_figure(tasks: Sequence[Task], store: Store) -> Optional[bytes]:
         return None
     path = os.path.join(img_dir, picture)
     clean_bgr = cv2.imread(path)
-    grid_rows, panels, y, cells = [], [], HEADER, []
+    rows = []
     for corruption, severity in [('clean', 0)] + [(c, PICTURE_SEVERITY) for c in CORRUPTIONS]:
         bgr = clean_bgr if severity == 0 else CityscapesCCorruption(corruption, severity, protocol=protocol).transform(
             dict(img=clean_bgr.copy(), img_path=path))['img']
         image = np.ascontiguousarray(bgr[..., ::-1])
-        cells = [(f'{corruption} {severity}' if severity else 'clean', None, image)]
+        label = f'{corruption} {severity}' if severity else 'clean'
+        cells = [(label, None, image)]
         for t, rec in done:
             pred = os.path.join(store.abs(rec.artifacts['predictions']), f'{corruption}-{severity}',
                                 prediction_name(picture))
             cells.append((t.row.id, pred, draw(image, cv2.imread(pred, cv2.IMREAD_UNCHANGED), 'cityscapes'))
                          if os.path.isfile(pred) else
                          (t.row.id, None, _missing(*image.shape[:2], f'{t.row.id}:\nno prediction kept')))
-        stride = max(1, -(-image.shape[1] // MAX_WIDTH))
-        x, row_imgs = 0, []
-        for label, source, panel in cells:
-            small = np.ascontiguousarray(panel[::stride, ::stride])
-            panels.append(dict(image=picture, row=cells[0][0], column=label, prediction=source, x=x, y=y,
-                               w=small.shape[1], h=small.shape[0], stride=stride))
-            row_imgs.append(small)
-            x += small.shape[1] + GAP
-        grid_rows.append(row_imgs)
-        y += row_imgs[0].shape[0] + GAP
-    width = max(sum(p.shape[1] for p in r) + GAP * (len(r) - 1) for r in grid_rows)
-    canvas = np.full((y - GAP, width, 3), 255, np.uint8)
-    for p, panel in zip(panels, (c for r in grid_rows for c in r)):
-        canvas[p['y']:p['y'] + p['h'], p['x']:p['x'] + p['w']] = panel
-        if p['column'] == p['row']:  # the corruption's name on its image
+        rows.append((label, picture, cells))
+    canvas, panels = _compose(rows, header_from=1)
+    for p in panels:  # the corruption's name on its image
+        if p['column'] == p['row']:
             cv2.putText(canvas, p['row'], (p['x'] + 3, p['y'] + 14), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255),
                         1, cv2.LINE_AA)
-    for p in panels[1:len(cells)]:
-        cv2.putText(canvas, p['column'], (p['x'] + 2, HEADER - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 0, 0), 1,
-                    cv2.LINE_AA)
     return _png(canvas, dict(dataset='cityscapes', columns=['image'] + [t.row.id for t, _ in done], panels=panels))
