@@ -106,6 +106,8 @@ def _add_options(p: argparse.ArgumentParser, command: Optional[str]) -> None:
         'or tiny (tests)')
     add({'run', 'evaluate'}, '--verbose', action='store_true',
         help='stream mmengine\'s full logs to the console (default: into each task\'s log file)')
+    add({'status'}, '--paths', action='store_true',
+        help='also each task\'s log and record file (default: one line per task and a count per state)')
     add({'run', 'evaluate'}, '--tracker', action='append', default=[], choices=['tensorboard', 'mlflow', 'wandb'],
         help='also log training and test to this tracker (mmengine vis backend; repeatable): tensorboard, mlflow '
         '($MLFLOW_TRACKING_URI, default file://<runs-dir>/mlruns) or wandb (offline unless $WANDB_MODE)')
@@ -405,13 +407,15 @@ def cmd_status(args, console) -> int:
     # what SLURM queued for these records (submissions in the store), whatever --backend says
     jobs = backend_class('slurm').jobs(store, [t.key for t in tasks])
     t = RTable(title=f'status: {table.name}, profile {profile.name}')
-    for col in ('row(s)', 'stage', 'seed', 'state', 'job', 'result', 'log / record'):
+    for col in ('row(s)', 'stage', 'seed', 'state', 'job', 'result') + (('log / record', ) if args.paths else ()):
         t.add_column(col, overflow='fold')
+    counts: Dict[str, int] = {}
     from .lease import Lease
     hints = []  # printed below the table, unwrapped, so that they can be copied
     for task in tasks:
         rec = store.get(task.key)
         state = rec.status if rec else 'missing'
+        counts[state] = counts.get(state, 0) + 1
         if rec and rec.status == 'running':
             lease = Lease(store.root, task.key)
             holder = lease.holder()
@@ -445,9 +449,14 @@ def cmd_status(args, console) -> int:
         elif rec and rec.status == 'failed':
             result = rec.error.splitlines()[0][:120]
         log = job['log'] if job else (rec.log if rec and rec.log else '')
-        t.add_row('\n'.join(task.rows), task.stage, _fmt(task.seed), state, job['job'] if job else '', result,
-                  (store.abs(log) if log else '') + '\n' + store.path(task.key))
+        if log and not args.paths and rec and rec.status not in ('done', 'running'):
+            result += f' (log {store.abs(log)})'  # where to look, for what went wrong
+        rows = task.rows if args.paths else [task.rows[0] + (f' (+{len(task.rows) - 1})' if len(task.rows) > 1 else '')]
+        t.add_row('\n'.join(rows), task.stage, _fmt(task.seed), state, job['job'] if job else '', result,
+                  *(((store.abs(log) if log else '') + '\n' + store.path(task.key), ) if args.paths else ()))
     console.print(t)
+    console.print(f'{len(tasks)} tasks: ' + ', '.join(f'{n} {s}' for s, n in sorted(counts.items())) +
+                  ('' if args.paths else ' (--paths: each task\'s log and record file)'), highlight=False)
     for hint in hints:
         console.print(hint, highlight=False, soft_wrap=True)
     for path, dest, why in store.moved:

@@ -109,3 +109,17 @@ def test_every_printed_hint_works_as_printed(tiny_trained, tmp_path, capsys, mon
     store.retire(test.key)
     assert main(shlex.split(recomputed.command)[1:]) == 0, recomputed.command
     assert Store(str(runs)).get(test.key).status == 'done'
+
+
+def test_status_is_one_line_per_task_and_paths_on_request(tiny_trained, capsys):
+    _, runs, data = tiny_trained
+    args = ['tiny', '--tables', TINY_TABLES, '--profile', 'tiny', '--rows', 'umix-b0', '--data-root',
+            f'ade20k={data}', '--runs-dir', str(runs)]
+    capsys.readouterr()
+    assert main(['status'] + args) == 0
+    out = capsys.readouterr().out
+    rows = [line for line in out.splitlines() if line.startswith('│')]
+    assert len(rows) == 3 and '3 tasks: 2 done, 1 missing (--paths' in out and 'records/' not in out
+    assert main(['status', '--paths'] + args) == 0
+    out = ' '.join(capsys.readouterr().out.split())
+    assert 'records/train/' in out and 'records/test/' in out and '3 tasks: 2 done, 1 missing' in out
