@@ -12,7 +12,7 @@ import pandas as pd
 from analysis.collect import POINT_METRICS, table_frame
 from analysis.curves import training_curves
 from analysis.per_class import gains_and_losses, per_class_differences
-from analysis.verdicts import BUILTIN_PROFILES, ablation_frame, scorecard, verdict_frame
+from analysis.verdicts import BUILTIN_PROFILES, DATA_METRICS, ablation_frame, scorecard, verdict_frame
 from experiments.store import Store, atomic_write
 
 from . import plots, qualitative
@@ -187,7 +187,8 @@ def _figures(table, df: pd.DataFrame, store: Store, tasks, profile: str, ablatio
     comparable = profile not in BUILTIN_PROFILES
     if table.reference:
         for metric in table.metrics:
-            png = plots.ablation_deltas(ablation, metric, table.reference, comparable)
+            # params and GFLOPs do not depend on the data: compared with the paper in every profile
+            png = plots.ablation_deltas(ablation, metric, table.reference, comparable or metric not in DATA_METRICS)
             if png:
                 figs[f'ablation-{metric}'] = png
     elif 'latency_ms' in table.metrics:
