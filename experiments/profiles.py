@@ -30,6 +30,10 @@ class Profile:
     num_workers: Optional[int] = None
     pretrained: bool = True
     robustness_images: Optional[int] = None  # Cityscapes-C from the first N val images (None: all)
+    # the validation images whose predictions the test stage keeps (experiments.qualitative):
+    # this many, drawn once by this seed from the sorted file list of each dataset root
+    qualitative_images: int = 4
+    qualitative_seed: int = 0
     # on the built-in data, heads classify the label values it holds (21 for ADE20K, not 150):
     # the full-resolution 150-way loss and its upsampling were a third of a CPU step
     builtin_classes: bool = False

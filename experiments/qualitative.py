@@ -1,8 +1,8 @@
 """Predictions that can be looked at: a few fixed validation images per dataset root.
 
-The images are chosen once per dataset root (``choose``: a seeded draw from the sorted
-validation file list), so every row evaluated on that root keeps its prediction of
-the same images. The test stage adds ``KeepPredictionsHook``, which writes the
+The images are chosen once per dataset root (``choose``: a draw by the profile's
+``qualitative_seed`` of its ``qualitative_images`` from the sorted validation file list),
+so every row evaluated on that root keeps its prediction of the same images. The test stage adds ``KeepPredictionsHook``, which writes the
 predicted class map of each chosen image (uint8 PNG, the model's class indices) into
 ``<run folder>/predictions/`` as mmseg's test loop produces it: nothing is inferred a
 second time and the pipeline is the test's own.
@@ -17,9 +17,7 @@ from mmseg.registry import HOOKS
 
 from .datasets import LAYOUTS
 
-IMAGES = 4  # per dataset root: a handful, not the set
 PICTURE_SEVERITY = 3  # Cityscapes-C pictures: every corruption at this severity (and the clean image)
-SEED = 0  # chosen once: the same images for every row, profile and run
 FOLDER = 'predictions'
 
 
@@ -31,8 +29,9 @@ def val_images(dataset: str, root: str) -> List[str]:
                   for f in fs if f.endswith(layout.img_suffix))
 
 
-def choose(dataset: str, root: str, n: int = IMAGES, seed: int = SEED) -> List[str]:
-    """``n`` validation images (relative paths), the same for every call on the same files."""
+def choose(dataset: str, root: str, n: int, seed: int) -> List[str]:
+    """``n`` validation images (relative paths), the same for every call on the same files
+    (``n`` and ``seed``: the profile's ``qualitative_images`` and ``qualitative_seed``)."""
     names = val_images(dataset, root)
     if len(names) <= n:
         return names

@@ -144,7 +144,10 @@ def run_test(task: Task, store: Store) -> StageResult:
     from .per_class import per_class_of, with_per_class
     from .qualitative import FOLDER, choose
     predictions = os.path.join(work, FOLDER)  # the chosen images' predicted class maps
-    keep = dict(type='KeepPredictionsHook', images=choose(task.row.dataset, task.data_root), out_dir=predictions)
+    from .profiles import get_profile
+    profile = get_profile(task.profile)
+    keep = dict(type='KeepPredictionsHook', out_dir=predictions,
+                images=choose(task.row.dataset, task.data_root, profile.qualitative_images, profile.qualitative_seed))
     runner = _runner(task, work, store.root, load_from=ckpt, resume=False,
                      custom_hooks=list(task.cfg.get('custom_hooks', [])) + [dict(type='ProgressReportHook'), keep,
                                                                             dict(type='TestScalarsHook')],

@@ -69,7 +69,9 @@ def figure(dataset: str, encoder: str, tests: Sequence[Task], store: Store) -> O
     """The grid PNG for one dataset and encoder, or None when no image can be shown."""
     root = tests[0].data_root
     layout = LAYOUTS[dataset]
-    images = choose(dataset, root)
+    from experiments.profiles import get_profile
+    profile = get_profile(tests[0].profile)
+    images = choose(dataset, root, profile.qualitative_images, profile.qualitative_seed)
     if not images:
         return None
     img_dir, seg_dir = (os.path.join(root, d) for d in layout.splits['val'])

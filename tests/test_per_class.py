@@ -120,7 +120,7 @@ def test_qualitative_figure_shows_the_stored_predictions(tiny_trained, tmp_path)
     shutil.copytree(runs, copy)
     _, test = _records(copy)
     kept = sorted(os.listdir(copy / test.artifacts['predictions']))
-    assert kept == sorted(prediction_name(i) for i in choose('ade20k', data)) and len(kept) == 4
+    assert kept == sorted(prediction_name(i) for i in choose('ade20k', data, 4, 0)) and len(kept) == 4
     # a second row of the same encoder, without its test: shown as missing
     tables = tmp_path / 'tables'
     tables.mkdir()

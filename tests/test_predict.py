@@ -16,7 +16,7 @@ def test_predict_equals_the_test_stage_and_draws_overlays(tiny_trained, tmp_path
     _, runs, data = tiny_trained
     copy = tmp_path / 'runs'
     shutil.copytree(runs, copy)
-    images = [os.path.join(data, 'images', 'validation', i) for i in choose('ade20k', data)[:2]]
+    images = [os.path.join(data, 'images', 'validation', i) for i in choose('ade20k', data, 4, 0)[:2]]
     out = tmp_path / 'overlays'
     assert main(['predict', 'tiny', '--rows', 'umix-b0', *images, '--tables', TINY_TABLES, '--profile', 'tiny',
                  '--runs-dir', str(copy), '--data-root', f'ade20k={data}', '--out', str(out), '--device', 'cpu']) == 0
