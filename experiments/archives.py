@@ -130,6 +130,11 @@ def digests(path: str, algorithms: Sequence[str], progress=None) -> Dict[str, st
     return {a: h.hexdigest() for a, h in hashes.items()}
 
 
+def sha256_of(path: str) -> str:
+    """The sha256 of a file (hex): the digest of archives, checkpoints and weights alike."""
+    return digests(path, [])['sha256']
+
+
 def digest_verdict(part: Part, found: Dict[str, str]) -> str:
     """'matches ...', 'DIFFERS ...' or 'no published digest ...'."""
     if part.digest is None:

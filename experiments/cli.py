@@ -278,8 +278,9 @@ def cmd_show(args, console) -> int:
 
 def select_tasks(args, profile_rows: bool = True, released: bool = False):
     """The tasks a command line computes (``parse_args``), as (table, profile, rows,
-    store, tasks): the one way into planning for the commands, tests and tools. Without --rows, a profile's row selection of
-    the table applies unless ``profile_rows`` is False (reports show every row).
+    store, tasks): the one way into planning for the commands, tests and tools.
+    Without --rows, a profile's row selection of the table applies unless
+    ``profile_rows`` is False (reports show every row).
     ``released``: the tasks evaluate released checkpoints, whose heads are as
     published (the profile does not size them to the built-in data)."""
     import dataclasses

@@ -72,8 +72,10 @@ def check_root(dataset: str, root: str, splits=('train', 'val'), pairs: bool = T
         imgs = _files(img_dir, layout.img_suffix)
         if not imgs:
             raise DatasetRootError(f'{dataset} root {root!r}: no *{layout.img_suffix} in {img_dir}; {hint}')
-        segs = set(_files(seg_dir, layout.seg_suffix)) if pairs else set()
-        missing = [i for i in imgs if i[:-len(layout.img_suffix)] + layout.seg_suffix not in segs] if pairs else []
+        missing = []
+        if pairs:
+            segs = set(_files(seg_dir, layout.seg_suffix))
+            missing = [i for i in imgs if i[:-len(layout.img_suffix)] + layout.seg_suffix not in segs]
         if missing:
             raise DatasetRootError(f'{dataset} root {root!r}: {len(missing)} image(s) in {img_dir} have no '
                                    f'label in {seg_dir}, e.g. {missing[0]}; {hint}')

@@ -32,7 +32,8 @@ def checkpoint_for(task: Task, store: Store, checkpoint: Optional[str]) -> str:
     if checkpoint:
         from umixformer.converters.official import ConversionError, identify_official_state_dict
         from umixformer.safe_load import load, state_dict_of
-        from .released import Match, convert_released, sha256_of
+        from .archives import sha256_of
+        from .released import Match, convert_released
         sd = state_dict_of(load(checkpoint), checkpoint)  # refuses a file that holds code
         try:
             identify_official_state_dict(sd)

@@ -11,7 +11,6 @@ the reason and not evaluated. Matched files are converted to this project's layo
 checked key by key against the row's model (strict), and evaluated by the test stage;
 the records carry the file's sha256 and ``source = released``.
 """
-import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ import torch
 
 from umixformer.safe_load import CheckpointError, load, state_dict_of
 
+from .archives import sha256_of
 from .registry import Row, Table
 
 Signature = Tuple
@@ -28,14 +28,6 @@ Signature = Tuple
 
 class ReleasedError(ValueError):
     """A checkpoint cannot be read, matched or loaded."""
-
-
-def sha256_of(path: str, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for block in iter(lambda: f.read(chunk), b''):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _stage_depths(keys: Sequence[str], pattern: str) -> List[int]:

@@ -140,9 +140,9 @@ def run_test(task: Task, store: Store) -> StageResult:
     """Single-scale mIoU with the config's IoUMetric, on the trained checkpoint."""
     train, ckpt = _finished_training(task, store)
     work = store.work_dir(task.key)
-    from . import hooks, qualitative  # noqa: F401  (register ProgressReportHook, KeepPredictionsHook)
+    from . import hooks  # noqa: F401  (registers ProgressReportHook, TestScalarsHook)
     from .per_class import per_class_of, with_per_class
-    from .qualitative import FOLDER, choose
+    from .qualitative import FOLDER, choose  # registers KeepPredictionsHook
     predictions = os.path.join(work, FOLDER)  # the chosen images' predicted class maps
     from .profiles import get_profile
     profile = get_profile(task.profile)

@@ -27,6 +27,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from .archives import sha256_of
 from .registry import read_toml
 
 MANIFEST = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'weights.toml')
@@ -101,11 +102,6 @@ def localise(cfg, folder: str, manifest: Optional[Dict[str, Weight]] = None) -> 
     return files
 
 
-def _sha256(path: str) -> str:
-    from .archives import digests
-    return digests(path, [])['sha256']
-
-
 LOCAL_MANIFEST = 'weights.local.json'
 
 
@@ -149,7 +145,7 @@ def verify_file(folder: str, w: Weight) -> str:
         cache = {}
     digest = cache.get(w.file, {}).get('sha256') if cache.get(w.file, {}).get('stamp') == stamp else None
     if digest is None:
-        digest = _sha256(path)
+        digest = sha256_of(path)
         cache[w.file] = dict(stamp=stamp, sha256=digest)
         from .store import atomic_write
         atomic_write(cache_path, json.dumps(cache, indent=1))
@@ -206,7 +202,7 @@ def fetch(w: Weight, folder: str, timeout: float = 60.0) -> str:
     except (urllib.error.URLError, OSError) as err:
         raise WeightsError(f'{w.file}: download from {w.url} broke off ({err}); run the same command again '
                            f'to resume from {os.path.getsize(part) if os.path.exists(part) else 0} bytes') from None
-    digest = _sha256(part)
+    digest = sha256_of(part)
     if w.sha256_prefix and not digest.startswith(w.sha256_prefix):
         os.unlink(part)
         raise WeightsError(f'{w.file}: downloaded file has sha256 {digest[:12]}..., expected {w.sha256_prefix}...; '
@@ -256,16 +252,17 @@ def add(name: str, src: str, folder: str, manifest: Optional[Dict[str, Weight]] 
         tensors = state_dict_of(load(src), src)
     except CheckpointError as err:
         raise WeightsError(f'{src} was not registered: {err}') from None
-    digest = _sha256(src)
+    digest = sha256_of(src)
     if w.sha256_prefix and not digest.startswith(w.sha256_prefix):
         raise WeightsError(f'{src} is not {w.file}: its sha256 {digest[:12]}... does not start with the published '
                            f'{w.sha256_prefix}')
     dst = os.path.join(folder, w.file)
-    if os.path.exists(dst) and _sha256(dst) != digest:
-        raise WeightsError(f'{dst} exists and is another file (sha256 {_sha256(dst)[:12]}...); remove it first to '
+    there = sha256_of(dst) if os.path.exists(dst) else None
+    if there is not None and there != digest:
+        raise WeightsError(f'{dst} exists and is another file (sha256 {there[:12]}...); remove it first to '
                            'replace it, nothing was changed')
     os.makedirs(folder, exist_ok=True)
-    if not os.path.exists(dst):
+    if there is None:
         part = dst + '.part'
         shutil.copyfile(src, part)
         os.replace(part, dst)

@@ -16,7 +16,7 @@ import numpy as np
 
 from experiments.datasets import LAYOUTS
 from experiments.qualitative import choose, dataset_meta, prediction_name
-from experiments.store import DONE, Store
+from experiments.store import DONE, Record, Store
 from experiments.tasks import Task
 
 PANELS = 'umixformer:panels'
@@ -65,12 +65,13 @@ def _groups(tasks: Sequence[Task]) -> Dict[Tuple[str, str], List[Task]]:
     return {k: list(v.values()) for k, v in out.items()}
 
 
-def figure(dataset: str, encoder: str, tests: Sequence[Task], store: Store) -> Optional[bytes]:
-    """The grid PNG for one dataset and encoder, or None when no image can be shown."""
-    root = tests[0].data_root
+def figure(dataset: str, encoder: str, tests: Sequence[Tuple[Task, Record]], store: Store) -> Optional[bytes]:
+    """The grid PNG for one dataset and encoder (``tests``: each row's test task and its
+    record), or None when no image can be shown."""
+    root = tests[0][0].data_root
     layout = LAYOUTS[dataset]
     from experiments.profiles import get_profile
-    profile = get_profile(tests[0].profile)
+    profile = get_profile(tests[0][0].profile)
     images = choose(dataset, root, profile.qualitative_images, profile.qualitative_seed)
     if not images:
         return None
@@ -83,14 +84,13 @@ def figure(dataset: str, encoder: str, tests: Sequence[Task], store: Store) -> O
         cells = [('image', None, image),
                  ('ground truth', None, draw(image, ground_truth(dataset, os.path.join(seg_dir, stem + layout.seg_suffix)),
                                              dataset))]
-        for t in tests:
-            rec = store.get(t.key)
-            pred_dir = rec.artifacts.get('predictions') if rec is not None and rec.status == DONE else None
+        for t, rec in tests:
+            pred_dir = rec.artifacts.get('predictions') if rec.status == DONE else None
             path = os.path.join(store.abs(pred_dir), prediction_name(name)) if pred_dir else None
             if path and os.path.isfile(path):
                 cells.append((t.row.id, path, draw(image, cv2.imread(path, cv2.IMREAD_UNCHANGED), dataset)))
             else:
-                why = f'test {rec.status}' if rec is not None and rec.status != DONE else 'no prediction kept'
+                why = f'test {rec.status}' if rec.status != DONE else 'no prediction kept'
                 cells.append((t.row.id, None, _missing(h, w, f'{t.row.id}:\n{why}')))
         rows.append((name, name, cells))
     canvas, panels = _compose(rows, header_from=0)
@@ -144,11 +144,11 @@ def figures(tasks: Sequence[Task], store: Store) -> Dict[str, bytes]:
     (a failed one, or one without kept predictions, is a grey panel saying so; rows never
     run are left out); none for a group where no test finished."""
     out = {}
-    for (dataset, encoder), tests in _groups(tasks).items():
-        tests = [t for t in tests if store.get(t.key) is not None]
-        if not tests or not os.path.isdir(tests[0].data_root or ''):
+    for (dataset, encoder), group in _groups(tasks).items():
+        tests = [(t, rec) for t, rec in ((t, store.get(t.key)) for t in group) if rec is not None]
+        if not tests or not os.path.isdir(tests[0][0].data_root or ''):
             continue
-        if not any(store.get(t.key).status == DONE for t in tests):
+        if not any(rec.status == DONE for _, rec in tests):
             continue  # nothing tested: no figure of grey panels
         png = figure(dataset, encoder, tests, store)
         if png:

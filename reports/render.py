@@ -180,7 +180,8 @@ def paper_context(table, df: pd.DataFrame, verdicts: pd.DataFrame) -> Optional[d
 
 
 def _figures(table, df: pd.DataFrame, store: Store, tasks, profile: str, ablation: pd.DataFrame,
-             per_class: List[dict], latency_variants: Optional[Dict[str, Sequence]] = None) -> Dict[str, bytes]:
+             per_class: List[dict], qualitative_figs: Dict[str, bytes],
+             latency_variants: Optional[Dict[str, Sequence]] = None) -> Dict[str, bytes]:
     """The chart that fits each table: an ablation's differences to its reference, the
     latency as measured, else the paper's Figure 1 (built-in-data mIoU never drawn on it)."""
     figs = {}
@@ -216,7 +217,7 @@ def _figures(table, df: pd.DataFrame, store: Store, tasks, profile: str, ablatio
         png = plots.per_class_bars(pair['frame'], pair['label'])
         if png:
             figs[f'per-class-{pair["ours"]}-vs-{pair["baseline"]}'] = png
-    figs.update(qualitative.figures(tasks, store))
+    figs.update(qualitative_figs)
     pictures = qualitative.robustness_figure(tasks, store) if 'miou_corrupted' in table.metrics else None
     if pictures:
         figs['robustness-pictures'] = pictures
@@ -276,6 +277,8 @@ def render_table(table, tasks, store: Store, out_dir: str, profile: str,
                                 for k, v in gains_and_losses(p['frame']).items()})
                         for p in per_class]
     written: Dict[str, object] = {'scorecard': scorecard(table, verdicts, tasks, store)}
+    # drawn once for both the HTML page and the LaTeX figure
+    qualitative_figs = qualitative.figures(tasks, store) if {'html', 'latex'} & set(formats) else {}
     if 'csv' in formats:
         path = os.path.join(out_dir, f'{table.name}.csv')
         atomic_write(path, df.to_csv(index=False))
@@ -286,7 +289,7 @@ def render_table(table, tasks, store: Store, out_dir: str, profile: str,
     if 'latex' in formats:
         env = _latex_env()
         ctx['latex_figures'] = []
-        for name, png in qualitative.figures(tasks, store).items():  # beside the .tex, for \includegraphics
+        for name, png in qualitative_figs.items():  # beside the .tex, for \includegraphics
             atomic_write(os.path.join(out_dir, f'{table.name}.{name}.png'), png)
             meta = qualitative.panels(png)
             ctx['latex_figures'].append(dict(file=f'{table.name}.{name}.png', caption=(
@@ -298,7 +301,7 @@ def render_table(table, tasks, store: Store, out_dir: str, profile: str,
         written['latex'] = frag
         written['latex_standalone'] = standalone
     if 'html' in formats:
-        figs = _figures(table, df, store, tasks, profile, ablation, per_class, latency_variants)
+        figs = _figures(table, df, store, tasks, profile, ablation, per_class, qualitative_figs, latency_variants)
         images = {k: base64.b64encode(v).decode() for k, v in figs.items()}
         path = os.path.join(out_dir, f'{table.name}.html')
         atomic_write(path, _env().get_template('table.html.j2').render(images=images, **ctx))
