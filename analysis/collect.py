@@ -5,11 +5,11 @@ from typing import Dict, List, Optional, Sequence
 
 import pandas as pd
 
-from experiments.registry import Row, Table
+from experiments.core.metrics import metric as catalogue
+from experiments.planning.tasks import Task
+from experiments.registry.rows import Row
+from experiments.registry.tables import Table
 from experiments.store import DONE, Store, finite
-from experiments.tasks import Task
-
-from .verdicts import METRIC_SOURCE, POINT_METRICS  # noqa: F401  (re-exported)
 
 
 def records_frame(store: Store) -> pd.DataFrame:
@@ -55,7 +55,7 @@ def table_frame(table: Table, tasks: Sequence[Task], store: Store,
             if rec is not None and rec.status == DONE:
                 recs.setdefault(t.stage, []).append(rec)
         for metric in table.metrics:
-            stage, field = METRIC_SOURCE[metric]
+            stage, field = catalogue(metric).stage, catalogue(metric).field
             values = [r.metrics[field] for r in recs.get(stage, []) if finite(r.metrics.get(field))]
             value = sum(values) / len(values) if values else math.nan
             pub = row.published.get(metric, math.nan)
@@ -66,7 +66,7 @@ def table_frame(table: Table, tasks: Sequence[Task], store: Store,
             rel = [r.metrics[field] for r in released.get((f'{table.name}/{row.id}', stage), [])
                    if finite(r.metrics.get(field))]
             line[f'{metric}_released'] = sum(rel) / len(rel) if rel else math.nan
-            if metric in POINT_METRICS:
+            if catalogue(metric).points:
                 line[f'{metric}_diff'] = value - pub
             else:
                 line[f'{metric}_diff_pct'] = 100.0 * (value - pub) / pub if pub else math.nan

@@ -9,8 +9,8 @@ from typing import Sequence
 
 import pandas as pd
 
+from experiments.planning.tasks import Task
 from experiments.store import Store
-from experiments.tasks import Task
 
 COLUMNS = ['row', 'seed', 'iter', 'loss', 'miou', 'status']
 

@@ -5,9 +5,9 @@ from typing import Dict, List, Sequence
 
 import pandas as pd
 
-from experiments.registry import Table
+from experiments.planning.tasks import Task
+from experiments.registry.tables import Table
 from experiments.store import DONE, Store
-from experiments.tasks import Task
 
 OURS = 'U-MixFormer'
 BASELINES = ('SegFormer', 'FeedFormer')

@@ -5,7 +5,7 @@ percentile bootstrap of the mean over seeds when there are 3 or more; none below
 The verdict against the published value:
 
 * ``reproduced``: the difference is within the tolerance (cost metrics relative,
-  mIoU absolute; data in the registry: ``experiments.registry.DEFAULT_TOLERANCE``,
+  mIoU absolute; data in the metric catalogue: ``experiments.core.metrics``,
   a row's ``tolerance``, wider for ``approximate`` values read off a figure), or the
   value rounds to the published one (3.75 M params for a published 3.8);
 * ``within noise``: outside the tolerance, but inside the seeds' 95 % interval;
@@ -26,25 +26,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from experiments.registry import PERCENT_METRICS, Row, Table, tolerance_for
+from experiments.core.metrics import metric as catalogue
+from experiments.planning.tasks import Task
+from experiments.registry.rows import Row
+from experiments.registry.tables import Table
+from experiments.registry.tolerance import tolerance_for
 from experiments.store import DONE, Store, finite
-from experiments.tasks import Task
 
-# which stage produces which metric, and which record field holds it
-METRIC_SOURCE = {
-    'params_m': ('complexity', 'params_published_layout_m'),
-    'params_published_layout_m': ('complexity', 'params_published_layout_m'),
-    'gflops': ('complexity', 'gflops'),
-    'miou': ('test', 'miou'),
-    'latency_ms': ('latency', 'latency_ms'),
-    'fps': ('latency', 'fps'),
-    'miou_clean': ('robustness', 'miou_clean'),
-    'miou_corrupted': ('robustness', 'miou_corrupted'),
-}
-# mIoU differences are in points; cost differences in percent
-POINT_METRICS = PERCENT_METRICS
-# metrics whose value depends on the data (not comparable on the built-in data)
-DATA_METRICS = PERCENT_METRICS
 BUILTIN_PROFILES = ('smoke', 'tiny')
 VERDICTS = ('reproduced', 'within noise', 'off', 'not measured')
 BOOTSTRAP_RESAMPLES = 10000
@@ -100,7 +88,7 @@ def collect_stats(table: Table, tasks: Sequence[Task], store: Store) -> Dict[Tup
             if rec is not None and rec.status == DONE:
                 recs.setdefault(t.stage, []).append((t.seed, rec))
         for metric in table.metrics:
-            stage, field = METRIC_SOURCE[metric]
+            stage, field = catalogue(metric).stage, catalogue(metric).field
             pairs = sorted(((s, r.metrics[field]) for s, r in recs.get(stage, []) if finite(r.metrics.get(field))),
                            key=lambda p: (p[0] is None, p[0]))
             out[(row.id, metric)] = Stat([float(v) for _, v in pairs], [s for s, _ in pairs])
@@ -121,17 +109,17 @@ def judge(row: Row, metric: str, stat: Stat, profile: str) -> Dict[str, object]:
     lo, hi = stat.interval()
     out = dict(row=row.id, metric=metric, mean=stat.mean, std=stat.std, n=stat.n, ci_low=lo, ci_high=hi,
                interval=interval_text(stat.n), published=pub, tolerance=tol,
-               tolerance_unit='points' if metric in POINT_METRICS else '%', diff=math.nan, verdict='', symbol='')
+               tolerance_unit='points' if catalogue(metric).points else '%', diff=math.nan, verdict='', symbol='')
     if stat.n == 0:
         out.update(verdict='not measured', symbol='–')
         return out
     if math.isnan(pub):
         out.update(verdict='no published value', symbol='')
         return out
-    if metric in DATA_METRICS and profile in BUILTIN_PROFILES:
+    if catalogue(metric).depends_on_data and profile in BUILTIN_PROFILES:
         out.update(verdict='built-in data: no comparison', symbol='')
         return out
-    diff = stat.mean - pub if metric in POINT_METRICS else 100.0 * (stat.mean - pub) / pub
+    diff = stat.mean - pub if catalogue(metric).points else 100.0 * (stat.mean - pub) / pub
     out['diff'] = diff
     # a published value is rounded (3.8 M params stands for [3.75, 3.85]): a value that
     # rounds to it is reproduced whatever the tolerance
@@ -140,7 +128,7 @@ def judge(row: Row, metric: str, stat: Stat, profile: str) -> Dict[str, object]:
     elif stat.n >= 3 and lo <= pub <= hi:
         out.update(verdict='within noise', symbol='≈')
     else:
-        unit = ' points' if metric in POINT_METRICS else ' %'
+        unit = ' points' if catalogue(metric).points else ' %'
         out.update(verdict=f'off by {diff:+.1f}{unit}', symbol='✗')
     return out
 
@@ -178,7 +166,7 @@ def ablation_frame(table: Table, tasks: Sequence[Task], store: Store, profile: s
             if e:
                 if not diffs:
                     line['verdict'] = 'not measured'
-                elif metric in DATA_METRICS and profile in BUILTIN_PROFILES:
+                elif catalogue(metric).depends_on_data and profile in BUILTIN_PROFILES:
                     line['verdict'] = 'built-in data: no comparison'
                 elif np.sign(mean) != np.sign(e['delta']):
                     line['verdict'] = f'opposite sign ({mean:+.2f} vs {e["delta"]:+.2f})'

@@ -9,6 +9,8 @@ from typing import Dict, List, Optional
 
 import pandas as pd
 
+from experiments.data.corruptions import CORRUPTIONS
+
 FAMILY_MARKERS = ['o', 's', '^', 'D', 'v', 'P', 'X', '*', 'h', '<', '>']
 
 
@@ -123,7 +125,6 @@ def robustness_bars(per_corruption: Dict[str, Dict[str, float]]) -> Optional[byt
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
 
-    from experiments.corruptions import CORRUPTIONS
     if not per_corruption:
         return None
     models = list(per_corruption)

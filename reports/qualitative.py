@@ -14,10 +14,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from experiments.datasets import LAYOUTS
-from experiments.qualitative import choose, dataset_meta, prediction_name
+from experiments.data.cityscapes_c import CityscapesCCorruption
+from experiments.data.corruptions import CORRUPTIONS
+from experiments.data.datasets import LAYOUTS
+from experiments.data.samples import PICTURE_SEVERITY, choose, dataset_meta, prediction_name
+from experiments.planning.tasks import Task
+from experiments.registry.profiles import get_profile
 from experiments.store import DONE, Record, Store
-from experiments.tasks import Task
 
 PANELS = 'umixformer:panels'
 MAX_WIDTH = 400  # px per panel at most: larger images are subsampled by an integer stride
@@ -70,7 +73,6 @@ def figure(dataset: str, encoder: str, tests: Sequence[Tuple[Task, Record]], sto
     record), or None when no image can be shown."""
     root = tests[0][0].data_root
     layout = LAYOUTS[dataset]
-    from experiments.profiles import get_profile
     profile = get_profile(tests[0][0].profile)
     images = choose(dataset, root, profile.qualitative_images, profile.qualitative_seed)
     if not images:
@@ -160,9 +162,6 @@ def robustness_figure(tasks: Sequence[Task], store: Store) -> Optional[bytes]:
     """One Cityscapes validation image, clean and under every Cityscapes-C corruption at
     ``PICTURE_SEVERITY`` (re-made by the on-the-fly transform, so no files are needed),
     with each model's prediction the robustness stage kept for it."""
-    from experiments.cityscapes_c import CityscapesCCorruption
-    from experiments.corruptions import CORRUPTIONS
-    from experiments.qualitative import PICTURE_SEVERITY
     done = []
     for t in tasks:
         rec = store.get(t.key) if t.stage == 'robustness' else None

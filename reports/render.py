@@ -9,11 +9,16 @@ from typing import Dict, List, Optional, Sequence
 import jinja2
 import pandas as pd
 
-from analysis.collect import POINT_METRICS, table_frame
+from analysis.collect import table_frame
 from analysis.curves import training_curves
 from analysis.per_class import gains_and_losses, per_class_differences
-from analysis.verdicts import BUILTIN_PROFILES, DATA_METRICS, ablation_frame, scorecard, verdict_frame
-from experiments.store import Store, atomic_write
+from analysis.verdicts import BUILTIN_PROFILES, ablation_frame, scorecard, verdict_frame
+from experiments.core.errors import UsageError
+from experiments.core.files import atomic_write
+from experiments.core.metrics import fmt
+from experiments.core.metrics import metric as catalogue
+from experiments.core.metrics import missing
+from experiments.store import Store
 
 from . import plots, qualitative
 
@@ -23,11 +28,6 @@ LAYOUTS = ('paper', 'long')
 SYMBOL_TEX = {'✓': r'\checkmark', '≈': r'$\approx$', '✗': r'$\times$', '–': ''}
 LEGEND = ('✓ reproduced (within the tolerance); ≈ within noise (outside the tolerance, inside the '
           'seeds\' 95 % interval); ✗ off; – not measured')
-METRIC_LABELS = {'params_m': 'Params (M)', 'params_published_layout_m': 'Params (M)', 'gflops': 'GFLOPs',
-                 'miou': 'mIoU (%)', 'latency_ms': 'Latency (ms)', 'fps': 'FPS',
-                 'miou_clean': 'clean mIoU', 'miou_corrupted': 'Cityscapes-C mIoU'}
-LATENCY_METRICS = ('latency_ms', 'fps')  # shown with the device they were timed on
-HIGHER_IS_BETTER = {'miou', 'fps', 'miou_clean', 'miou_corrupted'}
 LATEX_SPECIALS = {'&': r'\&', '%': r'\%', '$': r'\$', '#': r'\#', '_': r'\_', '{': r'\{', '}': r'\}',
                   '~': r'\textasciitilde{}', '^': r'\textasciicircum{}', '\\': r'\textbackslash{}'}
 
@@ -57,18 +57,6 @@ def latex_escape(text) -> str:
     return ''.join(_latex_char(ch) for ch in str(text))
 
 
-def _missing(v) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def fmt(v, digits: int = 2, signed: bool = False) -> Optional[str]:
-    """A number as text, or None for a missing value (rendered as a dash, never 0)."""
-    if _missing(v):
-        return None
-    v = round(float(v), digits) + 0.0  # no '-0.0'
-    return f'{v:+.{digits}f}' if signed else f'{v:.{digits}f}'
-
-
 def _best(df: pd.DataFrame, metric: str) -> Dict[int, bool]:
     """Index -> whether the reproduced value is the best of its dataset."""
     best = {}
@@ -76,7 +64,7 @@ def _best(df: pd.DataFrame, metric: str) -> Dict[int, bool]:
         vals = group[metric].dropna()
         if vals.empty:
             continue
-        target = vals.max() if metric in HIGHER_IS_BETTER else vals.min()
+        target = vals.max() if catalogue(metric).higher_is_better else vals.min()
         for idx in vals.index:
             best[idx] = vals[idx] == target
     return best
@@ -110,7 +98,7 @@ def table_context(table, df: pd.DataFrame, profile: str, verdicts: Optional[pd.D
     for idx, line in df.iterrows():
         cells = []
         for m in metrics:
-            diff_key = f'{m}_diff' if m in POINT_METRICS else f'{m}_diff_pct'
+            diff_key = f'{m}_diff' if catalogue(m).points else f'{m}_diff_pct'
             v = vmap.get((line['row'], m))
             diff = fmt(line.get(diff_key), 1, signed=True)
             if v is not None and v['verdict'] == 'built-in data: no comparison':
@@ -120,7 +108,7 @@ def table_context(table, df: pd.DataFrame, profile: str, verdicts: Optional[pd.D
                               std=fmt(line.get(f'{m}_std')), released=fmt(line.get(f'{m}_released')),
                               # once per row: under the first timing column (latency and FPS share it)
                               device=line.get('latency_device', '') if m == next(
-                                  (x for x in metrics if x in LATENCY_METRICS), None) else '',
+                                  (x for x in metrics if catalogue(x).stage == 'latency'), None) else '',
                               **_verdict_cell(v)))
         row = dict(method=line['method'], encoder=line['encoder'], dataset=line['dataset'], cited=line['cited'],
                    provenance=line['provenance'], config_hash=line.get('config_hash', ''),
@@ -131,9 +119,9 @@ def table_context(table, df: pd.DataFrame, profile: str, verdicts: Optional[pd.D
             groups.append(dict(name=name, rows=[]))
         groups[-1]['rows'].append(row)
     return dict(table=table, profile=profile, metrics=metrics,
-                metric_labels=[METRIC_LABELS.get(m, m) for m in metrics],
-                diff_labels=['Δ' if m in POINT_METRICS else 'Δ%' for m in metrics],
-                diff_labels_tex=[r'$\Delta$' if m in POINT_METRICS else r'$\Delta$\%' for m in metrics],
+                metric_labels=[catalogue(m).label for m in metrics],
+                diff_labels=[catalogue(m).diff_label for m in metrics],
+                diff_labels_tex=[r'$\Delta$' if catalogue(m).points else r'$\Delta$\%' for m in metrics],
                 show_effective='params_m' in metrics, groups=groups, legend=LEGEND, symbol_tex=SYMBOL_TEX)
 
 
@@ -175,7 +163,7 @@ def paper_context(table, df: pd.DataFrame, verdicts: pd.DataFrame) -> Optional[d
             spans[-1]['span'] += 1
         else:
             spans.append(dict(label=label, span=1))
-        heads.append(METRIC_LABELS.get(c['metric'], c['metric']))
+        heads.append(catalogue(c['metric']).label)
     return dict(heads=heads, spans=spans, groups=groups, ncols=len(cols))
 
 
@@ -189,7 +177,7 @@ def _figures(table, df: pd.DataFrame, store: Store, tasks, profile: str, ablatio
     if table.reference:
         for metric in table.metrics:
             # params and GFLOPs do not depend on the data: compared with the paper in every profile
-            png = plots.ablation_deltas(ablation, metric, table.reference, comparable or metric not in DATA_METRICS)
+            png = plots.ablation_deltas(ablation, metric, table.reference, comparable or not catalogue(metric).depends_on_data)
             if png:
                 figs[f'ablation-{metric}'] = png
     elif 'latency_ms' in table.metrics:
@@ -251,9 +239,9 @@ def render_table(table, tasks, store: Store, out_dir: str, profile: str,
     drawn beside this one in the latency chart."""
     bad = set(formats) - set(FORMATS)
     if bad:
-        raise ValueError(f'unknown report format(s) {sorted(bad)}; known: {", ".join(FORMATS)}')
+        raise UsageError(f'unknown report format(s) {sorted(bad)}; known: {", ".join(FORMATS)}')
     if layout not in LAYOUTS:
-        raise ValueError(f'unknown layout {layout!r}; known: {", ".join(LAYOUTS)}')
+        raise UsageError(f'unknown layout {layout!r}; known: {", ".join(LAYOUTS)}')
     df = table_frame(table, tasks, store)
     verdicts = verdict_frame(table, tasks, store, profile)
     ablation = ablation_frame(table, tasks, store, profile)
@@ -265,7 +253,7 @@ def render_table(table, tasks, store: Store, out_dir: str, profile: str,
     ctx = table_context(table, df, profile, verdicts)
     ctx['paper'] = paper_context(table, df, verdicts) if layout == 'paper' else None
     ctx['ablation'] = [
-        dict(row=a['row'], metric=METRIC_LABELS.get(a['metric'], a['metric']), delta=fmt(a['delta'], 2, signed=True),
+        dict(row=a['row'], metric=catalogue(a['metric']).label, delta=fmt(a['delta'], 2, signed=True),
              stats=(f'95% CI [{a["ci_low"]:+.2f}, {a["ci_high"]:+.2f}]' if a['n'] >= 3 else a['interval']),
              expected=fmt(a['expected'], 2, signed=True), source=a['expected_source'], verdict=a['verdict'])
         for a in ablation.to_dict('records')] if len(ablation) else []

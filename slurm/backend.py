@@ -14,10 +14,13 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import jinja2
 
-from experiments.backends import Backend, BackendError
-from experiments.registry import STAGE_NEEDS, STAGES, read_toml
-from experiments.store import Store, atomic_write
-from experiments.tasks import Task
+from experiments.backends.base import Backend, BackendError
+from experiments.core.files import atomic_write
+from experiments.core.signals import signal_number
+from experiments.data.datasets import check_root
+from experiments.planning.tasks import Task
+from experiments.registry.schema import STAGE_NEEDS, STAGES, read_toml
+from experiments.store import Store
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -51,7 +54,6 @@ def _check_value(where: str, key: str, value) -> None:
         want = {list: 'a list of strings', int: 'an integer', str: 'a string'}.get(kind, 'true or false')
         raise SlurmError(f'{where}: key {key!r} must be {want}, got {value!r}')
     if key == 'signal':
-        from experiments.hooks import signal_number
         try:
             num = signal_number(value)
         except (ValueError, KeyError):
@@ -115,13 +117,12 @@ def load_cluster_profile(path: Optional[str], overrides: Sequence[str] = ()) -> 
     return prof
 
 
-def _resources(prof: dict, stage: str, gpus: int, nodes: int = 1) -> dict:
+def resources(prof: dict, stage: str, gpus: int, nodes: int = 1) -> dict:
     res = {k: v for k, v in prof.items() if k != 'stages'}
     res.update(prof.get('stages', {}).get(stage, {}))
     # a timing must not share its node: latency tasks take a whole node unless the profile says otherwise
     if 'exclusive' not in prof.get('stages', {}).get(stage, {}):
         res['exclusive'] = stage == 'latency' if 'exclusive' not in prof else prof['exclusive']
-    from experiments.hooks import signal_number
     res['signal'] = signal.Signals(signal_number(res['signal'])).name[3:]  # 'sigusr2' -> 'USR2' for sbatch and trap
     # a row with gpus = N always runs N processes (the global batch is N x the config's):
     # one GPU each where the profile gives GPUs, else N CPU processes (gloo)
@@ -246,7 +247,7 @@ class Submission:
         """(array name, partition, time) of every array, for ``check_slurm``."""
         out = []
         for arr in self.arrays:
-            res = _resources(self.prof, arr['stage'], arr['gpus'], arr['nodes'])
+            res = resources(self.prof, arr['stage'], arr['gpus'], arr['nodes'])
             out.append((arr['name'], res.get('partition', ''), res['time']))
         return out
 
@@ -267,7 +268,7 @@ class Submission:
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(HERE, 'templates')),
                                  trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
         for arr in self.arrays:
-            res = _resources(self.prof, arr['stage'], arr['gpus'], arr['nodes'])
+            res = resources(self.prof, arr['stage'], arr['gpus'], arr['nodes'])
             manifest = os.path.join(self.dir, f'{arr["name"]}.json')
             arr['manifest'] = manifest
             arr['script_path'] = os.path.join(self.dir, f'{arr["name"]}.sbatch')
@@ -409,7 +410,7 @@ def queued_jobs(store: Store) -> Dict[str, str]:
 def submit_cityscapes_c(source: str, out: str, corruptions: Sequence[str], prof: dict, store: Store,
                         protocol: str = 'segformer') -> str:
     """One array task per corruption; returns the job id."""
-    res = _resources(prof, 'robustness', 0)
+    res = resources(prof, 'robustness', 0)
     res.update({'gpus_per_task': 0})
     sub_dir = os.path.join(store.root, 'slurm', 'cityscapes-c-' + time.strftime('%Y%m%d-%H%M%S'))
     log_dir = os.path.join(sub_dir, 'logs')
@@ -436,14 +437,14 @@ class SlurmBackend(Backend):
 
     name = 'slurm'
 
-    def _submission(self, table, tasks: List[Task], store: Store, queued: Dict[str, str]) -> Submission:
-        prof = load_cluster_profile(self.args.slurm_profile, self.args.slurm)
+    def submission(self, table, tasks: List[Task], store: Store, queued: Dict[str, str]) -> Submission:
+        prof = load_cluster_profile(self.options.slurm_profile, self.options.slurm)
         return Submission(table.name, tasks, store, prof, self.argv_for,
-                          [os.path.abspath(d) for d in self.args.tables], queued)
+                          list(self.options.tables), queued)
 
     def describe(self, table, tasks: List[Task], store: Store, console) -> None:
         queued = queued_jobs(store)  # empty where SLURM is not reachable from here
-        sub = self._submission(table, [t for t in tasks if not store.is_done(t.key) and t.key not in queued],
+        sub = self.submission(table, [t for t in tasks if not store.is_done(t.key) and t.key not in queued],
                                store, queued)
         for arr in sub.render():
             console.print(f'[bold]# {arr["name"]}: {len(arr["tasks"])} task(s) -> {arr["script_path"]}[/]')
@@ -462,7 +463,7 @@ class SlurmBackend(Backend):
         if not todo:
             console.print('nothing to submit')
             return 0
-        sub = self._submission(table, todo, store, queued)
+        sub = self.submission(table, todo, store, queued)
         arrays = sub.render()
         check_slurm(sub.limits())
         sub.write()
@@ -470,7 +471,7 @@ class SlurmBackend(Backend):
         for arr in arrays:
             console.print(f'submitted {arr["name"]:12s} job {job_ids[arr["name"]]} ({len(arr["tasks"])} task(s)); '
                           f'script {arr["script_path"]}')
-        console.print(f'follow with `{self.status_hint}`', highlight=False)
+        console.print(f'follow with `{self.options.status}`', highlight=False)
         return 0
 
     @staticmethod
@@ -480,10 +481,9 @@ class SlurmBackend(Backend):
         return {k: dict(j, state=states.get(j['job'])) for k, j in jobs.items()}
 
     def cityscapes_c(self, source, out, corruptions, store, protocol, console) -> int:
-        from experiments.datasets import check_root
         check_root('cityscapes', source, splits=('val', ))
-        job = submit_cityscapes_c(source, out, corruptions, load_cluster_profile(self.args.slurm_profile,
-                                                                                 self.args.slurm),
+        job = submit_cityscapes_c(source, out, corruptions, load_cluster_profile(self.options.slurm_profile,
+                                                                                 self.options.slurm),
                                   store, protocol)
         console.print(f'submitted Cityscapes-C generation: job {job}, {len(corruptions)} array task(s), '
                       f'one per corruption')

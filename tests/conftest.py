@@ -48,7 +48,7 @@ def tiny_trained(tmp_path_factory):
     folder, shared by the tests that read it: (base folder, runs folder, data root).
     Tests that change the store work on a copy (shutil.copytree)."""
     from experiments.cli import main
-    from experiments.datasets import generate_synthetic
+    from experiments.data.datasets import generate_synthetic
     base = tmp_path_factory.mktemp('trained')
     data = str(base / 'ade')
     generate_synthetic('ade20k', data)

@@ -11,7 +11,7 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 
-from experiments.datasets import _synth_sample
+from experiments.data.datasets import synth_sample
 
 ADE = 'ADEChallengeData2016/'
 CITY_SIZE = (64, 128)  # (H, W)
@@ -31,7 +31,7 @@ def make_ade_zip(path: str, n_train: int = 3, n_val: int = 2, seed: int = 0,
         zf.writestr(ADE, b'')
         for split, prefix, n in (('training', 'ADE_train', n_train), ('validation', 'ADE_val', n_val)):
             for i in range(1, n + 1):
-                img, label = _synth_sample(rng, 'ade20k')
+                img, label = synth_sample(rng, 'ade20k')
                 stem = f'{prefix}_{i:08d}'
                 zf.writestr(f'{ADE}images/{split}/{stem}.jpg', cv2.imencode('.jpg', img[..., ::-1])[1].tobytes())
                 zf.writestr(f'{ADE}annotations/{split}/{stem}.png', _png(label))

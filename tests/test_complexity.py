@@ -4,7 +4,7 @@ import os
 
 import pytest
 
-from experiments.registry import get_table
+from experiments.registry.tables import get_table
 from umixformer.complexity import build_segmentor, count_flops, count_flops_jit, load_config, main, measure
 from umixformer.input_size import CITYSCAPES_TEST_HW, measuring_hw
 
@@ -50,7 +50,7 @@ def test_cityscapes_b0_cross_check():
 
 
 def _row_configs():
-    from experiments.registry import load_registry
+    from experiments.registry.tables import load_registry
     return sorted({row.config for table in load_registry().values() for row in table.rows
                    if 'complexity' in row.stages})
 
@@ -60,7 +60,7 @@ def test_fast_counter_equals_flop_analyzer(config):
     """The meta-tensor counter gives FlopAnalyzer's count exactly, for the model
     of every row that measures complexity (small input: the handles are shape
     formulas, so equality here is equality at the paper's sizes)."""
-    from experiments.tasks import load_base_config
+    from experiments.planning.configs import load_base_config
     model = build_segmentor(load_base_config(config))
     assert count_flops(model, (64, 96)) == count_flops_jit(model, (64, 96))
 
@@ -87,7 +87,8 @@ def test_a_model_that_needs_data_falls_back_to_flop_analyzer():
 def test_one_measuring_size_for_the_tool_and_the_stage(capsys):
     """umixformer-complexity and the complexity stage read one statement of the paper's
     input size: the B5 640 recipe is counted at 640x640 by both (the tool counted it at 512)."""
-    from experiments.cli import parse_args, select_tasks
+    from experiments.cli.parser import parse_args
+    from experiments.cli.selection import select_tasks
     from conftest import CONFIG_DIR
     config = f'{CONFIG_DIR}/umixformer/umixformer_mit-b5_1xb16-160k_ade20k-640x640.py'
     args = parse_args(['plan', 'table2', '--rows', 'umixformer_mit-b5_ade20k', '--stages', 'complexity'])

@@ -6,9 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from experiments.cityscapes_c import generate, root_for
-from experiments.corruptions import CORRUPTIONS, GROUPS, SEVERITIES, aggregate, corrupt
-from experiments.datasets import check_root, generate_synthetic
+from experiments.data.cityscapes_c import generate, root_for
+from experiments.data.corruptions import CORRUPTIONS, GROUPS, SEVERITIES, aggregate, corrupt
+from experiments.data.datasets import check_root, generate_synthetic
 
 
 @pytest.fixture(scope='module')
@@ -80,9 +80,9 @@ def test_compiled_glass_blur_equals_upstream(dataset):
     severity, on a built-in sample image of each dataset (192x256, 256x512)."""
     from PIL import Image
 
-    from experiments import corruptions
-    from experiments.datasets import _synth_sample
-    img, _ = _synth_sample(np.random.default_rng(3), dataset)
+    from experiments.data import corruptions
+    from experiments.data.datasets import synth_sample
+    img, _ = synth_sample(np.random.default_rng(3), dataset)
     corruptions.load()
     for severity in SEVERITIES:
         np.random.seed(100 + severity)
@@ -99,7 +99,7 @@ def test_on_the_fly_transform_equals_generated_files(city_root, tmp_path, protoc
     """CityscapesCCorruption in the test pipeline gives the generated files' pixels."""
     from mmcv.transforms import LoadImageFromFile
 
-    from experiments.cityscapes_c import CityscapesCCorruption, val_images
+    from experiments.data.cityscapes_c import CityscapesCCorruption, val_images
     out = str(tmp_path / 'cc')
     pairs = [('glass_blur', 2), ('frost', 5), ('shot_noise', 1)]
     for c, s in pairs:

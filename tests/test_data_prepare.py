@@ -8,10 +8,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from experiments import data_prepare
+from experiments.data import prepare as data_prepare
 from experiments.cli import main
-from experiments.data_check import verify
-from experiments.data_prepare import partial_dir
+from experiments.data.check import verify
+from experiments.data.prepare import partial_dir
 from official_archives import CITY_TRAIN_IDS, damage_member, make_ade_zip, make_cityscapes_zips
 
 

@@ -12,8 +12,9 @@ import sys
 import pytest
 
 from conftest import DATA_DIR, ROOT
-from experiments.cli import _backend, select_tasks, parse_args
-from experiments.executor import prepare_data, run_task
+from experiments.cli.parser import parse_args
+from experiments.cli.selection import make_backend, select_tasks
+from experiments.engine.executor import prepare_data, run_task
 from experiments.store import Store
 
 TABLES = os.path.join(DATA_DIR, 'tables')
@@ -37,7 +38,7 @@ def test_two_processes_follow_one_process_with_the_same_global_batch(tmp_path):
     prepare_data([task], store)
     manifest = tmp_path / 'train.json'
     manifest.write_text(json.dumps(dict(runs_dir=store.root, entries=[dict(
-        index=0, key=task.key, argv=_backend(args, profile).argv_for(task), tables=[TABLES])])))
+        index=0, key=task.key, argv=make_backend(args).argv_for(task), tables=[TABLES])])))
     procs = []
     for rank in (0, 1):  # what srun --ntasks=2 sets per task
         env = dict(os.environ, UMIX_LAUNCHER='slurm', SLURM_NTASKS='2', SLURM_PROCID=str(rank),
@@ -68,7 +69,7 @@ def test_preemption_decision_syncs_every_n_iterations(monkeypatch):
     every N-th iteration, the same iterations on every rank; one process never syncs."""
     import mmengine.dist
     import torch.distributed as dist
-    from experiments import hooks
+    from experiments.engine import hooks
     reduces = []
     monkeypatch.setattr(mmengine.dist, 'get_world_size', lambda: 2)
     monkeypatch.setattr(mmengine.dist, 'get_comm_device', lambda: 'cpu')
@@ -102,7 +103,7 @@ def test_preemption_decision_syncs_every_n_iterations(monkeypatch):
     (3, 4, 4, ('nccl', 3, 3)),
 ])
 def test_placement_of_a_process(local_id, visible, per_node, expected):
-    from experiments.distributed import placement
+    from experiments.engine.distributed import placement
     p = placement(local_id, visible, per_node)
     assert (p.backend, p.device_index, p.local_rank) == expected
     wrapper = p.wrapper_cfg(find_unused_parameters=True)
@@ -111,7 +112,7 @@ def test_placement_of_a_process(local_id, visible, per_node, expected):
 
 
 def test_placement_refuses_two_processes_on_one_gpu():
-    from experiments.distributed import placement
+    from experiments.engine.distributed import placement
     with pytest.raises(RuntimeError, match='two processes would share a GPU'):
         placement(2, 2, 4)
 
@@ -121,7 +122,7 @@ def test_placement_from_slurm_variables(monkeypatch):
     one visible GPU): LOCAL_RANK and the device it drives are 0, not SLURM_LOCALID."""
     import torch
     import torch.distributed as dist
-    from experiments import distributed
+    from experiments.engine import distributed
     calls = {}
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)

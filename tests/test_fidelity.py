@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from conftest import CONFIG_DIR
-from experiments.pipelines import apply_pipeline
-from experiments.profiles import get_profile, apply_profile
-from experiments.registry import load_registry
+from experiments.data.pipelines import apply_pipeline
+from experiments.registry.profiles import get_profile, apply_profile
+from experiments.registry.tables import load_registry
 
 MIT_URL = 'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/segformer/'
 SNX_URL = 'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/segnext/'
@@ -227,10 +227,10 @@ def test_lvt_pretrained_is_loaded_strictly(tmp_path):
 def test_stock_pipeline_row_shares_the_training(tmp_path):
     """`pipeline = "mmseg-stock"` evaluates without ResizeToMultiple, records it, and
     reuses the official row's training."""
-    from experiments.registry import load_table
+    from experiments.registry.tables import load_table
     from experiments.store import Store
-    from experiments.tasks import plan
-    from experiments.executor import task_settings
+    from experiments.planning.tasks import plan
+    from experiments.engine.executor import task_settings
     tdir = tmp_path / 'tables'
     tdir.mkdir()
     (tdir / 't.toml').write_text('''name = "t"
@@ -250,7 +250,7 @@ config = "umixformer/umixformer_mit-b0_1xb16-160k_ade20k-512x512.py"
 pipeline = "mmseg-stock"
 ''')
     table = load_table(str(tdir / 't.toml'))
-    tasks = plan(table, table.rows, None, None, get_profile('paper'), {'ade20k': '/data/ade'}, Store(str(tmp_path)))
+    tasks = plan(table.rows, None, None, get_profile('paper'), {'ade20k': '/data/ade'}, Store(str(tmp_path)))
     trains = [t for t in tasks if t.stage == 'train']
     tests = {t.row.id: t for t in tasks if t.stage == 'test'}
     assert len(trains) == 1 and trains[0].rows == ['t/official', 't/stock']
@@ -261,7 +261,7 @@ pipeline = "mmseg-stock"
     assert task_settings(tests['stock'])['pipeline'] == 'mmseg-stock'
     (tdir / 'bad.toml').write_text((tdir / 't.toml').read_text().replace('name = "t"', 'name = "b"')
                                    .replace('mmseg-stock', 'stock'))
-    from experiments.registry import RegistryError
+    from experiments.registry.schema import RegistryError
     with pytest.raises(RegistryError, match=r"row 2 \(stock\): field 'pipeline': unknown pipeline 'stock'"):
         load_table(str(tdir / 'bad.toml'))
 
@@ -269,9 +269,9 @@ pipeline = "mmseg-stock"
 def test_cityscapes_c_protocols(tmp_path):
     """official-bgr writes exactly corrupt(BGR array); segformer corrupts RGB; a root keeps one protocol."""
     import cv2
-    from experiments.cityscapes_c import generate, image_seed, root_for
-    from experiments.corruptions import corrupt
-    from experiments.data_check import prepare_root
+    from experiments.data.cityscapes_c import generate, image_seed, root_for
+    from experiments.data.corruptions import corrupt
+    from experiments.data.check import prepare_root
     src = str(tmp_path / 'city')
     prepare_root('cityscapes', src, builtin=True)
     out = {}

@@ -10,9 +10,10 @@ import os
 from typing import List
 
 from conftest import DATA_DIR
-from experiments.cli import parse_args, select_tasks
-from experiments.profiles import PROFILES
-from experiments.registry import load_registry
+from experiments.cli.parser import parse_args
+from experiments.cli.selection import select_tasks
+from experiments.registry.profiles import PROFILES
+from experiments.registry.tables import load_registry
 
 STORED = os.path.join(DATA_DIR, 'record-keys.txt')
 

@@ -78,9 +78,9 @@ def test_latency_key_is_independent_of_the_planning_machine(tmp_path, monkeypatc
     """Planned on a CPU login node, timed on a GPU node, reported on the login node:
     one key throughout; the device is the record's and is shown beside the value."""
     import torch
-    import experiments.executor as executor
-    import experiments.store as store_mod
-    from experiments.cli import parse_args, select_tasks
+    from experiments.core import device
+    from experiments.cli.parser import parse_args
+    from experiments.cli.selection import select_tasks
     monkeypatch.setenv('UMIX_LATENCY_WARMUP', '1')
     monkeypatch.setenv('UMIX_LATENCY_RUNS', '2')
     base = ['tiny_latency', '--tables', TABLES, '--runs-dir', str(tmp_path), '--latency-protocol', 'single-image']
@@ -92,8 +92,7 @@ def test_latency_key_is_independent_of_the_planning_machine(tmp_path, monkeypatc
     assert node.key == login.key and 'cpu' not in login.key
     a100 = 'cuda:NVIDIA A100-SXM4-80GB'
     with monkeypatch.context() as gpu:  # executed where device_name() says A100 (timed on this CPU)
-        gpu.setattr(store_mod, 'device_name', lambda: a100)
-        gpu.setattr(executor, 'device_name', lambda: a100)
+        gpu.setattr(device, 'device_name', lambda: a100)
         assert main(base) == 0
     (rec, ) = Store(str(tmp_path)).records()
     assert rec.key == login.key and rec.device == a100 and rec.metrics['device'] == a100
@@ -107,8 +106,7 @@ def test_latency_key_is_independent_of_the_planning_machine(tmp_path, monkeypatc
 
 
 def test_declared_latency_device_is_checked_before_timing(tmp_path, monkeypatch):
-    import experiments.executor as executor
-    import experiments.store as store_mod
+    from experiments.core import device
     monkeypatch.setenv('UMIX_LATENCY_WARMUP', '1')
     monkeypatch.setenv('UMIX_LATENCY_RUNS', '2')
     base = ['tiny_latency', '--tables', TABLES, '--runs-dir', str(tmp_path), '--latency-protocol', 'single-image',
@@ -118,8 +116,7 @@ def test_declared_latency_device_is_checked_before_timing(tmp_path, monkeypatch)
     assert rec.status == 'failed' and "declared for device 'a100'" in rec.error and '-a100-single-fp32' in rec.key
     assert '--latency-device a100' in rec.command
     a100 = 'cuda:NVIDIA A100-SXM4-80GB'
-    monkeypatch.setattr(store_mod, 'device_name', lambda: a100)
-    monkeypatch.setattr(executor, 'device_name', lambda: a100)
+    monkeypatch.setattr(device, 'device_name', lambda: a100)
     assert main(base) == 0
     assert Store(str(tmp_path)).get(rec.key).status == 'done'
 

@@ -37,10 +37,10 @@ def test_per_class_chart_table_and_latex(tmp_path):
     import base64
     import subprocess
     from conftest import require_tool
-    from experiments.registry import get_table
+    from experiments.registry.tables import get_table
     from reports.plots import drawn
     from reports.render import render_table
-    from test_verdicts import _fabricate
+    from test_verdicts import fabricate
     table = get_table('table1')
     ids = ('umixformer_mit-b0_ade20k', 'segformer_mit-b0_ade20k', 'feedformer_mit-b0_ade20k')
     rows = [table.row(i) for i in ids]
@@ -55,7 +55,7 @@ def test_per_class_chart_table_and_latex(tmp_path):
         per = {k: (v + shift if v is not None else None) for k, v in iou[t.row.id].items()}
         return {'miou': 50.0, 'per_class_iou': per}
     store = Store(str(tmp_path / 'runs'))
-    tasks = _fabricate(store, table, rows, metrics, [0, 1])
+    tasks = fabricate(store, table, rows, metrics, [0, 1])
     out = render_table(table, tasks, store, str(tmp_path / 'out'), 'paper', formats=['html', 'latex'])
     html = open(out['html']).read()
     assert 'Per-class IoU: U-MixFormer vs SegFormer (MiT-B0, ade20k)' in html
@@ -112,8 +112,10 @@ def test_qualitative_figure_shows_the_stored_predictions(tiny_trained, tmp_path)
     import cv2
     import numpy as np
     from conftest import TINY_TABLES, require_tool
-    from experiments.cli import main, parse_args, select_tasks
-    from experiments.qualitative import choose, prediction_name
+    from experiments.cli import main
+    from experiments.cli.parser import parse_args
+    from experiments.cli.selection import select_tasks
+    from experiments.data.samples import choose, prediction_name
     from reports.qualitative import draw, panels
     _, runs, data = tiny_trained
     copy = tmp_path / 'runs'

@@ -8,7 +8,7 @@ import numpy as np
 
 from conftest import TINY_TABLES
 from experiments.cli import main
-from experiments.qualitative import choose, prediction_name
+from experiments.data.samples import choose, prediction_name
 from experiments.store import Store
 
 
@@ -35,12 +35,12 @@ def test_predict_equals_the_test_stage_and_draws_overlays(tiny_trained, tmp_path
 
 
 def test_predict_with_a_released_checkpoint(tmp_path, capsys):
-    from test_released import _official_checkpoint
+    from test_released import official_checkpoint
     from test_heads_official import official_layout, random_state
-    from experiments.datasets import generate_synthetic
+    from experiments.data.datasets import generate_synthetic
     data = str(tmp_path / 'ade')
     generate_synthetic('ade20k', data, num_train=2, num_val=2)
-    ckpt = _official_checkpoint('umixformer/umixformer_mit-b0_1xb16-160k_ade20k-512x512.py',
+    ckpt = official_checkpoint('umixformer/umixformer_mit-b0_1xb16-160k_ade20k-512x512.py',
                                 random_state(official_layout('APFormerHead2')), tmp_path / 'released.pth')
     image = os.path.join(data, 'images', 'validation', 'ADE_val_00000000.jpg')
     args = ['--tables', TINY_TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path / 'runs'),

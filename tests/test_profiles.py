@@ -11,11 +11,11 @@ import pytest
 from mmseg.datasets.transforms import LoadAnnotations
 
 from conftest import ROOT
-from experiments.datasets import SYNTH_IGNORE, builtin_num_classes, generate_synthetic, LAYOUTS, _files
-from experiments.profiles import get_profile
-from experiments.registry import get_table
+from experiments.data.datasets import SYNTH_IGNORE, builtin_num_classes, generate_synthetic, LAYOUTS, _files
+from experiments.registry.profiles import get_profile
+from experiments.registry.tables import get_table
 from experiments.store import Store
-from experiments.tasks import plan
+from experiments.planning.tasks import plan
 
 
 @pytest.mark.parametrize('dataset', ['ade20k', 'cityscapes'])
@@ -38,15 +38,15 @@ def test_smoke_heads_are_sized_to_builtin_data_only(tmp_path):
     row = table.row('umixformer_mit-b0_ade20k')
     store = Store(str(tmp_path / 'runs'))
     smoke = get_profile('smoke')
-    (builtin, ) = [t for t in plan(table, [row], ['train'], None, smoke, {}, store)]
+    (builtin, ) = [t for t in plan([row], ['train'], None, smoke, {}, store)]
     assert builtin.cfg.model.decode_head.num_classes == 21
     # a real dataset root under the smoke profile keeps the 150 ADE20K classes (labels up to 149)
     real = tmp_path / 'ade'
     generate_synthetic('ade20k', str(real), num_train=2, num_val=2)
-    (own, ) = plan(table, [row], ['train'], None, smoke, {'ade20k': str(real)}, store)
+    (own, ) = plan([row], ['train'], None, smoke, {'ade20k': str(real)}, store)
     assert own.cfg.model.decode_head.num_classes == 150
     assert own.key != builtin.key
-    (paper, ) = plan(table, [row], ['train'], None, get_profile('paper'), {'ade20k': str(real)}, store)
+    (paper, ) = plan([row], ['train'], None, get_profile('paper'), {'ade20k': str(real)}, store)
     assert paper.cfg.model.decode_head.num_classes == 150
 
 
@@ -54,7 +54,7 @@ def test_smoke_heads_are_sized_to_builtin_data_only(tmp_path):
 # trainings, which glibc reuses before it maps anything.
 HEAP_PROBE = """
 import ctypes, ctypes.util, json
-from experiments.allocator import heap_kept
+from experiments.engine.allocator import heap_kept
 libc = ctypes.CDLL(ctypes.util.find_library('c'))
 class Mallinfo2(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in ('arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks',

@@ -7,19 +7,22 @@ import math
 import pytest
 
 from conftest import TINY_TABLES
-from analysis.verdicts import METRIC_SOURCE, verdict_frame
+from analysis.verdicts import verdict_frame
+from experiments.core.metrics import CATALOGUE, PUBLISHED
+from experiments.registry.schema import STAGES
 from experiments.cli import main
-from experiments.profiles import get_profile
-from experiments.registry import get_table
-from experiments.store import NUMERIC_METRICS, Record, Store
-from experiments.tasks import plan
+from experiments.registry.profiles import get_profile
+from experiments.registry.tables import get_table
+from experiments.store import Record, Store
+from experiments.store.records import NUMERIC_METRICS
+from experiments.planning.tasks import plan
 
 TINY = ['--tables', TINY_TABLES, '--profile', 'tiny']
 
 
 def _tasks(store, seeds=(0, )):
     table = get_table('tiny', [TINY_TABLES])
-    return table, plan(table, [table.row('umix-b0')], ['train', 'test', 'complexity'], list(seeds),
+    return table, plan([table.row('umix-b0')], ['train', 'test', 'complexity'], list(seeds),
                        get_profile('tiny'), {}, store)
 
 
@@ -34,7 +37,8 @@ def _put(store, task, values, fields=None):
 
 
 def test_every_metric_the_analysis_reads_is_checked():
-    assert {field for _, field in METRIC_SOURCE.values()} <= NUMERIC_METRICS
+    for name in PUBLISHED:  # the stage and record field analysis reads it from, checked as a number
+        assert CATALOGUE[name].stage in STAGES and CATALOGUE[name].field in NUMERIC_METRICS
 
 
 @pytest.mark.parametrize('fields,why', [

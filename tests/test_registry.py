@@ -6,7 +6,8 @@ import pytest
 
 from conftest import DATA_DIR
 from experiments.cli import main
-from experiments.registry import RegistryError, get_table, load_registry, load_table
+from experiments.registry.schema import RegistryError
+from experiments.registry.tables import get_table, load_registry, load_table
 
 GOOD_ROW = '''
 [[rows]]

@@ -9,10 +9,10 @@ import torch
 
 from conftest import CONFIG_DIR, DATA_DIR
 from experiments.cli import main
-from experiments.registry import get_table
-from experiments.released import checkpoint_signature, row_signature
+from experiments.registry.tables import get_table
+from experiments.engine.released import checkpoint_signature, row_signature
 from experiments.store import Store
-from experiments.tasks import load_base_config
+from experiments.planning.configs import load_base_config
 from spec_reference import read_official_layout
 from test_heads_official import official_layout, random_state
 from umixformer.complexity import build_segmentor
@@ -21,7 +21,7 @@ TABLES = os.path.join(DATA_DIR, 'tables')
 LAYOUT = read_official_layout(os.path.join(DATA_DIR, 'official-checkpoint-keys.txt'))
 
 
-def _official_checkpoint(config, head_state, path, seed=0):
+def official_checkpoint(config, head_state, path, seed=0):
     torch.manual_seed(seed)
     model = build_segmentor(os.path.join(CONFIG_DIR, config))
     sd = {k: v for k, v in model.state_dict().items() if k.startswith('backbone.')}
@@ -33,12 +33,12 @@ def _official_checkpoint(config, head_state, path, seed=0):
 @pytest.fixture(scope='module')
 def folder(tmp_path_factory):
     d = tmp_path_factory.mktemp('released')
-    _official_checkpoint('umixformer/umixformer_mit-b0_1xb16-160k_ade20k-512x512.py',
+    official_checkpoint('umixformer/umixformer_mit-b0_1xb16-160k_ade20k-512x512.py',
                          random_state(official_layout('APFormerHead2')), d / 'umixformer-b0-ade.pth')
     (d / 'city').mkdir()  # files are found in sub-folders too
-    _official_checkpoint('umixformer/umixformer_mit-b0_1xb8-160k_cityscapes-1024x1024.py',
+    official_checkpoint('umixformer/umixformer_mit-b0_1xb8-160k_cityscapes-1024x1024.py',
                          random_state(LAYOUT['APFormerHeadCity']), d / 'city' / 'b0-city-160k.pth')
-    _official_checkpoint('umixformer/umixformer_mit-b0_1xb16-160k_ade20k-512x512.py',
+    official_checkpoint('umixformer/umixformer_mit-b0_1xb16-160k_ade20k-512x512.py',
                          random_state(official_layout('APFormerHeadMulti', taps=2)), d / 'dagger-b0.pth')
     torch.save(build_segmentor(os.path.join(CONFIG_DIR, 'segformer/segformer_mit-b0_1xb16-160k_ade20k-512x512.py'))
                .state_dict(), d / 'segformer.pth')
@@ -91,7 +91,7 @@ def test_two_files_for_one_row_are_ambiguous(folder, tmp_path, capsys):
     d = tmp_path / 'two'
     d.mkdir()
     shutil.copy(folder / 'umixformer-b0-ade.pth', d / 'a.pth')
-    _official_checkpoint('umixformer/umixformer_mit-b0_1xb16-160k_ade20k-512x512.py',
+    official_checkpoint('umixformer/umixformer_mit-b0_1xb16-160k_ade20k-512x512.py',
                          random_state(official_layout('APFormerHead2'), seed=3), d / 'b.pth', seed=3)
     rc = main(['evaluate', 'tiny', '--tables', TABLES, '--profile', 'tiny', '--checkpoints', str(d),
                '--runs-dir', str(tmp_path / 'runs'), '--rows', 'umix-b0'])

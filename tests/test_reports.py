@@ -129,15 +129,15 @@ def test_each_page_gets_the_chart_that_fits(tmp_path):
     import re
     from reports.plots import drawn
     from reports.render import render_table
-    from test_verdicts import _fabricate
-    from experiments.registry import get_table
+    from test_verdicts import fabricate
+    from experiments.registry.tables import get_table
     from experiments.store import Store
     table = get_table('ablation_unet')
     rows = [table.row('umixformer_mit-b0_ade20k'), table.row('parallel')]
     miou = {('umixformer_mit-b0_ade20k', s): v for s, v in enumerate((41.0, 41.6, 40.8))}
     miou.update({('parallel', s): v for s, v in enumerate((40.1, 40.6, 40.0))})
     store = Store(str(tmp_path / 'runs'))
-    tasks = _fabricate(store, table, rows, lambda t: {'miou': miou[(t.row.id, t.seed)]} if t.stage == 'test'
+    tasks = fabricate(store, table, rows, lambda t: {'miou': miou[(t.row.id, t.seed)]} if t.stage == 'test'
                        else {'iters': 1} if t.stage == 'train' else None, [0, 1, 2])
     out = render_table(table, tasks, store, str(tmp_path / 'out'), 'paper', formats=['html'])
     html = open(out['html']).read()
@@ -164,16 +164,16 @@ def test_latency_chart_shows_measured_times_only():
 def test_latency_page_with_long_device_names_fits_1000_px(tmp_path):
     """Measured latencies carry the device they ran on (a long CPU name here): it wraps
     under the value, once per row, and the page does not scroll sideways."""
-    from experiments.registry import get_table
+    from experiments.registry.tables import get_table
     from experiments.store import Store
     from reports.render import render_table
-    from experiments.profiles import get_profile
+    from experiments.registry.profiles import get_profile
     from experiments.store import Record
-    from experiments.tasks import plan
+    from experiments.planning.tasks import plan
     chromium = require_tool('chromium', 'HTML report width test')
     table = get_table('latency')
     store = Store(str(tmp_path / 'runs'))
-    tasks = plan(table, table.runnable(), ['latency', 'complexity'], [0], get_profile('paper'),
+    tasks = plan(table.runnable(), ['latency', 'complexity'], [0], get_profile('paper'),
                  {'cityscapes': '/nonexistent/cityscapes'}, store)
     for t in tasks:  # the device as store.device_name() writes it on this kind of machine
         m = {'latency_ms': 57.0, 'fps': 17.5} if t.stage == 'latency' else {'gflops': 120.0, 'params_m': 3.8}

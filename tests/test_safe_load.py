@@ -132,7 +132,7 @@ def test_pretrained_weights_are_checked_then_read_as_data(crafted, tmp_path, cap
     assert main(['weights', 'add', 'lvt', str(good)] + args) == 0
     out = ' '.join(capsys.readouterr().out.split())
     assert 'registered, sha256' in out
-    from experiments.weights import find_weight, verify_file, verify_localised
+    from experiments.registry.weights import find_weight, verify_file, verify_localised
     lvt = find_weight('lvt')
     assert verify_file(str(folder), lvt) == 'ok (sha256 from weights.local.json)'
     # the crafted file swapped in afterwards (and a published name replaced by it): refused by digest

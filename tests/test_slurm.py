@@ -91,7 +91,8 @@ def _submission(runs):
 
 
 def _tasks(runs, table='tiny'):
-    from experiments.cli import parse_args, select_tasks
+    from experiments.cli.parser import parse_args
+    from experiments.cli.selection import select_tasks
     return select_tasks(parse_args([table, '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(runs)]))[4]
 
 
@@ -248,8 +249,8 @@ def test_time_limit_warning_checkpoints_and_requeues(cluster, tmp_path, monkeypa
 
 
 def test_cityscapes_c_generation_array_one_task_per_corruption(cluster, tmp_path):
-    from experiments.cityscapes_c import root_for
-    from experiments.datasets import check_root, generate_synthetic
+    from experiments.data.cityscapes_c import root_for
+    from experiments.data.datasets import check_root, generate_synthetic
     src = generate_synthetic('cityscapes', str(tmp_path / 'cityscapes'), num_train=2, num_val=3)
     out = tmp_path / 'cityscapes-c'
     assert main(['cityscapes-c', '--data-root', f'cityscapes={src}', '--out', str(out), '--backend', 'slurm',
@@ -284,7 +285,8 @@ def test_status_of_a_job_slurm_has_forgotten(cluster, tmp_path, capsys):
     accounting): status says so and what the store knows, not 'missing'."""
     args = ['tiny', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path), '--rows', 'umix-b0',
             '--stages', 'train']
-    from experiments.cli import parse_args, select_tasks
+    from experiments.cli.parser import parse_args
+    from experiments.cli.selection import select_tasks
     (task, ) = select_tasks(parse_args(args))[4]
     sub = tmp_path / 'slurm' / 'tiny-old'
     sub.mkdir(parents=True)
@@ -324,10 +326,11 @@ def test_two_node_training_lands_once(two_nodes, tmp_path, monkeypatch):
     assert nodes[0] == '2', nodes
     args = ['tiny_nodes', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path), '--backend', 'slurm',
             '--slurm-profile', PROFILE]
-    from experiments.cli import _backend, select_tasks, parse_args
+    from experiments.cli.parser import parse_args
+    from experiments.cli.selection import make_backend, select_tasks
     parsed = parse_args(args)
     table, profile, _, store, tasks = select_tasks(parsed)
-    (arr, ) = _backend(parsed, profile)._submission(table, tasks, store, {}).render()
+    (arr, ) = make_backend(parsed).submission(table, tasks, store, {}).render()
     script = tmp_path / 'two-nodes.sbatch'
     script.write_text(arr['script'])
     test_only = subprocess.run(['sbatch', '--test-only', str(script)], capture_output=True, text=True, timeout=60)

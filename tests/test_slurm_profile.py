@@ -34,10 +34,10 @@ def test_overrides_are_checked_too():
 
 
 def test_signal_names_are_normalised():
-    from slurm.backend import _resources
+    from slurm.backend import resources
     for given in ('USR1', 'SIGUSR1', 'usr1', '10'):
-        assert _resources(load_cluster_profile(None, [f'signal={given}']), 'train', 1)['signal'] == 'USR1'
-    assert _resources(load_cluster_profile(None), 'train', 1)['signal'] == 'USR2'  # the default
+        assert resources(load_cluster_profile(None, [f'signal={given}']), 'train', 1)['signal'] == 'USR1'
+    assert resources(load_cluster_profile(None), 'train', 1)['signal'] == 'USR2'  # the default
 
 
 def test_slurm_time_formats():

@@ -7,7 +7,8 @@ import sys
 import pytest
 
 from conftest import DATA_DIR, ROOT
-from experiments.cli import _backend, select_tasks, parse_args
+from experiments.cli.parser import parse_args
+from experiments.cli.selection import make_backend, select_tasks
 
 FIXTURES = os.path.join(DATA_DIR, 'slurm')
 
@@ -17,7 +18,7 @@ def _render(tmp_path, *extra):
                        str(tmp_path), '--backend', 'slurm', '--slurm-profile', os.path.join(DATA_DIR, 'slurm-ci.toml'),
                        *extra])
     table, profile, _, store, tasks = select_tasks(args)
-    sub = _backend(args, profile)._submission(table, tasks, store, {})
+    sub = make_backend(args).submission(table, tasks, store, {})
     arrays = sub.render()
     # the machine-specific parts: this checkout, this interpreter, the submission folder
     subst = [(sub.dir, '<submission>'), (sys.executable, '<python>'), (ROOT, '<repo>')]
@@ -57,7 +58,7 @@ def test_prerequisites_queued_elsewhere_keep_their_indices(tmp_path):
     table, profile, _, store, tasks = select_tasks(args)
     (train, ) = [t for t in tasks if t.stage == 'train']
     todo = [t for t in tasks if t.stage != 'train']
-    sub = _backend(args, profile)._submission(table, todo, store, {train.key: '77_5'})
+    sub = make_backend(args).submission(table, todo, store, {train.key: '77_5'})
     (test, ) = [a for a in sub.arrays if a['stage'] == 'test']
     assert test['indices'] == [5] and test['parent'] == ('job', '77')
     assert sub._dependency(test, {}) == 'aftercorr:77'
@@ -69,7 +70,7 @@ def test_multi_process_rows_never_train_as_one_process(tmp_path, capsys):
     states world size and global batch, and no backend trains it as one process:
     SLURM runs 2 processes (srun; CPU processes on a node without GPUs)."""
     from experiments.cli import main
-    from experiments.executor import task_settings
+    from experiments.engine.executor import task_settings
     common = ['tiny_two', '--tables', os.path.join(DATA_DIR, 'tables'), '--profile', 'tiny', '--runs-dir', str(tmp_path / 'runs')]
     tasks = select_tasks(parse_args(common))[4]
     train, test = sorted(tasks, key=lambda t: t.stage != 'train')
@@ -79,7 +80,7 @@ def test_multi_process_rows_never_train_as_one_process(tmp_path, capsys):
     assert 'the local backend runs one process' in ' '.join(capsys.readouterr().out.split())
     args = parse_args(common + ['--backend', 'slurm', '--slurm-profile', os.path.join(DATA_DIR, 'slurm-ci.toml')])
     table, profile, _, store, tasks = select_tasks(args)
-    sub = _backend(args, profile)._submission(table, tasks, store, {})
+    sub = make_backend(args).submission(table, tasks, store, {})
     (train, ) = [a for a in sub.render() if a['stage'] == 'train']
     assert train['name'] == 'train-2gpu' and '#SBATCH --ntasks=2' in train['script']
     assert 'srun --ntasks=2 ' in train['script'] and 'UMIX_LAUNCHER=slurm' in train['script']
@@ -104,7 +105,7 @@ def test_multi_node_row_is_rendered_with_nodes_and_srun(tmp_path):
                        '--backend', 'slurm', '--slurm-profile', str(profile)])
     table, profile_, _, store, (task, ) = select_tasks(args)
     assert task.key.endswith('-w4')
-    (arr, ) = _backend(args, profile_)._submission(table, [task], store, {}).render()
+    (arr, ) = make_backend(args).submission(table, [task], store, {}).render()
     script = arr['script']
     assert arr['name'] == 'train-2gpu-2nodes'
     for line in ('#SBATCH --nodes=2', '#SBATCH --ntasks-per-node=2', '#SBATCH --gpus-per-task=1',

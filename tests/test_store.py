@@ -15,11 +15,12 @@ import pytest
 
 from conftest import DATA_DIR, ROOT
 from experiments.cli import main
-from experiments.lease import Lease
-from experiments.profiles import get_profile
-from experiments.registry import RegistryError, get_table, load_registry, load_table
+from experiments.store.lease import Lease
+from experiments.registry.profiles import get_profile
+from experiments.registry.schema import RegistryError
+from experiments.registry.tables import get_table, load_registry, load_table
 from experiments.store import Record, Store
-from experiments.tasks import plan
+from experiments.planning.tasks import plan
 
 TABLES = os.path.join(DATA_DIR, 'tables')
 CLI = [sys.executable, '-m', 'experiments.cli']
@@ -47,14 +48,14 @@ def test_complexity_key_holds_the_input_size(tmp_path):
     store = Store(str(tmp_path / 'runs'))
     mine = load_table(str(d / 'mine.toml'))
     t1 = get_table('table1')
-    (a, ) = plan(mine, mine.rows, None, None, get_profile('paper'), {}, store)
-    (b, ) = plan(t1, [t1.row('umixformer_mit-b0_ade20k')], ['complexity'], None, get_profile('paper'), {}, store)
+    (a, ) = plan(mine.rows, None, None, get_profile('paper'), {}, store)
+    (b, ) = plan([t1.row('umixformer_mit-b0_ade20k')], ['complexity'], None, get_profile('paper'), {}, store)
     assert a.key != b.key
-    import experiments.tasks as tasks
+    import experiments.planning.tasks as tasks
     old = tasks.KEY_VERSION
     try:  # a new key scheme never reuses records written under the old one
         tasks.KEY_VERSION = old + 1
-        (c, ) = plan(t1, [t1.row('umixformer_mit-b0_ade20k')], ['complexity'], None, get_profile('paper'), {}, store)
+        (c, ) = plan([t1.row('umixformer_mit-b0_ade20k')], ['complexity'], None, get_profile('paper'), {}, store)
     finally:
         tasks.KEY_VERSION = old
     assert c.key != b.key
@@ -68,7 +69,7 @@ def trained(tiny_trained):
 def _plan_todo(runs, data, tables=TABLES):
     table = get_table('tiny', [tables])
     store = Store(str(runs))
-    tasks = plan(table, [table.row('umix-b0')], ['train', 'test'], None, get_profile('tiny'),
+    tasks = plan([table.row('umix-b0')], ['train', 'test'], None, get_profile('tiny'),
                  {'ade20k': data}, store)
     return [t for t in tasks if not store.is_done(t.key)], tasks, store
 
@@ -233,7 +234,7 @@ def test_readme_user_table_example_works(tmp_path):
     (tmp_path / 'my_heads.toml').write_text(toml)
     (tmp_path / 'my_heads_4421.py').write_text(py)
     table = load_registry([str(tmp_path)])['my_heads']
-    tasks = plan(table, table.runnable(), ['complexity'], None, get_profile('paper'), {}, Store(str(tmp_path / 'r')))
+    tasks = plan(table.runnable(), ['complexity'], None, get_profile('paper'), {}, Store(str(tmp_path / 'r')))
     heads = {t.row.id: t.base_cfg.model.decode_head.num_heads for t in tasks}
     assert heads == {'heads-8521': (8, 5, 2, 1), 'heads-4421': (4, 4, 2, 1)}
     assert not [f for f in os.listdir(tmp_path) if f.startswith('.')]  # the temporary copy is gone
@@ -280,10 +281,10 @@ with mp.get_context('fork').Pool(16) as pool:  # forked from this fresh, single-
 def _finish_at(args):
     """In a forked worker: run one task whose stage ends at a common instant."""
     key_index, same_key, runs, t_end = args
-    import experiments.stages as stages
-    from experiments.executor import LeaseHeld, run_task
+    import experiments.engine.stages as stages
+    from experiments.engine.executor import LeaseHeld, run_task
     table = get_table('tiny', [TABLES])
-    (task, ) = [t for t in plan(table, [table.row('umix-b0')], ['complexity'], None, get_profile('tiny'), {},
+    (task, ) = [t for t in plan([table.row('umix-b0')], ['complexity'], None, get_profile('tiny'), {},
                                 Store(runs))]
     if not same_key:
         task.key = f'{task.key}-{key_index}'
@@ -322,12 +323,12 @@ def test_a_task_finished_meanwhile_by_another_process_gets_its_line(tmp_path):
     it still gets its one line (the header counted it as to run)."""
     import io
     from rich.console import Console
-    import experiments.stages as stages
-    from experiments.local import run_local
+    import experiments.engine.stages as stages
+    from experiments.backends.local import run_local
     table = get_table('tiny', [TABLES])
     store = Store(str(tmp_path))
-    tasks = plan(table, [table.row('umix-b0')], ['complexity'], None, get_profile('tiny'), {}, store)
-    other = plan(table, [table.row('umix-b0-city')], ['train'], None, get_profile('tiny'), {}, store)
+    tasks = plan([table.row('umix-b0')], ['complexity'], None, get_profile('tiny'), {}, store)
+    other = plan([table.row('umix-b0-city')], ['train'], None, get_profile('tiny'), {}, store)
     first, second = tasks[0], other[0]
 
     def stage(task, store_):  # meanwhile, "another process" writes the second task's record

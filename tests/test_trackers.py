@@ -8,7 +8,9 @@ import os
 import pytest
 
 from conftest import TINY_TABLES
-from experiments.cli import main, parse_args, select_tasks
+from experiments.cli import main
+from experiments.cli.parser import parse_args
+from experiments.cli.selection import select_tasks
 from experiments.store import Store
 
 

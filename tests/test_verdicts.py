@@ -10,10 +10,12 @@ import pytest
 
 from analysis.verdicts import Stat, ablation_frame, bootstrap_interval, judge, verdict_frame
 from conftest import require_tool
-from experiments.profiles import get_profile
-from experiments.registry import Row, get_table, tolerance_for
+from experiments.registry.profiles import get_profile
+from experiments.registry.rows import Row
+from experiments.registry.tables import get_table
+from experiments.registry.tolerance import tolerance_for
 from experiments.store import Record, Store
-from experiments.tasks import plan
+from experiments.planning.tasks import plan
 from reports.render import render_index, render_table
 
 
@@ -58,9 +60,9 @@ def test_cost_verdicts_are_relative_and_compared_on_builtin_data():
     assert judge(_row(), 'miou', Stat([50.4], [0]), 'paper')['verdict'] == 'no published value'
 
 
-def _fabricate(store, table, rows, values, seeds):
+def fabricate(store, table, rows, values, seeds):
     """Done records with given metrics for every planned task (no training)."""
-    tasks = plan(table, rows, None, seeds, get_profile('paper'), {'ade20k': '/nonexistent/ade'}, store)
+    tasks = plan(rows, None, seeds, get_profile('paper'), {'ade20k': '/nonexistent/ade'}, store)
     for t in tasks:
         m = values(t)
         if m is None:
@@ -78,7 +80,7 @@ def test_ablation_deltas_are_paired_and_checked_against_the_paper(tmp_path):
             ('umixformer_mit-b0_ade20k', 2): 40.8, ('parallel', 0): 40.1, ('parallel', 1): 40.6,
             ('parallel', 2): 40.0, ('parallel-d1', 0): 41.5, ('parallel-d1', 1): 41.9, ('parallel-d1', 2): 41.2}
     store = Store(str(tmp_path))
-    tasks = _fabricate(store, table, rows, lambda t: {'miou': miou[(t.row.id, t.seed)]} if t.stage == 'test'
+    tasks = fabricate(store, table, rows, lambda t: {'miou': miou[(t.row.id, t.seed)]} if t.stage == 'test'
                        else {'iters': 1} if t.stage == 'train' else {'gflops': 6.0, 'params_published_layout_m': 6.0,
                                                                       'params_m': 5.0}, [0, 1, 2])
     ab = ablation_frame(table, tasks, store, 'paper').set_index(['row', 'metric'])
@@ -110,9 +112,9 @@ def report(tmp_path_factory):
         if t.stage == 'complexity':
             return {'gflops': gf, 'params_published_layout_m': params, 'params_m': params}
         return {'iters': 160000}
-    tasks = _fabricate(store, table, rows, values, [0, 1, 2])
+    tasks = fabricate(store, table, rows, values, [0, 1, 2])
     out = str(runs / 'reports')
-    written = render_table(table, plan(table, table.runnable(), None, [0, 1, 2], get_profile('paper'),
+    written = render_table(table, plan(table.runnable(), None, [0, 1, 2], get_profile('paper'),
                                        {'ade20k': '/nonexistent/ade'}, store), store, out, 'paper')
     card = written.pop('scorecard')
     index = render_index([dict(name='table1', title=table.title, source=table.source, rows=len(table.rows),
@@ -168,7 +170,8 @@ def test_one_value_one_verdict_in_every_table(tmp_path):
     """SegFormer-B0 Cityscapes' published 125.5 GFLOPs (the SegFormer paper's own count)
     carries a stated tolerance in Table 1; the latency table's row of the same model and
     value gets the same verdict from the same measurement."""
-    from experiments.registry import RegistryError, load_registry
+    from experiments.registry.schema import RegistryError
+    from experiments.registry.tables import load_registry
     tables = load_registry()
     rows = [tables[t].row('segformer_mit-b0_cityscapes') for t in ('table1', 'latency')]
     measured = Stat([121.9], [None])

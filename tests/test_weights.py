@@ -10,7 +10,7 @@ import pytest
 
 from conftest import DATA_DIR
 from experiments.cli import main
-from experiments.weights import Weight, WeightsError, fetch, load_manifest, needed_files
+from experiments.registry.weights import Weight, WeightsError, fetch, load_manifest, needed_files
 
 TABLES = os.path.join(DATA_DIR, 'tables')
 PAYLOAD = os.urandom(300_000)
@@ -87,7 +87,7 @@ def test_paper_run_fails_before_anything_on_missing_weights(server, tmp_path, ca
     manifest.write_text(f'[[weights]]\nname = "mit_b0"\nfile = "mit_b0_20220624-7e0fe6dd.pth"\n'
                         f'url = "{server}/good.pth"\nsha256_prefix = "{DIGEST[:8]}"\n')
     monkeypatch.setenv('UMIX_WEIGHTS_MANIFEST', str(manifest))
-    from experiments.datasets import generate_synthetic
+    from experiments.data.datasets import generate_synthetic
     data = tmp_path / 'ade'
     generate_synthetic('ade20k', str(data))
     args = ['tiny', '--tables', TABLES, '--rows', 'umix-b0', '--stages', 'train', '--runs-dir', str(tmp_path / 'r'),
@@ -106,14 +106,14 @@ def test_paper_run_fails_before_anything_on_missing_weights(server, tmp_path, ca
 
 
 def test_paper_tasks_read_the_weights_folder(tmp_path):
-    from experiments.profiles import get_profile
-    from experiments.registry import get_table
+    from experiments.registry.profiles import get_profile
+    from experiments.registry.tables import get_table
     from experiments.store import Store
-    from experiments.tasks import plan
+    from experiments.planning.tasks import plan
     t = get_table('table1')
     rows = [t.row('umixformer_mit-b0_ade20k'), t.row('umixformer_lvt_ade20k')]
-    a = plan(t, rows, ['train'], None, get_profile('paper'), {}, Store(str(tmp_path)), weights_dir='/w1')
-    b = plan(t, rows, ['train'], None, get_profile('paper'), {}, Store(str(tmp_path)), weights_dir='/w2')
+    a = plan(rows, ['train'], None, get_profile('paper'), {}, Store(str(tmp_path)), weights_dir='/w1')
+    b = plan(rows, ['train'], None, get_profile('paper'), {}, Store(str(tmp_path)), weights_dir='/w2')
     assert [x.cfg.model.backbone.init_cfg.checkpoint for x in a] == [
         '/w1/mit_b0_20220624-7e0fe6dd.pth', '/w1/lvt_imagenet_pretrained.pth.tar']
     assert [x.key for x in a] == [x.key for x in b]  # where the weights live is not part of the key

@@ -9,8 +9,8 @@ import time
 
 
 def main() -> None:
-    from experiments.registry import get_table
-    from experiments.tasks import load_base_config
+    from experiments.registry.tables import get_table
+    from experiments.planning.configs import load_base_config
     from umixformer.input_size import measuring_hw
     from umixformer.complexity import build_segmentor, count_flops, count_flops_jit
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])

@@ -13,7 +13,7 @@ import numpy as np
 
 
 def _one(job) -> None:
-    from experiments.corruptions import corrupt
+    from experiments.data.corruptions import corrupt
     img, name, severity = job
     corrupt(img, name, severity, seed=0)
 
@@ -21,15 +21,15 @@ def _one(job) -> None:
 def main() -> None:
     from PIL import Image
 
-    from experiments import corruptions
-    from experiments.corruptions import CORRUPTIONS, corrupt
-    from experiments.datasets import _synth_sample
+    from experiments.data import corruptions
+    from experiments.data.corruptions import CORRUPTIONS, corrupt
+    from experiments.data.datasets import synth_sample
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     parser.add_argument('--severity', type=int, default=3)
     parser.add_argument('--upstream-glass', action='store_true',
                         help='also time imagecorruptions\' own glass blur (about a minute)')
     args = parser.parse_args()
-    img, _ = _synth_sample(np.random.default_rng(0), 'cityscapes')
+    img, _ = synth_sample(np.random.default_rng(0), 'cityscapes')
     import cv2
     img = np.ascontiguousarray(cv2.resize(img, (2048, 1024), interpolation=cv2.INTER_LINEAR))
     corrupt(img[:64, :64], 'glass_blur', 1, seed=0)  # compile (or load numba's cache) first

@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from experiments.cityscapes_c import available_cpus  # noqa: E402
-from experiments.data_check import verify  # noqa: E402
-from experiments.datasets import check_root  # noqa: E402
+from experiments.core.device import available_cpus  # noqa: E402
+from experiments.data.check import verify  # noqa: E402
+from experiments.data.datasets import check_root  # noqa: E402
 
 
 def make_root(root: str, pairs: int) -> None:

@@ -36,7 +36,7 @@ def run_variant(variant: str, iters: int, batch: int, size: int, config: str = C
     from mmengine.structures import PixelData
     from mmseg.structures import SegDataSample
 
-    from experiments.tasks import load_base_config
+    from experiments.planning.configs import load_base_config
     from umixformer.complexity import build_segmentor
     from umixformer.optimize import set_plain
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'

@@ -58,7 +58,7 @@ MARKERS = ('<!-- gpu-check:start -->', '<!-- gpu-check:end -->')
 
 
 def environment() -> dict:
-    from experiments.latency import device_details
+    from experiments.core.device import device_details
     out = device_details()
     out.update(platform=platform.platform(), gpu_check_at=time.strftime('%Y-%m-%d %H:%M:%S %z'))
     return out
@@ -66,7 +66,7 @@ def environment() -> dict:
 
 def train(small: bool) -> list:
     from bench_train_step import run_variant
-    from experiments.tasks import load_base_config
+    from experiments.planning.configs import load_base_config
     rows = []
     for family, config in FAMILIES.items():
         path = os.path.join(CONFIGS, config)
@@ -83,9 +83,10 @@ def _tiny_training(runs: str, preempt_at: int = 0):
     """tiny-profile training of Table 1's U-MixFormer-B0 row on the built-in data; the
     preemption signal arrives during iteration ``preempt_at`` (0: never). Returns the
     final record and how often it was preempted."""
-    from experiments.cli import parse_args, select_tasks
-    from experiments.executor import prepare_data, run_resuming
-    from experiments.hooks import PreemptionCheckpointHook
+    from experiments.cli.parser import parse_args
+from experiments.cli.selection import select_tasks
+    from experiments.engine.executor import prepare_data, run_resuming
+    from experiments.engine.hooks import PreemptionCheckpointHook
     original = PreemptionCheckpointHook.after_train_iter
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
@@ -125,7 +126,7 @@ def process_group() -> dict:
 
     import torch.distributed as dist
     from mmengine.model import MMDistributedDataParallel
-    from experiments.distributed import placement
+    from experiments.engine.distributed import placement
     visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
     place = placement(1, min(visible, 1), 1)
     with socket.socket() as s:
@@ -147,7 +148,7 @@ def process_group() -> dict:
 
 
 def logits(small: bool) -> list:
-    from experiments.tasks import load_base_config
+    from experiments.planning.configs import load_base_config
     from umixformer.complexity import build_segmentor
     from umixformer.optimize import set_fused
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'
@@ -251,7 +252,7 @@ def _latency_line(r: dict) -> str:
 
 
 def update_docs(text: str, path: str = os.path.join(ROOT, 'docs', 'performance.md')) -> None:
-    from experiments.store import atomic_write
+    from experiments.core.files import atomic_write
     doc = open(path).read()
     start, end = MARKERS
     block = f'{start}\n{text}{end}'

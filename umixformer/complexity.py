@@ -17,6 +17,7 @@ from typing import Any, List, Optional, Sequence, Tuple, Union
 import torch
 from mmengine.config import Config
 
+from .apis import build_segmentor, load_config
 from .input_size import measuring_hw
 
 DATASETS = ('ade20k', 'cityscapes')
@@ -40,75 +41,6 @@ class Complexity:
     @property
     def gflops(self) -> float:
         return self.flops / 1e9
-
-
-_METAINFO_INDEX: dict = {}
-
-
-def _cached_cfg_metainfo(package_path: str, cfg_path: str) -> dict:
-    """mmengine's ``_get_cfg_metainfo`` with its index built once per package: the
-    original parses every metafile of mmseg's model zoo (about 1,500 YAML files, 0.25 s)
-    for each ``mmseg::`` base of each config. Same lookup, same result."""
-    import hashlib
-    import json
-    import tempfile
-    from mmengine.fileio import load
-    index = _METAINFO_INDEX.get(package_path)
-    if index is None:
-        # kept on disk too (one parse per installed package version, not per command)
-        top = os.path.join(package_path, '.mim', 'model-index.yml')
-        tag = hashlib.sha1(f'{top}:{os.stat(top).st_mtime_ns}'.encode()).hexdigest()[:16]
-        cache = os.path.join(os.environ.get('XDG_CACHE_HOME', os.path.expanduser('~/.cache')), 'umixformer',
-                             f'mim-index-{tag}.json')
-        try:
-            with open(cache) as f:
-                index = json.load(f)
-        except (OSError, ValueError):
-            index = {}
-            for meta_path in load(top)['Import']:
-                for model_cfg in load(os.path.join(package_path, '.mim', meta_path))['Models']:
-                    if 'Config' in model_cfg:
-                        index.setdefault(model_cfg['Config'].partition('/')[-1], model_cfg)
-            try:
-                os.makedirs(os.path.dirname(cache), exist_ok=True)
-                fd, tmp = tempfile.mkstemp(dir=os.path.dirname(cache), suffix='.part')
-                with os.fdopen(fd, 'w') as f:
-                    json.dump(index, f, default=str)
-                os.replace(tmp, cache)
-            except OSError:
-                pass  # a read-only home: parse again next time
-        _METAINFO_INDEX[package_path] = index
-    if cfg_path not in index:
-        raise ValueError(f'Expected configs: {index.keys()}, but got {cfg_path}')
-    return index[cfg_path]
-
-
-def load_config(config: Union[str, Config]) -> Config:
-    """Loads a config file, naming the file in the error when it is malformed."""
-    import mmengine.config.utils as cfg_utils
-    cfg_utils._get_cfg_metainfo = _cached_cfg_metainfo
-    if isinstance(config, Config):
-        return config
-    if not os.path.isfile(config):
-        raise FileNotFoundError(f'config not found: {config}')
-    try:
-        return Config.fromfile(config)
-    except Exception as err:  # mmengine raises many kinds for a broken file
-        raise ValueError(f'cannot load config {config}: {err}') from err
-
-
-def build_segmentor(config: Union[str, Config], eval_mode: bool = True) -> torch.nn.Module:
-    """Builds the segmentor of a config without loading pretrained weights."""
-    import umixformer  # noqa: F401  (registers the plugins)
-    from mmengine.model import revert_sync_batchnorm
-    from mmseg.registry import MODELS
-    from mmseg.utils import register_all_modules
-
-    register_all_modules(init_default_scope=True)
-    cfg = load_config(config)
-    model = MODELS.build(cfg.model)
-    model = revert_sync_batchnorm(model)
-    return model.eval() if eval_mode else model
 
 
 def sdpa_flop_jit(inputs: List[Any], outputs: List[Any]) -> int:

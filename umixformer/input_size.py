@@ -12,6 +12,8 @@
 """
 from typing import Any, Tuple
 
+from .errors import ConfigError
+
 CITYSCAPES_TEST_HW = (1024, 2048)  # (H, W): every Cityscapes image
 
 
@@ -19,7 +21,7 @@ def config_crop(cfg: Any) -> Tuple[int, int]:
     """(H, W) of a config's training crop (``model.data_preprocessor.size``)."""
     size = (cfg.model.get('data_preprocessor') or {}).get('size')
     if not size:
-        raise ValueError('the config has no model.data_preprocessor.size (its crop); mmseg 1.x segmentor '
+        raise ConfigError('the config has no model.data_preprocessor.size (its crop); mmseg 1.x segmentor '
                          'configs set it, e.g. data_preprocessor = dict(size=crop_size, ...)')
     return tuple(int(s) for s in size)
 
@@ -30,4 +32,4 @@ def measuring_hw(dataset: str, cfg: Any) -> Tuple[int, int]:
         return CITYSCAPES_TEST_HW
     if dataset == 'ade20k':
         return config_crop(cfg)
-    raise ValueError(f'no measuring input size is known for dataset {dataset!r} (ade20k, cityscapes)')
+    raise ConfigError(f'no measuring input size is known for dataset {dataset!r} (ade20k, cityscapes)')

@@ -9,6 +9,7 @@ allowed beside tensors and plain containers (numpy scalars and arrays, mmengine'
 as mmengine's loader of local files and URLs, so ``init_cfg=dict(type='Pretrained')``,
 ``load_from`` and ``resume`` read the same way.
 """
+from umixformer.errors import UmixformerError
 import argparse
 import os
 import pickle
@@ -19,7 +20,7 @@ from typing import Any, List, Optional, Tuple, Union
 import torch
 
 
-class CheckpointError(ValueError):
+class CheckpointError(UmixformerError, ValueError):
     """A file cannot be read as a checkpoint."""
 
 

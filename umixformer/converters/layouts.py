@@ -6,6 +6,7 @@ where, which keys are dead), the identification of a checkpoint's head from
 its keys and shapes, and the parameter count "as published" (the dead modules
 the official layout carries).
 """
+from umixformer.errors import UmixformerError
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 
@@ -74,7 +75,7 @@ OFFICIAL_HEADS: Dict[str, OfficialHead] = {h.name: h for h in (
 )}
 
 
-class UnknownLayoutError(ValueError):
+class UnknownLayoutError(UmixformerError, ValueError):
     """A checkpoint's decode head matches no known official layout."""
 
 

@@ -8,6 +8,7 @@ that fits none is an error. Modules the official forward never uses are
 dropped (per head: see ``OfficialHead.dead``); ``linear_pred`` becomes
 ``conv_seg``. Keys outside ``decode_head.`` (the encoder) keep their names.
 """
+from umixformer.errors import UmixformerError
 import argparse
 import os
 import re
@@ -23,7 +24,7 @@ from .layouts import OfficialHead, UnknownLayoutError, conv_positions, identify
 HEAD = 'decode_head.'
 
 
-class ConversionError(ValueError):
+class ConversionError(UmixformerError, ValueError):
     """A key of the official checkpoint has no place in this layout."""
 
 

@@ -1,0 +1,95 @@
+"""Where tasks run: the one interface the CLI chooses a backend through.
+
+Imports run one way: a backend imports the layers below (planning, the engine, the
+store); nothing below imports a backend, and backends are named here only, by module
+path (the local one in ``experiments.backends.local``, SLURM in ``slurm/``), so that
+choosing one imports only it."""
+import importlib
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Type
+
+from experiments.core.errors import SuiteError
+from experiments.planning.tasks import Task
+from experiments.store import Store
+
+BACKENDS = {'local': 'experiments.backends.local:LocalBackend', 'slurm': 'slurm.backend:SlurmBackend'}
+
+
+class BackendError(SuiteError, RuntimeError):
+    """A backend cannot do what was asked: a tool missing, a bad cluster profile,
+    a rejected submission. The message says what is wrong and how to fix it."""
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """How a backend runs what planning chose.
+
+    Args:
+        slurm_profile: The cluster profile file (SLURM).
+        slurm: ``KEY=VALUE`` overrides of the cluster profile.
+        tables: Extra table folders (absolute), for the jobs to re-plan from.
+        verbose: Stream mmengine's logs to the console (local).
+        wait: Wait for records another process is computing (local).
+        workers: Processes for Cityscapes-C generation (default: the CPUs this job may use).
+        rerun: The command that runs this again (printed when tasks fail).
+        status: The ``run-experiment status ...`` command for this run.
+    """
+    slurm_profile: Optional[str] = None
+    slurm: Tuple[str, ...] = ()
+    tables: Tuple[str, ...] = ()
+    verbose: bool = False
+    wait: bool = False
+    workers: Optional[int] = None
+    rerun: str = ''
+    status: str = ''
+
+
+class Backend:
+    """Runs (or submits) planned tasks.
+
+    Args:
+        options (BackendOptions): How to run.
+        command_for (Callable[[Task], str]): The command that reproduces one
+            task, as its record states it.
+        argv_for (Callable[[Task], List[str]]): The ``run-experiment`` arguments
+            that recompute exactly one task here (what a cluster job runs).
+    """
+
+    name = ''
+
+    def __init__(self, options: BackendOptions, command_for: Callable[[Task], str],
+                 argv_for: Callable[[Task], List[str]]) -> None:
+        self.options = options
+        self.command_for = command_for
+        self.argv_for = argv_for
+
+    def describe(self, table, tasks: List[Task], store: Store, console) -> None:
+        """What `plan` prints below the task table (scripts, dependencies)."""
+
+    def run(self, table, tasks: List[Task], store: Store, console, report: Callable[[], None]) -> int:
+        """Runs or submits what is not done; ``report`` prints the comparison once
+        results are in. Returns the exit status."""
+        raise NotImplementedError
+
+    @staticmethod
+    def jobs(store: Store, keys: Sequence[str]) -> Dict[str, dict]:
+        """Key -> {job, log, state} of the tasks this backend queued (status):
+        read from the store and the scheduler, whichever command submitted them."""
+        return {}
+
+    def cityscapes_c(self, source: str, out: str, corruptions: Sequence[str], store: Store, protocol: str,
+                     console) -> int:
+        """Generates Cityscapes-C; the default is on this machine."""
+        raise NotImplementedError
+
+
+def backend_class(name: str) -> Type[Backend]:
+    if name not in BACKENDS:
+        raise BackendError(f'unknown backend {name!r}; known: {", ".join(BACKENDS)}')
+    module, _, cls = BACKENDS[name].partition(':')
+    return getattr(importlib.import_module(module), cls)
+
+
+def get_backend(name: str, options: BackendOptions, command_for: Callable[[Task], str],
+                argv_for: Callable[[Task], List[str]]) -> Backend:
+    return backend_class(name)(options, command_for, argv_for)

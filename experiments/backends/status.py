@@ -1,0 +1,74 @@
+"""What ``status`` says of each task: its record, the lease of the process computing it,
+and the SLURM job that was queued for it (whichever backend the command names)."""
+import os
+import time
+from dataclasses import dataclass
+from typing import List
+
+from experiments.backends.base import backend_class
+from experiments.core.metrics import fmt
+from experiments.planning.commands import invalidate_command
+from experiments.planning.tasks import Task
+from experiments.store import Record, Store
+from experiments.store.lease import Lease
+
+RESULT_FIELDS = ('miou', 'gflops', 'params_m', 'latency_ms', 'final_loss')
+
+
+@dataclass
+class TaskStatus:
+    task: Task
+    kind: str  # what is counted: the record's status, or 'missing'
+    state: str  # what is shown
+    job: str = ''
+    result: str = ''
+    log: str = ''  # absolute path, or ''
+    hint: str = ''  # a command to copy, printed below the table
+
+
+def _running(rec: Record, lease: Lease) -> str:
+    holder = lease.holder()
+    if holder is None or lease.is_stale(holder):
+        since = time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(holder.heartbeat)) if holder else rec.started_at
+        return f'stale (no heartbeat since {since}); a rerun takes it over'
+    return f'running ({holder.describe()[len("being computed by "):]})'
+
+
+def _result(rec: Record) -> str:
+    if rec.status == 'done':
+        text = ', '.join(f'{k}={fmt(rec.metrics[k])}' for k in RESULT_FIELDS if k in rec.metrics)
+        return text + (f' (resumed from {os.path.basename(rec.resumed_from)})' if rec.resumed_from else '')
+    if rec.status == 'failed':
+        return rec.error.splitlines()[0][:120]
+    return ''
+
+
+def task_status(task: Task, store: Store, job: dict, rerun: str) -> TaskStatus:
+    """One task's state; ``rerun``: the command that recomputes what is missing."""
+    rec = store.get(task.key)
+    out = TaskStatus(task, rec.status if rec else 'missing', rec.status if rec else 'missing')
+    if rec and rec.status == 'running':
+        out.state = _running(rec, Lease(store.root, task.key))
+    if rec and rec.status == 'done' and rec.stage == 'train':
+        ckpt = store.abs(rec.artifacts.get('checkpoint', ''))
+        if not os.path.exists(ckpt):
+            out.state = f'done, but its checkpoint {ckpt} is gone (see below)'
+            out.hint = (f'{task.key}: its checkpoint is gone; to recompute it: '
+                        f'{invalidate_command(task, store)} and then {rerun}')
+    slurm_state = job.get('state') if job else None
+    if slurm_state and slurm_state != 'COMPLETED':
+        out.state = f'{out.state} (slurm: {slurm_state})' if rec else f'slurm: {slurm_state}'
+    elif job and not slurm_state and not rec:  # SLURM forgot the job (MinJobAge) and it left no record
+        out.state = (f'submitted as {job["job"]}, which SLURM no longer knows (ended before MinJobAge; no '
+                     'accounting) and which wrote no record: it never started or was killed; see its log')
+    out.job = job['job'] if job else ''
+    out.result = _result(rec) if rec else ''
+    log = job['log'] if job else (rec.log if rec and rec.log else '')
+    out.log = store.abs(log) if log else ''
+    return out
+
+
+def task_statuses(tasks: List[Task], store: Store, rerun: str) -> List[TaskStatus]:
+    """The state of every task, with what SLURM queued for them (submissions in the store)."""
+    jobs = backend_class('slurm').jobs(store, [t.key for t in tasks])
+    return [task_status(t, store, jobs.get(t.key), rerun) for t in tasks]

@@ -1,0 +1,228 @@
+"""The command line: one parser per command (its ``--help`` lists the options that apply),
+and the typed options planning and the backends take, made from the parsed arguments."""
+import argparse
+import os
+import shlex
+from typing import Dict, List, Optional
+
+from experiments.core.device import DEVICE_NAME
+from experiments.core.errors import UsageError
+from experiments.registry.schema import DATASETS
+
+COMMANDS = ('list', 'show', 'plan', 'status', 'run', 'report', 'cityscapes-c', 'invalidate', 'evaluate', 'weights',
+            'data', 'predict')
+MAX_SEED = 2**32 - 1  # numpy's seed range
+
+
+def _csv(value: str) -> List[str]:
+    return [v.strip() for v in value.split(',') if v.strip()]
+
+
+def _nonempty_csv(flag: str):
+    def parse(value: str) -> List[str]:
+        out = _csv(value)
+        if not out:  # e.g. an unset shell variable: never read as "everything"
+            raise argparse.ArgumentTypeError(f'{flag} is empty; name at least one, or leave {flag} out for all')
+        return out
+    return parse
+
+
+def _seeds(value: str) -> List[int]:
+    out = []
+    for v in _nonempty_csv('--seeds')(value):
+        try:
+            seed = int(v)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f'--seeds takes integers, got {v!r}') from None
+        if not 0 <= seed <= MAX_SEED:
+            raise argparse.ArgumentTypeError(f'seed {seed} is out of range: seeds are 0..{MAX_SEED}')
+        out.append(seed)
+    return out
+
+
+def _device_name(value: str) -> str:
+    if not DEVICE_NAME.fullmatch(value.lower()):
+        raise argparse.ArgumentTypeError(f'--latency-device takes a device name such as a100, h100 or cpu, got {value!r}')
+    return value.lower()
+
+
+def data_roots(values: List[str]) -> Dict[str, str]:
+    """``--data-root DATASET=PATH`` options as a dict."""
+    out = {}
+    for v in values or []:
+        ds, sep, path = v.partition('=')
+        if not sep or ds not in DATASETS or not path:
+            raise UsageError(f'--data-root takes DATASET=PATH with DATASET one of {", ".join(DATASETS)}, got {v!r}')
+        out[ds] = path
+    return out
+
+
+# which options each command takes (its `--help` shows those; others are refused)
+_TABLE_CMDS = {'plan', 'status', 'run', 'invalidate', 'evaluate', 'report'}
+_KEYED = _TABLE_CMDS  # the record keys they read depend on these options
+COMMAND_HELP = {
+    'list': 'the tables of the registry',
+    'show': 'a table: its rows, configs, published values and their sources',
+    'plan': 'what a run would compute, its records, estimates and (slurm) the scripts; starts nothing',
+    'run': 'compute the missing records of a table (also: run-experiment TABLE ...)',
+    'status': 'the state of every record of a table, and of its SLURM jobs',
+    'invalidate': 'move records to records/history/ so that the next run recomputes them',
+    'evaluate': 'test released (official-layout) checkpoints of a table\'s rows',
+    'weights': 'list, fetch, verify or add the pretrained encoder weights the paper profile reads',
+    'data': 'prepare a dataset root from the downloaded archives, or check one file by file',
+    'predict': 'a row\'s model on your images: overlay PNGs, as the official image demo',
+    'report': 'HTML, LaTeX and CSV of a table (or all) against the paper',
+    'cityscapes-c': 'generate Cityscapes-C from a Cityscapes root',
+}
+
+
+def _add_options(p: argparse.ArgumentParser, command: Optional[str]) -> None:
+    def add(commands, *flags, **kw):
+        if command is None or command in commands:
+            p.add_argument(*flags, **kw)
+
+    add(_TABLE_CMDS | {'weights'}, '--weights-dir', default=None,
+        help='pretrained encoder weights (default $UMIX_WEIGHTS or <runs-dir>/weights); the paper profile '
+        'reads only from there')
+    add(_TABLE_CMDS | {'predict'}, '--rows', type=_nonempty_csv('--rows'), default=None,
+        help='comma-separated row ids (default: all runnable)')
+    add(_TABLE_CMDS, '--stages', type=_nonempty_csv('--stages'), default=None,
+        help='comma-separated stages: train,test,complexity,latency,robustness (default: the rows\')')
+    add(_TABLE_CMDS | {'predict'}, '--seeds', type=_seeds, default=None, help='comma-separated seeds (default: the rows\')')
+    add(_TABLE_CMDS | {'predict'}, '--profile', default='paper', help='paper (default), smoke (built-in data, CPU minutes) '
+        'or tiny (tests)')
+    add({'run', 'evaluate'}, '--verbose', action='store_true',
+        help='stream mmengine\'s full logs to the console (default: into each task\'s log file)')
+    add({'status'}, '--paths', action='store_true',
+        help='also each task\'s log and record file (default: one line per task and a count per state)')
+    add({'run', 'evaluate'}, '--tracker', action='append', default=[], choices=['tensorboard', 'mlflow', 'wandb'],
+        help='also log training and test to this tracker (mmengine vis backend; repeatable): tensorboard, mlflow '
+        '($MLFLOW_TRACKING_URI, default file://<runs-dir>/mlruns) or wandb (offline unless $WANDB_MODE)')
+    add({'run'}, '--wait', action='store_true',
+        help='wait for records another process is computing instead of skipping them')
+    add({'plan', 'run', 'cityscapes-c'}, '--backend', default='local', choices=['local', 'slurm'],
+        help='local: this machine, one task after another; slurm: sbatch arrays')
+    add({'plan', 'run', 'cityscapes-c'}, '--slurm-profile', default=os.environ.get('UMIX_SLURM_PROFILE'),
+        help='cluster profile (TOML, see slurm/profiles/example.toml; also $UMIX_SLURM_PROFILE)')
+    add({'plan', 'run', 'cityscapes-c'}, '--slurm', action='append', default=[], metavar='KEY=VALUE',
+        help='override a cluster-profile key, e.g. --slurm partition=debug --slurm time=10')
+    add({'data'}, '--root', default=None, help='the dataset root to make or check (default: --data-root\'s '
+        'rule: $UMIX_ADE20K_ROOT / $UMIX_CITYSCAPES_ROOT, else mmseg\'s data/ade/ADEChallengeData2016 or '
+        'data/cityscapes)')
+    add({'data'}, '--allow-other-digest', action='store_true',
+        help='prepare: go on when an archive\'s digest differs from the published one')
+    add(_TABLE_CMDS | {'weights', 'cityscapes-c', 'data', 'predict'}, '--runs-dir', default=os.environ.get('UMIX_RUNS', 'runs'),
+        help='results store and run folders (default: ./runs or $UMIX_RUNS)')
+    add(_TABLE_CMDS | {'cityscapes-c', 'predict'}, '--data-root', action='append', default=[], metavar='DATASET=PATH',
+        help='dataset root, e.g. ade20k=/data/ADEChallengeData2016 (else $UMIX_ADE20K_ROOT / '
+        '$UMIX_CITYSCAPES_ROOT; the smoke profile defaults to the built-in data)')
+    add(_TABLE_CMDS | {'list', 'show', 'weights', 'predict'}, '--tables', action='append', default=[], metavar='DIR',
+        help='extra folder of table files (also $UMIX_TABLES)')
+    add(_KEYED, '--precision', default='fp32', choices=['fp32', 'fp16', 'bf16'],
+        help='latency: autocast precision (default fp32)')
+    add(_KEYED, '--optimize', action='store_true',
+        help='latency: the fastest configuration of the same function: fused attention (encoder and '
+        'head), projected-first fuse, channels-last where it is faster on this device (recorded)')
+    add(_KEYED, '--channels-last', action='store_true', help='latency: force the channels-last memory format')
+    add(_KEYED, '--compile', action='store_true', help='latency: torch.compile backbone and head')
+    add(_KEYED, '--latency-device', type=_device_name, default=None,
+        help='latency: the device these timings are for (e.g. a100): a row per GPU model; checked on the node '
+        'before timing (default: none declared; the record states the device it ran on)')
+    add(_KEYED, '--latency-protocol', default='mmseg-benchmark', choices=['mmseg-benchmark', 'single-image'],
+        help='latency: mmseg\'s benchmark (validation images, predict mode, 5 warm-up, 200 images; the '
+        'paper\'s setting; default) or one random image timed N times')
+    add(_KEYED | {'cityscapes-c'}, '--cityscapes-c-protocol', default='segformer',
+        choices=['segformer', 'official-bgr'],
+        help='robustness / cityscapes-c: corrupt RGB images (segformer, default) or BGR arrays as '
+        'the official runs did (official-bgr: frost and spatter colours swapped)')
+    add({'plan', 'run', 'evaluate'}, '--cityscapes-c-source', default='files', choices=['files', 'on-the-fly'],
+        help='robustness: read Cityscapes-C generated once on disk (files, default; about 100 GB for '
+        'the full set: `plan` projects it) or corrupt each image as it is loaded (on-the-fly: no disk, '
+        'the same pixels, the corruption cost paid at every evaluation)')
+    add({'report'}, '--layout', default='paper', choices=['paper', 'long'],
+        help='tables in the paper\'s layout where the table defines one (default), or long form')
+    add({'report'}, '--format', type=_csv, default=None, help='html,latex,csv (default: all three)')
+    add({'evaluate'}, '--checkpoints', help='folder of released checkpoints (.pth, official layout)')
+    add({'cityscapes-c', 'report', 'predict'}, '--out', help='output folder (report: default '
+        '<runs-dir>/reports/<profile>, e.g. a folder of your own when the store is read-only; predict: default '
+        '<runs-dir>/predictions/<table>/<row>)')
+    add({'predict'}, '--checkpoint', help='weights to use instead of the row\'s training: a released checkpoint '
+        '(official layout, converted) or one of this suite\'s; read as data only')
+    add({'predict'}, '--device', default=None, help='cpu or cuda (default: cuda where there is one)')
+    add({'cityscapes-c', 'data'}, '--workers', type=int, default=None,
+        help='processes (default: the CPUs this job may use, its affinity)')
+    add({'cityscapes-c'}, '--corruptions', type=_csv, default=None, help='subset (default: all 16)')
+
+
+def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
+    """The parser of one command (its --help lists the options that apply), or,
+    without one, of the whole interface."""
+    if command is None:
+        p = argparse.ArgumentParser(prog='run-experiment', description=__doc__,
+                                    formatter_class=argparse.RawDescriptionHelpFormatter,
+                                    epilog='commands: ' + ', '.join(COMMANDS) + '; run-experiment COMMAND --help '
+                                    'lists the options of one')
+        p.add_argument('command', help='list | show | plan | status | run | ... | TABLE (= run TABLE)')
+        p.add_argument('table', nargs='?', help='table name (see `run-experiment list`); for weights: '
+                       'list|fetch|verify')
+        p.add_argument('target', nargs='?', help='weights: the table whose weights to list, fetch or verify')
+    else:
+        p = argparse.ArgumentParser(prog=f'run-experiment {command}', description=COMMAND_HELP[command])
+        if command == 'weights':
+            p.add_argument('table', choices=['list', 'fetch', 'verify', 'add'], metavar='list|fetch|verify|add')
+            p.add_argument('target', nargs='?', help='the table whose weights (default: every table\'s); '
+                           'add: the weights\' name (e.g. lvt)')
+            p.add_argument('file', nargs='?', help='add: the file you downloaded')
+        elif command == 'data':
+            p.add_argument('table', choices=['prepare', 'check'], metavar='prepare|check')
+            p.add_argument('target', choices=['ade20k', 'cityscapes'], metavar='ade20k|cityscapes')
+            p.add_argument('archives', nargs='*', help='prepare: the downloaded zip archives (ADE20K: '
+                           'ADEChallengeData2016.zip; Cityscapes: leftImg8bit_trainvaltest.zip and '
+                           'gtFine_trainvaltest.zip)')
+        elif command == 'report':
+            p.add_argument('table', help='a table name, or all')
+        elif command == 'predict':
+            p.add_argument('table', help='table name (see `run-experiment list`)')
+            p.add_argument('images', nargs='+', help='image files')
+        elif command in _TABLE_CMDS or command == 'show':
+            p.add_argument('table', help='table name (see `run-experiment list`)')
+    _add_options(p, command)
+    return p
+
+
+_PATH_OPTIONS = ('runs_dir', 'tables', 'weights_dir', 'checkpoints', 'root', 'checkpoint', 'out')
+
+
+def command_line(command: str, args: argparse.Namespace) -> str:
+    """``run-experiment COMMAND TABLE`` with every option of ``args`` that COMMAND
+    takes and that is not its default: the exact follow-up to a command."""
+    parts = ['run-experiment', command] + ([args.table] if getattr(args, 'table', None) else [])
+    for action in build_parser(command)._actions:
+        if not action.option_strings or action.dest == 'help':
+            continue
+        value = getattr(args, action.dest, action.default)
+        if action.dest in _PATH_OPTIONS and value:  # the hint works from any folder
+            value = [os.path.abspath(v) for v in value] if isinstance(value, list) else os.path.abspath(value)
+        elif value == action.default or value is None:
+            continue
+        flag = action.option_strings[0]
+        if isinstance(action, argparse._StoreTrueAction):
+            parts.append(flag)
+        elif isinstance(action, argparse._AppendAction):
+            parts += [x for v in value for x in (flag, str(v))]
+        else:
+            parts += [flag, ','.join(map(str, value)) if isinstance(value, list) else str(value)]
+    return shlex.join(parts)
+
+
+def parse_args(argv: List[str]) -> argparse.Namespace:
+    """``COMMAND [TABLE] [options]`` or ``TABLE [options]`` (= run), parsed by the
+    command's own parser; the options other commands take keep their defaults."""
+    command = argv[0] if argv and argv[0] in COMMANDS else 'run'
+    rest = argv[1:] if argv and argv[0] in COMMANDS else argv
+    args = build_parser(command).parse_args(rest)
+    args.command = command
+    for key, value in vars(build_parser().parse_args(['list'])).items():
+        if not hasattr(args, key):
+            setattr(args, key, value)
+    return args

@@ -1,0 +1,86 @@
+"""plan: what a run would compute, its records, estimates and (slurm) the scripts."""
+import os
+
+from rich.table import Table as RTable
+
+from experiments.cli.selection import make_backend, select_tasks
+from experiments.core.device import available_cpus
+from experiments.data.check import verify
+from experiments.data.cityscapes_c import generation_estimate
+from experiments.data.datasets import DatasetRootError
+from experiments.planning.locations import cityscapes_c_root
+
+
+def seed_text(seed) -> str:
+    return '—' if seed is None else str(seed)
+
+
+def estimate(task, profile, done: bool) -> float:
+    """A task's cost by the registry's estimates: CPU minutes (built-in data profiles) or GPU-hours."""
+    if done:
+        return 0.0
+    if profile.minutes_per_stage:
+        return profile.minutes_per_stage.get(task.stage, 1.0)
+    return task.row.gpu_hours.get(task.stage, 0.0) * (task.row.world_size if task.stage == 'train' else 1)
+
+
+def cmd_plan(args, console) -> int:
+    table, profile, rows, store, tasks = select_tasks(args)
+    t = RTable(title=f'plan: {table.name}, profile {profile.name}, backend {args.backend}')
+    for col in ('stage', 'row(s)', 'seed', 'record', 'state', 'estimate'):
+        t.add_column(col, overflow='fold')
+    total = 0.0
+    unit = 'CPU min' if profile.minutes_per_stage else 'GPU h'
+    for task in tasks:
+        rec = store.get(task.key)
+        state = rec.status if rec else 'to run'
+        est = estimate(task, profile, state == 'done')
+        total += est
+        t.add_row(task.stage, '\n'.join(task.rows), seed_text(task.seed), task.key,
+                  'done (skipped)' if state == 'done' else state, f'{est:.2f} {unit}')
+    console.print(t)
+    make_backend(args).describe(table, tasks, store, console)
+    todo = [x for x in tasks if not store.is_done(x.key)]
+    console.print(f'{len(tasks)} tasks, {len(todo)} to run, about {total:.1f} {unit} by the registry\'s estimates '
+                  f'(dry run: nothing was started)')
+    print_data_checks(todo, store, console)
+    print_generation_cost([x for x in todo if x.stage == 'robustness' and x.options.get('source') != 'on-the-fly'],
+                          store, profile, console)
+    return 0
+
+
+def print_data_checks(tasks, store, console) -> None:
+    """The check `run` makes of each data root, without generating or failing (a dry run)."""
+    for dataset, root in sorted({(t.row.dataset, t.data_root) for t in tasks if t.data_root}):
+        builtin = store.is_builtin_root(root)
+        if builtin and not os.path.exists(root):
+            console.print(f'data: {dataset} built-in data, generated at {root} by the run', highlight=False)
+            continue
+        try:
+            check = verify(dataset, root, os.path.join(store.root, 'cache'), available_cpus(),
+                           expect_official=not builtin)
+        except DatasetRootError as err:
+            console.print(f'[red]data:[/] {str(err).splitlines()[0]} (run would stop here)', highlight=False)
+            continue
+        found = check.problems() + check.warnings()
+        counts = ', '.join(f'{k} {v:,}' for k, v in check.counts().items())
+        console.print(f'data: {dataset} at {root}: {counts} image/label pairs'
+                      + (f'; [red]{len(check.problems())} problem(s)[/], run would stop: ' if check.problems() else
+                         '; ' if found else '; checked') + '; '.join(found), highlight=False)
+
+
+def print_generation_cost(tasks, store, profile, console) -> None:
+    """What the Cityscapes-C the robustness tasks read costs to generate (once per
+    source root and protocol), before anything is queued."""
+    seen = set()
+    for task in tasks:
+        out = cityscapes_c_root(task, store)
+        if out in seen:
+            continue
+        seen.add(out)
+        est = generation_estimate(task.data_root, out, profile.robustness_images)
+        cores = available_cpus()
+        console.print(f'Cityscapes-C for the robustness stage: {est["images"]} images x {est["variants"]} '
+                      f'variants, {est["to_write"]} still to write in {out}: about {est["cpu_hours"]:.1f} CPU-hours '
+                      f'({est["cpu_hours"] / cores:.1f} h on this machine\'s {cores} cores) and '
+                      f'{est["disk_gib"]:.1f} GiB of PNG (projected from tools/bench_corruptions.py)')

@@ -1,0 +1,45 @@
+"""report: HTML, LaTeX and CSV of a table (or all) against the paper."""
+import argparse
+import os
+
+from experiments.cli.output import print_scorecard
+from experiments.cli.selection import select_tasks
+from experiments.registry.tables import load_registry
+from experiments.store import Store
+from reports.render import FORMATS, render_index, render_table
+
+
+def report_one(args, out_dir: str, formats, console) -> dict:
+    """Writes one table's reports; returns its entry of the index."""
+    table, profile, rows, store, tasks = select_tasks(args, profile_rows=False)
+    variants = {}
+    if 'latency_ms' in table.metrics and not args.optimize:  # the optimized computation beside it
+        optimized = argparse.Namespace(**{**vars(args), 'optimize': True})
+        variants['optimized (--optimize)'] = select_tasks(optimized, profile_rows=False).tasks
+    written = render_table(table, tasks, store, out_dir, profile.name, formats, args.layout, variants)
+    card = written.pop('scorecard')
+    for fmt_name, path in written.items():
+        console.print(f'{table.name}: {fmt_name:17s} {path}')
+    measured = len({ref for t in tasks for ref in t.rows if store.is_done(t.key)})
+    return dict(name=table.name, title=table.title, source=table.source, rows=len(table.rows), measured=measured,
+                html=f'{table.name}.html', scorecard=card)
+
+
+def cmd_report(args, console) -> int:
+    formats = args.format or list(FORMATS)
+    names = sorted(load_registry(args.tables)) if args.table == 'all' else [args.table]
+    out_dir = os.path.abspath(args.out) if args.out else os.path.join(os.path.abspath(args.runs_dir), 'reports',
+                                                                      args.profile)
+    entries = [report_one(argparse.Namespace(**{**vars(args), 'table': name}), out_dir, formats, console)
+               for name in names]
+    print_scorecard([e['scorecard'] for e in entries], console)
+    if not any(e['measured'] for e in entries):
+        root = os.path.abspath(args.runs_dir)
+        has_records = any(True for _ in Store(root).records())
+        console.print(f'[yellow]note[/]: {root} holds no results for {"these tables" if len(names) > 1 else names[0]} '
+                      f'(profile {args.profile}){" (it holds other records)" if has_records else ""}: the reports '
+                      'show published values only. Run a table first (run-experiment TABLE), or give the runs '
+                      'folder that holds them (--runs-dir)', highlight=False)
+    if 'html' in formats:
+        console.print(f'index: {render_index(entries, out_dir, args.profile)}')
+    return 0

@@ -1,0 +1,43 @@
+"""From a parsed command line to planning and a backend: the typed options they take."""
+import argparse
+import os
+import shlex
+
+from experiments.backends.base import Backend, BackendOptions, get_backend
+from experiments.cli.parser import command_line, data_roots
+from experiments.planning.commands import reproduce_command
+from experiments.planning.options import LatencyOptions, PlanOptions
+from experiments.planning.select import Selection, select
+
+
+def plan_options(args: argparse.Namespace) -> PlanOptions:
+    """What a parsed command line asks planning for."""
+    def tup(v):
+        return None if v is None else tuple(v)
+    return PlanOptions(
+        table=args.table, rows=tup(args.rows), stages=tup(args.stages), seeds=tup(args.seeds), profile=args.profile,
+        runs_dir=args.runs_dir, data_roots=data_roots(args.data_root), tables=tuple(args.tables),
+        weights_dir=args.weights_dir,
+        latency=LatencyOptions(args.precision, args.optimize, args.channels_last, args.compile, args.latency_protocol,
+                               args.latency_device or ''),
+        robustness_protocol=args.cityscapes_c_protocol, robustness_source=args.cityscapes_c_source)
+
+
+def select_tasks(args: argparse.Namespace, profile_rows: bool = True, released: bool = False) -> Selection:
+    """``select`` of what a parsed command line asks for."""
+    return select(plan_options(args), profile_rows, released)
+
+
+def make_backend(args: argparse.Namespace) -> Backend:
+    """The backend of ``--backend``, with how this command line reproduces one task."""
+    roots = data_roots(args.data_root)
+    runs, weights = os.path.abspath(args.runs_dir), getattr(args, 'weights_dir', None)
+
+    def command_for(t):
+        return reproduce_command(t, roots, runs, weights)
+    options = BackendOptions(
+        slurm_profile=args.slurm_profile, slurm=tuple(args.slurm), tables=tuple(os.path.abspath(d) for d in args.tables),
+        verbose=bool(getattr(args, 'verbose', False)), wait=bool(getattr(args, 'wait', False)), workers=args.workers,
+        rerun=command_line(args.command, argparse.Namespace(**{**vars(args), 'verbose': False})),
+        status=command_line('status', args))
+    return get_backend(args.backend, options, command_for, lambda t: shlex.split(command_for(t))[1:])

@@ -1,0 +1,139 @@
+"""Runs one task and records its result (shared by every backend)."""
+import contextlib
+import os
+import sys
+import time
+import traceback
+from typing import Dict, Tuple
+
+from experiments.core.console import capture_output
+from experiments.core import device
+from experiments.core.provenance import git_revision, now, package_versions
+from experiments.core.signals import Interrupted, Preempted
+from experiments.data.check import Verification, prepare_root
+from experiments.engine.stages import STAGE_FUNCS
+from experiments.planning.tasks import Task
+from experiments.store import DONE, FAILED, INTERRUPTED, PREEMPTED, RUNNING, Record, Store
+from experiments.store.lease import Holder, Lease
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout (git revision)
+
+
+def new_record(task: Task, status: str, command: str) -> Record:
+    return Record(key=task.key, stage=task.stage, status=status, config=os.path.relpath(task.row.config, REPO),
+                  config_hash=task.config_hash, profile=task.profile, seed=task.seed,
+                  dataset=task.row.dataset, rows=list(task.rows), git_revision=git_revision(REPO),
+                  packages=package_versions(), device=device.device_name(), command=command,
+                  started_at=now(), settings=task_settings(task))
+
+
+def task_settings(task: Task) -> Dict[str, object]:
+    """What the task's result depends on beyond its config, for the record."""
+    out: Dict[str, object] = dict(task.options)
+    if task.stage in ('test', 'robustness'):
+        out['pipeline'] = task.row.pipeline
+    if task.stage == 'train':
+        out['world_size'] = task.row.world_size
+        out['global_batch'] = task.row.world_size * int(task.cfg.train_dataloader.batch_size)
+    return out
+
+
+def prepare_data(tasks, store: Store, workers: int = 1) -> Dict[str, Verification]:
+    """Checks (or generates, for the built-in data) every data root the tasks
+    read, before anything runs, file by file (cached per file list). Raises
+    DatasetRootError naming the problem."""
+    seen = {}
+    for t in tasks:
+        if t.data_root is None or t.data_root in seen:
+            continue
+        seen[t.data_root] = prepare_root(t.row.dataset, t.data_root, store.is_builtin_root(t.data_root),
+                                         os.path.join(store.root, 'cache'), workers)
+    return seen
+
+
+class LeaseHeld(RuntimeError):
+    """Another process is computing this record."""
+
+    def __init__(self, key: str, holder: Holder) -> None:
+        super().__init__(f'{key}: {holder.describe()}')
+        self.holder = holder
+
+
+def run_task(task: Task, store: Store, command: str, wait: bool = False) -> Record:
+    """Computes the task's record unless it is done; failures are recorded.
+
+    The record's lease is taken first: if another process holds it, LeaseHeld is
+    raised (or, with ``wait``, this waits for it and returns its result)."""
+    existing = store.get(task.key)
+    if existing is not None and existing.status == DONE:
+        return existing
+    # in a multi-process (srun) run only rank 0 keeps the books
+    writer = int(os.environ.get('SLURM_PROCID', '0')) == 0 or os.environ.get('UMIX_LAUNCHER') != 'slurm'
+    if not writer:
+        return _compute(task, store, command, lambda rec: None)
+    lease = Lease(store.root, task.key)
+    holder = lease.acquire(wait=wait)
+    if holder is not None:
+        raise LeaseHeld(task.key, holder)
+    try:
+        existing = store.get(task.key)  # finished by the previous holder meanwhile?
+        if existing is not None and existing.status == DONE:
+            return existing
+        return _compute(task, store, command, store.put)
+    finally:
+        lease.release()
+
+
+def run_resuming(task: Task, store: Store, command: str, max_stops: int) -> Tuple[Record, int]:
+    """Runs the task in this process and resumes it after each preemption, as a requeued
+    job would (checks and tests of preemption). Returns (record, preemptions); more than
+    ``max_stops`` preemptions (the resume started over) raise RuntimeError."""
+    stops = 0
+    while True:
+        try:
+            return run_task(task, store, command), stops
+        except Preempted:
+            stops += 1
+            if stops > max_stops:
+                raise RuntimeError(f'{task.key}: preempted {stops} times, expected at most {max_stops}: the resume '
+                                   'started over') from None
+
+
+def task_log(task: Task, store: Store) -> str:
+    """Where the task's full output goes: the SLURM log, else run.log in its run folder."""
+    return os.environ.get('UMIX_TASK_LOG') or os.path.join(store.work_dir(task.key), 'run.log')
+
+
+def _compute(task: Task, store: Store, command: str, put) -> Record:
+    record = new_record(task, RUNNING, command)
+    log = task_log(task, store)
+    record.log = store.rel(log)
+    put(record)
+    t0 = time.monotonic()
+    # mmengine/mmseg output goes to the log, not the console (a SLURM task's output is its log)
+    quiet = os.environ.get('UMIX_VERBOSE') != '1' and not os.environ.get('UMIX_TASK_LOG')
+    try:
+        with capture_output(log) if quiet else contextlib.nullcontext():
+            metrics, artifacts, resumed = STAGE_FUNCS[task.stage](task, store)
+        record.status, record.metrics, record.artifacts, record.resumed_from = DONE, metrics, artifacts, resumed
+    except (KeyboardInterrupt, Preempted) as err:
+        if isinstance(err, KeyboardInterrupt):
+            record.status = INTERRUPTED
+            record.error = f'interrupted by {getattr(err, "signal_name", "SIGINT")}'
+        else:
+            record.status, record.error = PREEMPTED, f'preempted after saving {err}'
+        record.wall_time_s, record.finished_at = time.monotonic() - t0, now()
+        put(record)
+        raise
+    except Exception as err:  # recorded, and the run goes on with other tasks
+        record.status = FAILED
+        record.error = f'{type(err).__name__}: {err}\n' + traceback.format_exc(limit=8)
+        if quiet:  # the traceback belongs in the task's log
+            with open(log, 'a') as f:
+                f.write(traceback.format_exc())
+        else:  # the console is the log (SLURM, --verbose)
+            print(f'[{task.key}] failed: {type(err).__name__}: {err}\n{traceback.format_exc()}', file=sys.stderr)
+    record.wall_time_s = time.monotonic() - t0
+    record.finished_at = now()
+    put(record)
+    return record

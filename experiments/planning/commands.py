@@ -1,0 +1,55 @@
+"""The commands that reproduce or set aside one task's record, exactly as printed."""
+import os
+import shlex
+from typing import Dict, List, Optional
+
+from experiments.planning.tasks import Task
+from experiments.registry.rows import Row
+from experiments.registry.schema import TABLE_DIR
+from experiments.store import Store
+
+
+def _table_flags(row: Row) -> List[str]:
+    """``--tables DIR`` where the row's table is not one of the suite's own."""
+    if row.table_dir and os.path.realpath(row.table_dir) != os.path.realpath(TABLE_DIR):
+        return ['--tables', row.table_dir]
+    return []
+
+
+def reproduce_command(task: Task, data_roots: Dict[str, str], runs_dir: Optional[str] = None,
+                      weights_dir: Optional[str] = None) -> str:
+    """The command that computes exactly this task's record (into ``runs_dir`` when given)."""
+    parts = ['run-experiment', task.row.table] + _table_flags(task.row) + [
+        '--rows', task.row.id, '--stages', task.stage, '--profile', task.profile]
+    if task.seed is not None:
+        parts += ['--seeds', str(task.seed)]
+    opts = task.options
+    if opts.get('precision', 'fp32') != 'fp32':
+        parts += ['--precision', opts['precision']]
+    parts += [f'--{flag.replace("_", "-")}' for flag in ('optimize', 'channels_last', 'compile') if opts.get(flag)]
+    if task.stage == 'robustness' and opts.get('protocol', 'segformer') != 'segformer':
+        parts += ['--cityscapes-c-protocol', opts['protocol']]
+    if task.stage == 'robustness' and opts.get('source', 'files') != 'files':
+        parts += ['--cityscapes-c-source', opts['source']]
+    if task.stage == 'latency' and opts.get('protocol', 'mmseg-benchmark') != 'mmseg-benchmark':
+        parts += ['--latency-protocol', opts['protocol']]
+    if task.stage == 'latency' and opts.get('device'):
+        parts += ['--latency-device', opts['device']]
+    for ds, root in sorted(data_roots.items()):
+        parts += ['--data-root', f'{ds}={root}']
+    if runs_dir:
+        parts += ['--runs-dir', os.path.abspath(runs_dir)]
+    if weights_dir:
+        parts += ['--weights-dir', os.path.abspath(weights_dir)]
+    return shlex.join(parts)
+
+
+def invalidate_command(task: Task, store: Store, stage: Optional[str] = None) -> str:
+    """The command that sets this task's record (or its row's ``stage`` record) aside.
+    It names the task's data root unless that is the built-in data: the root is in the key."""
+    data = []
+    if task.data_root and not store.is_builtin_root(task.data_root):
+        data = ['--data-root', f'{task.row.dataset}={os.path.abspath(task.data_root)}']
+    return shlex.join(['run-experiment', 'invalidate', task.row.table] + _table_flags(task.row) + [
+        '--rows', task.row.id, '--stages', stage or task.stage, '--profile', task.profile] + (
+        ['--seeds', str(task.seed)] if task.seed is not None else []) + data + ['--runs-dir', store.root])
