@@ -1,5 +1,5 @@
 """The paper's qualitative figure: for each encoder and dataset of a table, rows = the
-chosen validation images (``experiments.qualitative``), columns = the image, its ground
+chosen validation images (``experiments.data.samples``), columns = the image, its ground
 truth, and each compared row's prediction, drawn by mmseg's ``SegLocalVisualizer``
 with the dataset's palette. A prediction that was not kept is drawn as a grey panel
 saying so, never as an empty image. The panels are pasted unresized (a large image

@@ -146,7 +146,7 @@ def test_placement_from_slurm_variables(monkeypatch):
 def test_workers_follow_the_cpu_allocation():
     """Cityscapes-C workers: the CPUs of the job's allocation (affinity), not the node's."""
     res = subprocess.run(['taskset', '-c', '0', sys.executable, '-c',
-                          'from experiments.cityscapes_c import available_cpus; print(available_cpus())'],
+                          'from experiments.core.device import available_cpus; print(available_cpus())'],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == '1'

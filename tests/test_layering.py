@@ -1,33 +1,111 @@
-"""Imports between the packages run one way: slurm/ imports experiments/, never
-the reverse (the CLI names backends in experiments/backends.py only), and the
-core imports no backend."""
+"""The package layers of ``experiments.LAYERS``, computed from the source: each package
+imports only the packages below it; no project import hides inside a function (the
+CLI's one dispatch goes through importlib); modules and functions stay small enough to
+read; tests use public names only."""
 import ast
 import glob
 import os
 
 from conftest import ROOT
+from experiments import LAYERS
 
-CORE = ('registry', 'tasks', 'store', 'stages', 'executor', 'datasets', 'profiles', 'lease', 'hooks')
+PROJECT = ('experiments', 'slurm', 'analysis', 'reports', 'umixformer')
+LEVEL = {pkg: i for i, level in enumerate(LAYERS) for pkg in level}
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 300, 80
 
 
-def _imports(path):
-    out = set()
-    for node in ast.walk(ast.parse(open(path).read())):
+def _package(module: str) -> str:
+    """The layered package a module name belongs to ('' if none)."""
+    parts = module.split('.')
+    for n in (2, 1):
+        if '.'.join(parts[:n]) in LEVEL:
+            return '.'.join(parts[:n])
+    return ''
+
+
+def _sources(*roots):
+    for root in roots:
+        yield from glob.glob(os.path.join(ROOT, root, '**', '*.py'), recursive=True)
+
+
+def _module_name(path: str) -> str:
+    rel = os.path.relpath(path, ROOT)[:-3].replace(os.sep, '.')
+    return rel[:-len('.__init__')] if rel.endswith('.__init__') else rel
+
+
+def _imports(tree, module: str):
+    """(imported module, line, inside a function) of every import."""
+    funcs = [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    inside = {id(s) for f in funcs for s in ast.walk(f)}
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            out |= {a.name for a in node.names}
+            names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
-            out.add(('.' * node.level) + (node.module or ''))
-    return out
+            base = node.module or ''
+            if node.level:  # relative: resolved against this module's package
+                pkg = module.split('.')[:-node.level] if not module.endswith('__init__') else module.split('.')
+                base = '.'.join(pkg + ([base] if base else []))
+            names = [base]
+        else:
+            continue
+        for name in names:
+            yield name, node.lineno, id(node) in inside
 
 
-def test_experiments_never_imports_slurm():
-    for path in glob.glob(os.path.join(ROOT, 'experiments', '*.py')):
-        bad = {m for m in _imports(path) if m.split('.')[0] == 'slurm'}
-        assert not bad, f'{path} imports {bad}'
+def test_every_package_imports_only_the_layers_below():
+    bad = []
+    for path in _sources('experiments', 'slurm', 'analysis', 'reports', 'umixformer'):
+        module = _module_name(path)
+        own = _package(module)
+        if not own:
+            continue
+        for name, line, _ in _imports(ast.parse(open(path).read()), module):
+            other = _package(name)
+            if other and other != own and LEVEL[other] >= LEVEL[own]:
+                bad.append(f'{os.path.relpath(path, ROOT)}:{line} ({own}, level {LEVEL[own]}) imports {name} '
+                           f'({other}, level {LEVEL[other]})')
+    assert not bad, '\n'.join(bad)
 
 
-def test_the_core_imports_no_backend():
-    for name in CORE:
-        mods = _imports(os.path.join(ROOT, 'experiments', f'{name}.py'))
-        bad = {m for m in mods if m.lstrip('.').split('.')[-1] in ('local', 'backends', 'cli') or 'slurm' in m}
-        assert not bad, f'experiments/{name}.py imports {bad}'
+def test_every_package_has_a_layer():
+    for top in ('experiments', ):
+        for entry in os.scandir(os.path.join(ROOT, top)):
+            if entry.is_dir() and os.path.exists(os.path.join(entry.path, '__init__.py')):
+                assert f'{top}.{entry.name}' in LEVEL, f'{top}/{entry.name} is in no layer of experiments.LAYERS'
+
+
+def test_no_project_import_inside_a_function():
+    """The model library (umixformer: torch, mmseg) may be imported late on purpose; the
+    suite's own packages are imported at the top of the module that uses them."""
+    bad = []
+    for path in _sources('experiments', 'slurm', 'analysis', 'reports'):
+        module = _module_name(path)
+        for name, line, in_function in _imports(ast.parse(open(path).read()), module):
+            if in_function and name.split('.')[0] in PROJECT[:4]:
+                bad.append(f'{os.path.relpath(path, ROOT)}:{line} imports {name} inside a function')
+    assert not bad, '\n'.join(bad)
+
+
+def test_modules_and_functions_are_small():
+    bad = []
+    for path in _sources('experiments'):
+        text = open(path).read()
+        rel = os.path.relpath(path, ROOT)
+        if text.count('\n') > MAX_MODULE_LINES:
+            bad.append(f'{rel}: {text.count(chr(10))} lines (at most {MAX_MODULE_LINES})')
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                if n > MAX_FUNCTION_LINES:
+                    bad.append(f'{rel}:{node.lineno} {node.name}: {n} lines (at most {MAX_FUNCTION_LINES})')
+    assert not bad, '\n'.join(bad)
+
+
+def test_tests_import_public_names_only():
+    bad = []
+    for path in glob.glob(os.path.join(ROOT, 'tests', '*.py')):
+        for node in ast.walk(ast.parse(open(path).read())):
+            if isinstance(node, ast.ImportFrom) and (node.module or '').split('.')[0] in PROJECT + ('test_verdicts', ):
+                bad += [f'{os.path.basename(path)}:{node.lineno} imports {node.module}.{a.name}'
+                        for a in node.names if a.name.startswith('_')]
+    assert not bad, '\n'.join(bad)

@@ -11,7 +11,7 @@ import pytest
 from mmseg.datasets.transforms import LoadAnnotations
 
 from conftest import ROOT
-from experiments.data.datasets import SYNTH_IGNORE, builtin_num_classes, generate_synthetic, LAYOUTS, _files
+from experiments.data.datasets import SYNTH_IGNORE, builtin_num_classes, generate_synthetic, LAYOUTS, files_with_suffix
 from experiments.registry.profiles import get_profile
 from experiments.registry.tables import get_table
 from experiments.store import Store
@@ -24,7 +24,7 @@ def test_builtin_num_classes_holds_every_label_the_data_loads_as(tmp_path, datas
     image_dir, label_dir = LAYOUTS[dataset].splits['train']
     load = LoadAnnotations(reduce_zero_label=dataset == 'ade20k')
     seen = set()
-    for rel in _files(f'{root}/{label_dir}', LAYOUTS[dataset].seg_suffix):
+    for rel in files_with_suffix(f'{root}/{label_dir}', LAYOUTS[dataset].seg_suffix):
         out = load(dict(seg_map_path=f'{root}/{label_dir}/{rel}', reduce_zero_label=dataset == 'ade20k',
                         seg_fields=[]))
         seen |= set(np.unique(out['gt_seg_map']).tolist())

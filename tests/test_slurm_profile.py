@@ -1,7 +1,7 @@
 """Cluster-profile errors are caught before anything is queued, naming the key."""
 import pytest
 
-from slurm.backend import SlurmError, load_cluster_profile, time_seconds
+from slurm.profile import SlurmError, load_cluster_profile, time_seconds
 
 
 @pytest.mark.parametrize('body,message', [
@@ -34,7 +34,7 @@ def test_overrides_are_checked_too():
 
 
 def test_signal_names_are_normalised():
-    from slurm.backend import resources
+    from slurm.profile import resources
     for given in ('USR1', 'SIGUSR1', 'usr1', '10'):
         assert resources(load_cluster_profile(None, [f'signal={given}']), 'train', 1)['signal'] == 'USR1'
     assert resources(load_cluster_profile(None), 'train', 1)['signal'] == 'USR2'  # the default

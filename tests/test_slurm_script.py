@@ -92,7 +92,7 @@ def test_multi_process_rows_never_train_as_one_process(tmp_path, capsys):
 
 def test_multi_node_row_is_rendered_with_nodes_and_srun(tmp_path):
     """nodes = 2, gpus = 2: 4 processes, 2 per node, one srun; the rendezvous
-    comes from SLURM's variables in the job (experiments/distributed.py)."""
+    comes from SLURM's variables in the job (experiments/engine/distributed.py)."""
     folder = tmp_path / 'tables'
     folder.mkdir()
     config = os.path.join(ROOT, 'experiments', 'configs', 'umixformer',
@@ -117,5 +117,5 @@ def test_multi_node_row_is_rendered_with_nodes_and_srun(tmp_path):
 @pytest.mark.parametrize('indices, spec', [([0, 1, 2, 5, 7, 8], '0-2,5,7-8'), ([3], '3'), ([4, 0, 2], '0,2,4'),
                                            ([9, 5, 4, 3, 3], '3-5,9')])
 def test_array_spec_folds_runs_of_indices(indices, spec):
-    from slurm.backend import array_spec
+    from slurm.submission import array_spec
     assert array_spec(indices) == spec

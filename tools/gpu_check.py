@@ -84,7 +84,7 @@ def _tiny_training(runs: str, preempt_at: int = 0):
     preemption signal arrives during iteration ``preempt_at`` (0: never). Returns the
     final record and how often it was preempted."""
     from experiments.cli.parser import parse_args
-from experiments.cli.selection import select_tasks
+    from experiments.cli.selection import select_tasks
     from experiments.engine.executor import prepare_data, run_resuming
     from experiments.engine.hooks import PreemptionCheckpointHook
     original = PreemptionCheckpointHook.after_train_iter

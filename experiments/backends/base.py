@@ -4,13 +4,17 @@ Imports run one way: a backend imports the layers below (planning, the engine, t
 store); nothing below imports a backend, and backends are named here only, by module
 path (the local one in ``experiments.backends.local``, SLURM in ``slurm/``), so that
 choosing one imports only it."""
+from __future__ import annotations
+
 import importlib
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Type
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple, Type
 
 from experiments.core.errors import SuiteError
-from experiments.planning.tasks import Task
 from experiments.store import Store
+
+if TYPE_CHECKING:  # annotations only: naming a backend (or checking a cluster profile) loads no model code
+    from experiments.planning.tasks import Task
 
 BACKENDS = {'local': 'experiments.backends.local:LocalBackend', 'slurm': 'slurm.backend:SlurmBackend'}
 

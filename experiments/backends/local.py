@@ -19,7 +19,7 @@ def run_local(tasks: List[Task], store: Store, command_for: Callable[[Task], str
               console=None, wait: bool = False, rerun: str = '', status: str = '') -> Tuple[Dict[str, Optional[Record]], Set[str]]:
     """Runs what is not done; a task whose input failed is skipped, one that
     another process is computing (its lease is held) too, unless ``wait``.
-    Per task: one start line, progress (experiments.console), one end line with the
+    Per task: one start line, progress (experiments.core.console), one end line with the
     key metric and the record, or on failure one screen: the error, the log, its last
     20 lines, and the commands to inspect and rerun. Returns the record (None for a
     skipped task) of every task by key, and the keys another process holds."""

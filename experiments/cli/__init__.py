@@ -100,6 +100,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if argv[0] in ('-h', '--help'):
         return _help()
     args = parse_args(argv)
+    args.argv = argv  # the command as typed: what a failure screen says to run again
     # a pipe or a log file gets wide tables rather than 80 columns
     console = Console() if sys.stdout.isatty() else Console(width=170)
 

@@ -1,5 +1,6 @@
 """exec-task: inside a SLURM array task, re-plan one manifest entry and compute it."""
 import json
+import shlex
 import sys
 
 from experiments.cli.parser import parse_args
@@ -24,4 +25,4 @@ def exec_task(manifest_path: str, index: int) -> int:
         print(f'exec-task: {entry["key"]} is no longer what {" ".join(entry["argv"])} computes '
               '(the config or table changed since submission); resubmit', file=sys.stderr)
         return FAILED
-    return run_job(match[0], selection.store, 'run-experiment ' + ' '.join(entry['argv']))
+    return run_job(match[0], selection.store, shlex.join(['run-experiment'] + entry['argv']))

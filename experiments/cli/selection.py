@@ -28,6 +28,14 @@ def select_tasks(args: argparse.Namespace, profile_rows: bool = True, released: 
     return select(plan_options(args), profile_rows, released)
 
 
+def rerun_command(args: argparse.Namespace) -> str:
+    """The command line as the user typed it (``--verbose`` left out), else the equivalent
+    one: running it again recomputes exactly what did not finish."""
+    if getattr(args, 'argv', None):
+        return shlex.join(['run-experiment'] + [a for a in args.argv if a != '--verbose'])
+    return command_line(args.command, argparse.Namespace(**{**vars(args), 'verbose': False}))
+
+
 def make_backend(args: argparse.Namespace) -> Backend:
     """The backend of ``--backend``, with how this command line reproduces one task."""
     roots = data_roots(args.data_root)
@@ -38,6 +46,6 @@ def make_backend(args: argparse.Namespace) -> Backend:
     options = BackendOptions(
         slurm_profile=args.slurm_profile, slurm=tuple(args.slurm), tables=tuple(os.path.abspath(d) for d in args.tables),
         verbose=bool(getattr(args, 'verbose', False)), wait=bool(getattr(args, 'wait', False)), workers=args.workers,
-        rerun=command_line(args.command, argparse.Namespace(**{**vars(args), 'verbose': False})),
+        rerun=rerun_command(args),
         status=command_line('status', args))
     return get_backend(args.backend, options, command_for, lambda t: shlex.split(command_for(t))[1:])

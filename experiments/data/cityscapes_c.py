@@ -14,7 +14,7 @@ each image as it is loaded, with the same per-image seed, giving the pixels of t
 generated files exactly (``run-experiment ... --cityscapes-c-source on-the-fly``);
 the corruption cost is then paid at every evaluation instead of once.
 
-Protocols (experiments/pipelines.py): ``segformer`` corrupts the RGB image, as
+Protocols (experiments/data/pipelines.py): ``segformer`` corrupts the RGB image, as
 imagecorruptions expects; ``official-bgr`` corrupts the BGR array that mmcv's
 LoadImageFromFile returns, as the official on-the-fly ``Corruptions`` transform did,
 and writes that array back as the image: the network then sees exactly the pixels
@@ -39,15 +39,6 @@ from experiments.data.datasets import LAYOUTS, check_root
 from experiments.data.pipelines import ROBUSTNESS_PROTOCOLS
 
 SUFFIX = LAYOUTS['cityscapes'].img_suffix
-
-
-def available_cpus() -> int:
-    """The CPUs this process may run on: a SLURM job's allocation (its CPU affinity),
-    not every core of the node that os.cpu_count() counts."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except (AttributeError, OSError):  # no affinity on this platform
-        return os.cpu_count() or 1
 
 
 # measured by tools/bench_corruptions.py (2-core x86 VM, one process): all 16

@@ -50,7 +50,8 @@ class DatasetRootError(SuiteError, FileNotFoundError):
     """A dataset root is missing or does not have the expected layout."""
 
 
-def _files(path: str, suffix: str) -> List[str]:
+def files_with_suffix(path: str, suffix: str) -> List[str]:
+    """The files under ``path`` ending in ``suffix``, relative to it."""
     out = []
     for dirpath, _, files in os.walk(path):
         out += [os.path.relpath(os.path.join(dirpath, f), path) for f in files if f.endswith(suffix)]
@@ -72,12 +73,12 @@ def check_root(dataset: str, root: str, splits=('train', 'val'), pairs: bool = T
         for d in (img_dir, seg_dir):
             if not os.path.isdir(d):
                 raise DatasetRootError(f'{dataset} root {root!r}: missing folder {d}; {hint}')
-        imgs = _files(img_dir, layout.img_suffix)
+        imgs = files_with_suffix(img_dir, layout.img_suffix)
         if not imgs:
             raise DatasetRootError(f'{dataset} root {root!r}: no *{layout.img_suffix} in {img_dir}; {hint}')
         missing = []
         if pairs:
-            segs = set(_files(seg_dir, layout.seg_suffix))
+            segs = set(files_with_suffix(seg_dir, layout.seg_suffix))
             missing = [i for i in imgs if i[:-len(layout.img_suffix)] + layout.seg_suffix not in segs]
         if missing:
             raise DatasetRootError(f'{dataset} root {root!r}: {len(missing)} image(s) in {img_dir} have no '

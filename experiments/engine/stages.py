@@ -33,7 +33,7 @@ class StageError(SuiteError, RuntimeError):
 
 def _runner(task: Task, work_dir: str, tracked_in: Optional[str] = None, **overrides):
     """mmengine's Runner of a task; ``tracked_in``: the runs folder, for the trackers of
-    ``--tracker`` (``experiments.trackers``)."""
+    ``--tracker`` (``experiments.engine.trackers``)."""
     from mmengine.runner import Runner
 
     cfg = task.cfg.copy()
@@ -46,7 +46,7 @@ def _runner(task: Task, work_dir: str, tracked_in: Optional[str] = None, **overr
         vis = with_trackers(vis, task.row.table, task.key, tracked_in)
     cfg.visualizer = vis
     # a multi-process row under srun has joined its process group already (exec-task,
-    # experiments.distributed): mmengine then skips its own launcher
+    # experiments.engine.distributed): mmengine then skips its own launcher
     group = describe()
     cfg.launcher = 'pytorch' if group else 'none'
     if group:  # DDP on this process's device, with the official runs' wrapper settings

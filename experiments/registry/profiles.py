@@ -30,7 +30,7 @@ class Profile:
     num_workers: Optional[int] = None
     pretrained: bool = True
     robustness_images: Optional[int] = None  # Cityscapes-C from the first N val images (None: all)
-    # the validation images whose predictions the test stage keeps (experiments.qualitative):
+    # the validation images whose predictions the test stage keeps (experiments.data.samples):
     # this many, drawn once by this seed from the sorted file list of each dataset root
     qualitative_images: int = 4
     qualitative_seed: int = 0

@@ -155,6 +155,14 @@ class UMixFormerHead(BaseDecodeHead):
                  fast_fuse: bool = False,
                  **kwargs) -> None:
         super().__init__(input_transform='multiple_select', **kwargs)
+        self._check_and_set(num_heads, kv_stride, query_pool, kv_norm, attention_type, kv_sources, unet,
+                            decoded_stages, kv_pre_norm, shared_kv, kv_unpooled_conv, fast_fuse)
+        self._build(num_heads, ceil_mode, pre_norm, mlp_ratio, drop_path_rate, fused_attention)
+
+    def _check_and_set(self, num_heads, kv_stride, query_pool, kv_norm, attention_type, kv_sources, unet,
+                       decoded_stages, kv_pre_norm, shared_kv, kv_unpooled_conv, fast_fuse) -> None:
+        """Validates the arguments (each error names the argument and what it takes) and
+        resolves the per-stage settings."""
         if len(self.in_channels) < 4:
             raise ValueError(f'in_channels needs the four encoder stages, got {self.in_channels}')
         if len(num_heads) != 4:
@@ -165,7 +173,6 @@ class UMixFormerHead(BaseDecodeHead):
             raise ValueError(f'decoded_stages must be stages 1-4, deepest first, got {decoded_stages}')
         self.stage_channels = {s: self.in_channels[s - 1] for s in STAGES}
         self.num_taps = len(self.in_channels) - 4
-        tap_channels = list(self.in_channels[4:])
         self.kv_sources = resolve_kv_sources(attention_type, kv_sources, self.decoded_stages)
         kv_strides = ([kv_stride] * len(self.decoded_stages)
                       if isinstance(kv_stride, int) else list(kv_stride))
@@ -177,6 +184,12 @@ class UMixFormerHead(BaseDecodeHead):
         if len(unpooled_conv) != len(self.decoded_stages):
             raise ValueError(f'kv_unpooled_conv needs one value or one per decoded stage '
                              f'{self.decoded_stages}, got {kv_unpooled_conv}')
+        if shared_kv and (unet or len(set(self.kv_sources)) != 1 or len(set(kv_strides)) != 1
+                          or len(set(unpooled_conv)) != 1):
+            raise ValueError('shared_kv=True pools one key/value set from the encoder features for '
+                             'every stage: it needs unet=False and the same kv_sources, kv_stride and '
+                             f'kv_unpooled_conv for every stage, got unet={unet}, kv_sources='
+                             f'{self.kv_sources}, kv_stride={kv_stride}')
         self.unet = unet
         self.kv_pre_norm = kv_pre_norm
         self.shared_kv = shared_kv
@@ -185,26 +198,24 @@ class UMixFormerHead(BaseDecodeHead):
         self.query_pool = query_pool
         self.kv_norm = kv_norm
         self.fast_fuse = fast_fuse
-        if shared_kv and (unet or len(set(self.kv_sources)) != 1 or len(set(kv_strides)) != 1
-                          or len(set(unpooled_conv)) != 1):
-            raise ValueError('shared_kv=True pools one key/value set from the encoder features for '
-                             'every stage: it needs unet=False and the same kv_sources, kv_stride and '
-                             f'kv_unpooled_conv for every stage, got unet={unet}, kv_sources='
-                             f'{self.kv_sources}, kv_stride={kv_stride}')
 
+    def _build(self, num_heads, ceil_mode, pre_norm, mlp_ratio, drop_path_rate, fused_attention) -> None:
+        """The modules, in the order the official head registers them (the same
+        parameter order and initialisation draws)."""
+        tap_channels = list(self.in_channels[4:])
         self.kv_pools = nn.ModuleList()
         self.kv_pre_norms = nn.ModuleList()
         self.blocks = nn.ModuleList()
         for idx, (stage, sources, stride) in enumerate(
-                zip(self.decoded_stages, self.kv_sources, kv_strides)):
+                zip(self.decoded_stages, self.kv_sources, self.kv_strides)):
             channels = [self.stage_channels[s] for s in sources] + tap_channels
             ratios = [pool_ratio(stride, s) for s in sources]
             if self.num_taps:
                 ratios += [pool_ratio(stride, 3)] * self.num_taps
-            pool = KVPool(channels, ratios, ceil_mode=ceil_mode, unpooled_conv=unpooled_conv[idx])
-            if not shared_kv or idx == 0:
+            pool = KVPool(channels, ratios, ceil_mode=ceil_mode, unpooled_conv=self.kv_unpooled_conv[idx])
+            if not self.shared_kv or idx == 0:
                 self.kv_pools.append(pool)
-                if kv_pre_norm:
+                if self.kv_pre_norm:
                     self.kv_pre_norms.append(nn.ModuleList(nn.LayerNorm(c) for c in channels))
             self.blocks.append(
                 MixAttentionBlock(
@@ -213,8 +224,8 @@ class UMixFormerHead(BaseDecodeHead):
                     num_heads[STAGES.index(stage)],
                     mlp_ratio=mlp_ratio,
                     drop_path=drop_path_rate,
-                    query_pool=query_pool,
-                    kv_norm=kv_norm,
+                    query_pool=self.query_pool,
+                    kv_norm=self.kv_norm,
                     fused=fused_attention,
                     ceil_mode=ceil_mode,
                     pre_norm=pre_norm))
