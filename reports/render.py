@@ -2,7 +2,6 @@
 plots embedded), a booktabs LaTeX table (plus a standalone wrapper that
 compiles), a CSV; and an HTML index of all tables."""
 import base64
-import math
 import os
 from typing import Dict, List, Optional, Sequence
 
@@ -17,7 +16,6 @@ from experiments.core.errors import UsageError
 from experiments.core.files import atomic_write
 from experiments.core.metrics import fmt
 from experiments.core.metrics import metric as catalogue
-from experiments.core.metrics import missing
 from experiments.store import Store
 
 from . import plots, qualitative

@@ -9,7 +9,7 @@ from typing import Dict, Tuple
 from experiments.core.console import capture_output
 from experiments.core import device
 from experiments.core.provenance import git_revision, now, package_versions
-from experiments.core.signals import Interrupted, Preempted
+from experiments.core.signals import Preempted
 from experiments.data.check import Verification, prepare_root
 from experiments.engine.stages import STAGE_FUNCS
 from experiments.planning.tasks import Task
