@@ -49,10 +49,30 @@ def _weights(runs, rec):
     return load(Store(str(runs)).abs(rec.artifacts['checkpoint']), 'cpu')['state_dict']
 
 
-def test_preempted_twice_equals_uninterrupted(tmp_path, monkeypatch):
+def _count_loads(monkeypatch):
+    """The samples the training loader reads in this process (num_workers = 0)."""
+    from experiments.engine.resume import SeededDataset
+    loads = []
+    original = SeededDataset.__getitem__
+    monkeypatch.setattr(SeededDataset, '__getitem__', lambda self, idx: loads.append(idx) or original(self, idx))
+    return loads
+
+
+@pytest.mark.parametrize('workers', [0, 2])
+def test_preempted_twice_equals_uninterrupted(tmp_path, monkeypatch, workers):
+    """Also with loader workers: each sample's augmentation is drawn from its position in
+    the stream, so a resume reads nothing twice and draws the same numbers."""
+    import dataclasses
+    from experiments.registry import profiles
+    if workers:
+        monkeypatch.setitem(profiles.PROFILES, 'tiny', dataclasses.replace(profiles.PROFILES['tiny'],
+                                                                          num_workers=workers))
     WRITTEN.clear()
     full, lr_full = _train(tmp_path / 'a', monkeypatch)
+    loads = _count_loads(monkeypatch)
     cut, lr_cut = _train(tmp_path / 'b', monkeypatch, stop_after=(17, 38))
+    if not workers:  # the resumes positioned the data: every sample of the 60 batches of 2 was read once
+        assert len(loads) == 60 * 2 and [x.position for x in loads] == list(range(120))
     assert cut.resumed_from and os.path.basename(cut.resumed_from) == 'iter_38.pth'
     assert full.metrics['iters'] == cut.metrics['iters'] == 60
     assert sorted(lr_cut) == list(range(1, 61))  # every iteration ran once: none repeated, none skipped

@@ -13,6 +13,7 @@ from mmseg.registry import HOOKS
 from experiments.core.console import report_progress
 from experiments.core.signals import DEFAULT_SIGNAL, Preempted, signal_number
 from experiments.engine.checkpoints import ATOMIC_BACKEND, AtomicLocalBackend
+from experiments.engine.resume import resume_at
 
 
 @HOOKS.register_module()
@@ -103,10 +104,12 @@ class ExactResumeHook(Hook):
     every checkpoint and restores them on resume, so that a resumed training draws
     the same dropout, drop-path and augmentation numbers as an uninterrupted one.
 
-    The states are restored after mmengine's train loop has replayed the data
-    loader up to the resumed iteration: with ``num_workers = 0`` that replay runs
-    the pipeline's random transforms in this process, and the next batch must be
-    drawn from the saved states, not after them."""
+    The training loader is positioned (``experiments.engine.resume``): on resume it
+    starts at the resumed iteration without reading the skipped batches, and the
+    states are restored before the first new batch. A loader that is not positioned
+    is replayed by mmengine's loop first (with ``num_workers = 0`` that replay runs
+    the pipeline's random transforms in this process, so the states are restored
+    after it)."""
 
     priority = 'VERY_LOW'
 
@@ -126,10 +129,12 @@ class ExactResumeHook(Hook):
     def before_train_epoch(self, runner) -> None:
         if self._saved is None:
             return
-        loop = runner.train_loop
-        replay = loop.iter  # IterBasedTrainLoop.run() calls next() this many times right after this hook
-        loop.dataloader_iterator = _RestoreAfter(loop.dataloader_iterator, replay, self._saved)
+        loop, saved = runner.train_loop, self._saved
         self._saved = None
+        if resume_at(loop, lambda: restore_rng_states(saved)):  # positioned: nothing is read again
+            return
+        replay = loop.iter  # IterBasedTrainLoop.run() calls next() this many times right after this hook
+        loop.dataloader_iterator = _RestoreAfter(loop.dataloader_iterator, replay, saved)
 
 
 def _byte_tensor(state) -> torch.Tensor:

@@ -16,6 +16,7 @@ from experiments.engine.checkpoints import ATOMIC_BACKEND
 from experiments.engine.distributed import current_placement, describe
 from experiments.engine.latency import measure_latency
 from experiments.engine.per_class import per_class_of, with_per_class
+from experiments.engine.resume import PositionedRunner
 from experiments.engine.trackers import with_trackers
 from experiments.planning.commands import invalidate_command
 from experiments.planning.locations import cityscapes_c_root
@@ -34,8 +35,6 @@ class StageError(SuiteError, RuntimeError):
 def _runner(task: Task, work_dir: str, tracked_in: Optional[str] = None, **overrides):
     """mmengine's Runner of a task; ``tracked_in``: the runs folder, for the trackers of
     ``--tracker`` (``experiments.engine.trackers``)."""
-    from mmengine.runner import Runner
-
     cfg = task.cfg.copy()
     cfg.work_dir = work_dir
     cfg.experiment_name = task.key.replace('/', '_') + time.strftime('_%Y%m%d_%H%M%S')
@@ -55,7 +54,7 @@ def _runner(task: Task, work_dir: str, tracked_in: Optional[str] = None, **overr
             cfg.model = _without_sync_bn(cfg.model)
     for k, v in overrides.items():
         cfg[k] = v
-    return Runner.from_cfg(cfg)
+    return PositionedRunner.from_cfg(cfg)
 
 
 def _without_sync_bn(node):
@@ -94,7 +93,8 @@ def _stop_workers(*loaders) -> None:
             it._shutdown_workers()
 
 
-def _stop_loader_workers(runner) -> None:
+def stop_loader_workers(runner) -> None:
+    """Ends the worker processes of a Runner's loaders (see ``_stop_workers``)."""
     loops = [getattr(runner, name, None) for name in ('_train_loop', '_val_loop', '_test_loop')]
     _stop_workers(*(getattr(loop, 'dataloader', None) for loop in loops),
                   getattr(loops[0], 'dataloader_iterator', None))
@@ -116,7 +116,7 @@ def run_train(task: Task, store: Store) -> StageResult:
     import torch
     with heap_kept() if not torch.cuda.is_available() else contextlib.nullcontext():
         runner.train()
-    _stop_loader_workers(runner)
+    stop_loader_workers(runner)
     ckpt = read_last_checkpoint(work)
     if ckpt is None:
         raise StageError(f'training finished but left no checkpoint in {work}')
@@ -159,7 +159,7 @@ def run_test(task: Task, store: Store) -> StageResult:
                                                                             dict(type='TestScalarsHook')],
                      test_evaluator=with_per_class(task.cfg.test_evaluator))
     metrics = runner.test()
-    _stop_loader_workers(runner)
+    stop_loader_workers(runner)
     out = {k: float(v) for k, v in metrics.items()}
     out['miou'] = out.get('mIoU', float('nan'))
     per_class = per_class_of(runner)

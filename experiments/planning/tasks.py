@@ -29,6 +29,9 @@ from umixformer.input_size import measuring_hw
 COMPLEXITY_COUNTER = 'mmengine-FlopAnalyzer/tensor-mode/sdpa-as-matmuls/v1'
 # latency keys: 2 = without the planning machine's device (1 held it)
 LATENCY_KEY_VERSION = 2
+# what a training's augmentation draws are a function of (experiments.engine.resume): in
+# the key of every run, since a training made with other draws is another result
+TRAINING_DRAWS = 'per-sample-seed(seed,rank,position)/v1'
 
 
 @dataclass
@@ -62,7 +65,7 @@ def run_hash(cfg: Config, identity: str) -> str:
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         if isinstance(d.get(loader), dict) and isinstance(d[loader].get('dataset'), dict):
             d[loader]['dataset']['data_root'] = identity
-    return content_hash({'config': d, 'key_version': KEY_VERSION})
+    return content_hash({'config': d, 'key_version': KEY_VERSION, 'draws': TRAINING_DRAWS})
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,164 @@
+"""Resume without reading the data again: the training stream positioned, not replayed.
+
+mmengine's ``IterBasedTrainLoop`` resumes by calling ``next()`` on the data loader once
+per iteration already trained, so every skipped batch is read, decoded and augmented
+(hours at iteration 100,000). Here the training data loader is built so that its
+position is all a resume needs:
+
+* ``PositionedSampler`` yields the sampler's index stream (the same order, from the same
+  seed) from any position on, each index carrying its position in the stream;
+* ``SeededDataset`` draws each sample's augmentation from generators seeded by (the run's
+  seed, the rank, the position), so the draws do not depend on which process loads the
+  sample or what it loaded before; the loading process's own generators are left as
+  they were (the model's dropout draws stay the training's own).
+
+On resume (``ExactResumeHook``) the sampler starts at ``iteration x batch``, the skipped
+``next()`` calls return at once, and the generators are restored from the checkpoint: the
+run continues with exactly the batches and draws of an uninterrupted one. The draws'
+scheme is in every training's record key (``experiments.planning.tasks.TRAINING_DRAWS``).
+"""
+import itertools
+import random
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from mmengine.dataset import InfiniteSampler
+from mmengine.runner import Runner
+from torch.utils.data import BatchSampler, DataLoader, Dataset, Sampler
+
+
+class Position(int):
+    """A dataset index that also says where in the sampler's stream it stands."""
+
+    position: int
+
+    def __new__(cls, index: int, position: int) -> 'Position':
+        obj = super().__new__(cls, index)
+        obj.position = position
+        return obj
+
+    def __reduce__(self):  # to loader workers, with its position
+        return Position, (int(self), self.position)
+
+
+class PositionedSampler(Sampler):
+    """The index stream of an ``InfiniteSampler`` (this rank's share, from its seed), from
+    ``start`` on, as ``Position`` indices.
+
+    Args:
+        sampler (InfiniteSampler): the training's sampler (its seed, shuffle, rank).
+    """
+
+    def __init__(self, sampler: InfiniteSampler) -> None:
+        self.sampler = sampler
+        self.seed = sampler.seed
+        self.rank = sampler.rank
+        self.start = 0
+
+    def __iter__(self) -> Iterator[Position]:
+        stream = self.sampler._indices_of_rank()  # a fresh stream from the seed (mmengine's own order)
+        for position, index in enumerate(itertools.islice(stream, self.start, None), self.start):
+            yield Position(index, position)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+
+class SeededDataset(Dataset):
+    """A dataset whose ``Position`` items are loaded under generators seeded by (seed,
+    rank, position); plain indices load as they are.
+
+    Args:
+        dataset: the training dataset.
+        seed (int): the run's seed.
+        rank (int): this process's rank.
+    """
+
+    def __init__(self, dataset: Any, seed: int, rank: int) -> None:
+        self.dataset, self.seed, self.rank = dataset, seed, rank
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getattr__(self, name: str) -> Any:  # metainfo, pipeline, ...
+        if name == 'dataset':
+            raise AttributeError(name)
+        return getattr(self.dataset, name)
+
+    def __getitem__(self, idx):
+        position = getattr(idx, 'position', None)
+        if position is None:
+            return self.dataset[idx]
+        saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
+        seeds = np.random.SeedSequence([self.seed, self.rank, position]).generate_state(3)
+        random.seed(int(seeds[0]))
+        np.random.seed(int(seeds[1]))
+        torch.random.default_generator.manual_seed(int(seeds[2]))  # the CPU generator only
+        try:
+            return self.dataset[int(idx)]
+        finally:
+            random.setstate(saved[0])
+            np.random.set_state(saved[1])
+            torch.set_rng_state(saved[2])
+
+
+def positioned(loader: Any) -> Any:
+    """The training loader rebuilt over ``PositionedSampler`` and ``SeededDataset`` (the
+    same batch size, workers, collate and worker init); any other loader as it is."""
+    if not (isinstance(loader, DataLoader) and isinstance(loader.sampler, InfiniteSampler)
+            and type(loader.batch_sampler) is BatchSampler):
+        return loader
+    sampler = PositionedSampler(loader.sampler)
+    extra = dict(prefetch_factor=loader.prefetch_factor) if loader.num_workers else {}
+    return DataLoader(SeededDataset(loader.dataset, sampler.seed, sampler.rank), batch_size=loader.batch_size,
+                      sampler=sampler, num_workers=loader.num_workers, collate_fn=loader.collate_fn,
+                      pin_memory=loader.pin_memory, drop_last=loader.drop_last, timeout=loader.timeout,
+                      worker_init_fn=loader.worker_init_fn, multiprocessing_context=loader.multiprocessing_context,
+                      generator=loader.generator, persistent_workers=loader.persistent_workers,
+                      pin_memory_device=loader.pin_memory_device, **extra)
+
+
+class PositionedRunner(Runner):
+    """mmengine's Runner whose training loader is positioned (see the module's doc)."""
+
+    @staticmethod
+    def build_dataloader(dataloader: Any, seed: Any = None, diff_rank_seed: bool = False) -> Any:
+        return positioned(Runner.build_dataloader(dataloader, seed=seed, diff_rank_seed=diff_rank_seed))
+
+
+class SkipTo:
+    """The loop's data iterator on resume: the ``n`` skipped ``next()`` calls of mmengine's
+    loop return at once (the stream already starts after them); then the generators are
+    restored from the checkpoint and batches pass through."""
+
+    def __init__(self, iterator: Any, n: int, restore) -> None:
+        self._it, self._n, self._restore = iterator, n, restore
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        if self._n > 0:
+            self._n -= 1
+            return None
+        if self._restore is not None:
+            restore, self._restore = self._restore, None
+            restore()
+        return next(self._it)
+
+    def __getattr__(self, name):  # the rest of mmengine's iterator
+        return getattr(self._it, name)
+
+
+def resume_at(loop: Any, restore) -> bool:
+    """Positions a resumed IterBasedTrainLoop's data at its iteration without loading;
+    ``restore`` (the generators' states) runs before the first new batch. False when the
+    loop's loader is not positioned (it is then replayed)."""
+    sampler = getattr(loop.dataloader, 'sampler', None)
+    if not isinstance(sampler, PositionedSampler):
+        return False
+    sampler.start = loop.iter * loop.dataloader.batch_size
+    fresh = type(loop.dataloader_iterator)(loop.dataloader)  # mmengine's infinite iterator, from the new start
+    loop.dataloader_iterator = SkipTo(fresh, loop.iter, restore)
+    return True
