@@ -59,8 +59,12 @@ def test_two_processes_follow_one_process_with_the_same_global_batch(tmp_path):
     a, b = _losses(tmp_path / 'rank0.out'), _losses(store.abs(one.log))
     assert sorted(a) == sorted(b) == [10, 20, 30, 40, 50, 60]
     rel = [abs(a[i] - b[i]) / b[i] for i in a]
-    # measured: 3.30/3.39, 1.80/1.73, 1.74/1.34, 1.13/1.16, 1.23/1.21, 1.10/1.01 (mean 8 %, worst 30 %)
-    assert sum(rel) / len(rel) <= 0.15 and max(rel) <= 0.40, (a, b)
+    # rank 0 logs the loss of its own 2 samples, the reference of all 4, and BN statistics are per
+    # process under gloo (no SyncBN without GPUs): the curves agree only roughly. Measured with
+    # mmengine's shared draws: mean 8 %, worst 30 %; with the per-sample draws (the same
+    # samples and augmentation in both runs): 3.31/3.39, 1.84/1.64, 1.56/1.37, 1.44/1.11, ...
+    # mean 15-18 %, worst 27-30 %
+    assert sum(rel) / len(rel) <= 0.20 and max(rel) <= 0.40, (a, b)
     assert a[60] < a[10] / 2 and b[60] < b[10] / 2  # both learn
 
 

@@ -5,12 +5,14 @@ per iteration already trained, so every skipped batch is read, decoded and augme
 (hours at iteration 100,000). Here the training data loader is built so that its
 position is all a resume needs:
 
-* ``PositionedSampler`` yields the sampler's index stream (the same order, from the same
-  seed) from any position on, each index carrying its position in the stream;
+* ``PositionedSampler`` yields this rank's share of the sampler's index stream (the same
+  order, from the same seed) from any position on, each index carrying its position in
+  the whole stream;
 * ``SeededDataset`` draws each sample's augmentation from generators seeded by (the run's
-  seed, the rank, the position), so the draws do not depend on which process loads the
-  sample or what it loaded before; the loading process's own generators are left as
-  they were (the model's dropout draws stay the training's own).
+  seed, the position), so the draws do not depend on which process or worker loads the
+  sample, what it loaded before, or how many processes share the stream (N processes
+  with batch B draw what one process with batch N x B draws); the loading process's own
+  generators are left as they were (the model's dropout draws stay the training's own).
 
 On resume (``ExactResumeHook``) the sampler starts at ``iteration x batch``, the skipped
 ``next()`` calls return at once, and the generators are restored from the checkpoint: the
@@ -43,8 +45,9 @@ class Position(int):
 
 
 class PositionedSampler(Sampler):
-    """The index stream of an ``InfiniteSampler`` (this rank's share, from its seed), from
-    ``start`` on, as ``Position`` indices.
+    """This rank's share of an ``InfiniteSampler``'s index stream (from its seed, rank after
+    rank as mmengine deals it), from this rank's ``start``-th index on, as ``Position``
+    indices that hold their place in the whole stream.
 
     Args:
         sampler (InfiniteSampler): the training's sampler (its seed, shuffle, rank).
@@ -53,12 +56,13 @@ class PositionedSampler(Sampler):
     def __init__(self, sampler: InfiniteSampler) -> None:
         self.sampler = sampler
         self.seed = sampler.seed
-        self.rank = sampler.rank
+        self.rank, self.world_size = sampler.rank, sampler.world_size
         self.start = 0
 
     def __iter__(self) -> Iterator[Position]:
-        stream = self.sampler._indices_of_rank()  # a fresh stream from the seed (mmengine's own order)
-        for position, index in enumerate(itertools.islice(stream, self.start, None), self.start):
+        stream = enumerate(self.sampler._infinite_indices())  # a fresh stream from the seed (mmengine's order)
+        mine = itertools.islice(stream, self.rank + self.start * self.world_size, None, self.world_size)
+        for position, index in mine:
             yield Position(index, position)
 
     def __len__(self) -> int:
@@ -67,16 +71,15 @@ class PositionedSampler(Sampler):
 
 class SeededDataset(Dataset):
     """A dataset whose ``Position`` items are loaded under generators seeded by (seed,
-    rank, position); plain indices load as they are.
+    position); plain indices load as they are.
 
     Args:
         dataset: the training dataset.
         seed (int): the run's seed.
-        rank (int): this process's rank.
     """
 
-    def __init__(self, dataset: Any, seed: int, rank: int) -> None:
-        self.dataset, self.seed, self.rank = dataset, seed, rank
+    def __init__(self, dataset: Any, seed: int) -> None:
+        self.dataset, self.seed = dataset, seed
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -91,7 +94,7 @@ class SeededDataset(Dataset):
         if position is None:
             return self.dataset[idx]
         saved = random.getstate(), np.random.get_state(), torch.get_rng_state()
-        seeds = np.random.SeedSequence([self.seed, self.rank, position]).generate_state(3)
+        seeds = np.random.SeedSequence([self.seed, position]).generate_state(3)
         random.seed(int(seeds[0]))
         np.random.seed(int(seeds[1]))
         torch.random.default_generator.manual_seed(int(seeds[2]))  # the CPU generator only
@@ -111,7 +114,7 @@ def positioned(loader: Any) -> Any:
         return loader
     sampler = PositionedSampler(loader.sampler)
     extra = dict(prefetch_factor=loader.prefetch_factor) if loader.num_workers else {}
-    return DataLoader(SeededDataset(loader.dataset, sampler.seed, sampler.rank), batch_size=loader.batch_size,
+    return DataLoader(SeededDataset(loader.dataset, sampler.seed), batch_size=loader.batch_size,
                       sampler=sampler, num_workers=loader.num_workers, collate_fn=loader.collate_fn,
                       pin_memory=loader.pin_memory, drop_last=loader.drop_last, timeout=loader.timeout,
                       worker_init_fn=loader.worker_init_fn, multiprocessing_context=loader.multiprocessing_context,
@@ -158,7 +161,7 @@ def resume_at(loop: Any, restore) -> bool:
     sampler = getattr(loop.dataloader, 'sampler', None)
     if not isinstance(sampler, PositionedSampler):
         return False
-    sampler.start = loop.iter * loop.dataloader.batch_size
+    sampler.start = loop.iter * loop.dataloader.batch_size  # this rank's samples already trained
     fresh = type(loop.dataloader_iterator)(loop.dataloader)  # mmengine's infinite iterator, from the new start
     loop.dataloader_iterator = SkipTo(fresh, loop.iter, restore)
     return True

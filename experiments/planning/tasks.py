@@ -31,7 +31,7 @@ COMPLEXITY_COUNTER = 'mmengine-FlopAnalyzer/tensor-mode/sdpa-as-matmuls/v1'
 LATENCY_KEY_VERSION = 2
 # what a training's augmentation draws are a function of (experiments.engine.resume): in
 # the key of every run, since a training made with other draws is another result
-TRAINING_DRAWS = 'per-sample-seed(seed,rank,position)/v1'
+TRAINING_DRAWS = 'per-sample-seed(seed,stream-position)/v1'
 
 
 @dataclass
