@@ -10,7 +10,7 @@ from conftest import CONFIG_DIR
 from umixformer.complexity import build_segmentor
 
 
-def _batch(num_classes, hw=(64, 64), n=2):
+def batch(num_classes, hw=(64, 64), n=2):
     torch.manual_seed(0)
     imgs = torch.randn(n, 3, *hw)
     samples = []
@@ -31,7 +31,7 @@ def _batch(num_classes, hw=(64, 64), n=2):
 ])
 def test_training_lowers_loss(config):
     model = build_segmentor(os.path.join(CONFIG_DIR, config), eval_mode=False).train()
-    imgs, samples = _batch(model.decode_head.num_classes)
+    imgs, samples = batch(model.decode_head.num_classes)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     losses = []
     for _ in range(8):

@@ -1,8 +1,9 @@
 """One training step of U-MixFormer-B0 (ADE20K config, 512x512, batch 2:
 forward, loss, backward, the config's AdamW step with its param groups), the
-head as the official code computes it (``set_plain``: explicit softmax(qk^T)v,
-concat-then-fuse) against this suite's head as it trains (fused attention),
-same MiT-B0 encoder, same weights. Each variant runs in its own process so its
+model as the official code computes it (``set_plain``: explicit softmax(qk^T)v in
+the head, mmseg's ``nn.MultiheadAttention`` in the encoder, concat-then-fuse) against
+the suite's training computation (``set_fused``: fused attention in both, the
+projected-first fuse), same weights. Each variant runs in its own process so its
 peak memory is its own (CPU: peak RSS above the built model; GPU: peak
 allocated).
 
@@ -38,13 +39,15 @@ def run_variant(variant: str, iters: int, batch: int, size: int, config: str = C
 
     from experiments.planning.configs import load_base_config
     from umixformer.complexity import build_segmentor
-    from umixformer.optimize import set_plain
+    from umixformer.optimize import set_fused, set_plain
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'
     cfg = load_base_config(config)
     torch.manual_seed(0)
     model = build_segmentor(cfg, eval_mode=False).train().to(dev)
     if variant == 'official':
         set_plain(model)
+    else:  # as the suite trains (experiments/engine/stages.py)
+        set_fused(model, True)
     optim = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
     gen = torch.Generator().manual_seed(1)
     x = torch.randn(batch, 3, size, size, generator=gen).to(dev)

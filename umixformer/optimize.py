@@ -1,4 +1,4 @@
-"""Inference-speed options that keep the function the model computes.
+"""Speed options that keep the function the model computes (in training too).
 
 ``optimize_for_inference`` switches on, for every U-MixFormer/FeedFormer head
 in ``model``: fused attention (``scaled_dot_product_attention``) and the
@@ -18,9 +18,11 @@ import torch.nn.functional as F
 def _fused_efficient_attention(self, x, hw_shape, identity=None):
     """mmseg's ``EfficientMultiheadAttention.forward`` (MiT's spatial-reduction
     attention) with ``nn.MultiheadAttention`` replaced by its projections around
-    ``scaled_dot_product_attention``: the same function in eval mode, without
+    ``scaled_dot_product_attention``: the same function (and gradient), without
     the (N x N/R^2) attention matrix and the head-averaged weights that
-    ``nn.MultiheadAttention`` materialises (need_weights defaults to True)."""
+    ``nn.MultiheadAttention`` materialises (need_weights defaults to True). The
+    official configs' attention dropout is 0; another rate is applied as
+    ``nn.MultiheadAttention`` does, in training only."""
     x_kv = x
     if self.sr_ratio > 1:
         b, _, c = x.shape
@@ -33,7 +35,8 @@ def _fused_efficient_attention(self, x, hw_shape, identity=None):
     b_q, b_kv = attn.in_proj_bias[:c], attn.in_proj_bias[c:]
     q = F.linear(x, w_q, b_q).view(b, n, heads, c // heads).transpose(1, 2)
     k, v = F.linear(x_kv, w_kv, b_kv).view(b, -1, 2, heads, c // heads).permute(2, 0, 3, 1, 4)
-    out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, c)
+    drop = attn.dropout if self.training else 0.0  # nn.MultiheadAttention's attention dropout
+    out = F.scaled_dot_product_attention(q, k, v, dropout_p=drop).transpose(1, 2).reshape(b, n, c)
     out = attn.out_proj(out)
     return identity + self.dropout_layer(self.proj_drop(out))
 

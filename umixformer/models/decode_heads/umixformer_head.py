@@ -124,11 +124,11 @@ class UMixFormerHead(BaseDecodeHead):
         mlp_ratio (float): Mix-FFN expansion. Default: 4.
         drop_path_rate (float): Stochastic depth of every block. Default: 0.1.
         fused_attention (bool): Use ``scaled_dot_product_attention``.
-        fast_fuse (bool): At inference, apply each decoder output's slice of
-            the 1x1 fuse conv before upsampling instead of after the concat.
-            Bilinear upsampling and a 1x1 conv are both linear, so this is the
-            same function (equal up to float rounding) at a fraction of the
-            cost; off by default so that GFLOPs count the paper's form.
+        fast_fuse (bool): Apply each decoder output's slice of the 1x1 fuse
+            conv before upsampling instead of after the concat. Bilinear
+            upsampling and a 1x1 conv are both linear, so this is the same
+            function and gradient (equal up to float rounding) at a fraction
+            of the cost; off by default so that GFLOPs count the paper's form.
         **kwargs: BaseDecodeHead arguments. ``in_channels``/``in_index`` list
             the four stages (stride 4 to 32) and then any extra stage-3 maps
             (U-MixFormer-dagger taps), which join every key/value set pooled
@@ -263,7 +263,7 @@ class UMixFormerHead(BaseDecodeHead):
             out[stage] = x.transpose(1, 2).reshape(B, C, H, W)
             if self.unet:
                 memory[stage] = out[stage]
-        if self.fast_fuse and not self.training:
+        if self.fast_fuse:
             return self.cls_seg(self._fuse_projected_first(out))
         size = enc[1].shape[2:]
         fused = self.fuse(
