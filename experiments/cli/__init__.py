@@ -11,6 +11,7 @@
     run-experiment weights list|fetch|verify [TABLE] [--weights-dir DIR]   (pretrained encoders)
     run-experiment report TABLE|all [--format html,latex,csv] [--profile P]
     run-experiment cityscapes-c --data-root cityscapes=PATH --out DIR [--workers N] [--backend slurm]
+    run-experiment export TABLE --rows ROW [--checkpoint FILE] [--format onnx]   (ONNX, checked with ONNX Runtime)
 
 The CLI is the top layer: each command is a module here (``browse``, ``plan``, ``status``,
 ``run``, ``data``, ``weights``, ``report``, ``predict``; ``job`` is the job side of a SLURM
@@ -35,7 +36,7 @@ from experiments.engine.trackers import set_requested
 # the module of each command; its handler is cmd_<command>
 HANDLERS = {'list': 'browse', 'show': 'browse', 'plan': 'plan', 'status': 'status', 'invalidate': 'status',
             'run': 'run', 'evaluate': 'run', 'report': 'report', 'cityscapes-c': 'data', 'data': 'data',
-            'weights': 'weights', 'predict': 'predict'}
+            'weights': 'weights', 'predict': 'predict', 'export': 'export'}
 # mmseg's own deprecation chatter, printed once per model built
 _QUIET = ('``build_loss`` would be deprecated', 'Default ``avg_non_ignore`` is False',
           '`reduce_zero_label` will be deprecated', 'pkg_resources is deprecated')

@@ -10,7 +10,7 @@ from experiments.core.errors import UsageError
 from experiments.registry.schema import DATASETS
 
 COMMANDS = ('list', 'show', 'plan', 'status', 'run', 'report', 'cityscapes-c', 'invalidate', 'evaluate', 'weights',
-            'data', 'predict')
+            'data', 'predict', 'export')
 MAX_SEED = 2**32 - 1  # numpy's seed range
 
 
@@ -71,6 +71,7 @@ COMMAND_HELP = {
     'weights': 'list, fetch, verify or add the pretrained encoder weights the paper profile reads',
     'data': 'prepare a dataset root from the downloaded archives, or check one file by file',
     'predict': 'a row\'s model on your images: overlay PNGs, as the official image demo',
+    'export': 'a row\'s model as ONNX (deployment), checked against PyTorch with ONNX Runtime',
     'report': 'HTML, LaTeX and CSV of a table (or all) against the paper',
     'cityscapes-c': 'generate Cityscapes-C from a Cityscapes root',
 }
@@ -84,12 +85,12 @@ def _add_options(p: argparse.ArgumentParser, command: Optional[str]) -> None:
     add(_TABLE_CMDS | {'weights'}, '--weights-dir', default=None,
         help='pretrained encoder weights (default $UMIX_WEIGHTS or <runs-dir>/weights); the paper profile '
         'reads only from there')
-    add(_TABLE_CMDS | {'predict'}, '--rows', type=_nonempty_csv('--rows'), default=None,
+    add(_TABLE_CMDS | {'predict', 'export'}, '--rows', type=_nonempty_csv('--rows'), default=None,
         help='comma-separated row ids (default: all runnable)')
     add(_TABLE_CMDS, '--stages', type=_nonempty_csv('--stages'), default=None,
         help='comma-separated stages: train,test,complexity,latency,robustness (default: the rows\')')
-    add(_TABLE_CMDS | {'predict'}, '--seeds', type=_seeds, default=None, help='comma-separated seeds (default: the rows\')')
-    add(_TABLE_CMDS | {'predict'}, '--profile', default='paper', help='paper (default), smoke (built-in data, CPU minutes) '
+    add(_TABLE_CMDS | {'predict', 'export'}, '--seeds', type=_seeds, default=None, help='comma-separated seeds (default: the rows\')')
+    add(_TABLE_CMDS | {'predict', 'export'}, '--profile', default='paper', help='paper (default), smoke (built-in data, CPU minutes) '
         'or tiny (tests)')
     add({'run', 'evaluate'}, '--verbose', action='store_true',
         help='stream mmengine\'s full logs to the console (default: into each task\'s log file)')
@@ -111,12 +112,12 @@ def _add_options(p: argparse.ArgumentParser, command: Optional[str]) -> None:
         'data/cityscapes)')
     add({'data'}, '--allow-other-digest', action='store_true',
         help='prepare: go on when an archive\'s digest differs from the published one')
-    add(_TABLE_CMDS | {'weights', 'cityscapes-c', 'data', 'predict'}, '--runs-dir', default=os.environ.get('UMIX_RUNS', 'runs'),
+    add(_TABLE_CMDS | {'weights', 'cityscapes-c', 'data', 'predict', 'export'}, '--runs-dir', default=os.environ.get('UMIX_RUNS', 'runs'),
         help='results store and run folders (default: ./runs or $UMIX_RUNS)')
-    add(_TABLE_CMDS | {'cityscapes-c', 'predict'}, '--data-root', action='append', default=[], metavar='DATASET=PATH',
+    add(_TABLE_CMDS | {'cityscapes-c', 'predict', 'export'}, '--data-root', action='append', default=[], metavar='DATASET=PATH',
         help='dataset root, e.g. ade20k=/data/ADEChallengeData2016 (else $UMIX_ADE20K_ROOT / '
         '$UMIX_CITYSCAPES_ROOT; the smoke profile defaults to the built-in data)')
-    add(_TABLE_CMDS | {'list', 'show', 'weights', 'predict'}, '--tables', action='append', default=[], metavar='DIR',
+    add(_TABLE_CMDS | {'list', 'show', 'weights', 'predict', 'export'}, '--tables', action='append', default=[], metavar='DIR',
         help='extra folder of table files (also $UMIX_TABLES)')
     add(_KEYED, '--precision', default='fp32', choices=['fp32', 'fp16', 'bf16'],
         help='latency: autocast precision (default fp32)')
@@ -128,9 +129,11 @@ def _add_options(p: argparse.ArgumentParser, command: Optional[str]) -> None:
     add(_KEYED, '--latency-device', type=_device_name, default=None,
         help='latency: the device these timings are for (e.g. a100): a row per GPU model; checked on the node '
         'before timing (default: none declared; the record states the device it ran on)')
-    add(_KEYED, '--latency-protocol', default='mmseg-benchmark', choices=['mmseg-benchmark', 'single-image'],
+    add(_KEYED, '--latency-protocol', default='mmseg-benchmark', choices=['mmseg-benchmark', 'single-image',
+                                                                          'onnxruntime'],
         help='latency: mmseg\'s benchmark (validation images, predict mode, 5 warm-up, 200 images; the '
-        'paper\'s setting; default) or one random image timed N times')
+        'paper\'s setting; default), one random image timed N times, or the model exported to ONNX and timed '
+        'by ONNX Runtime on the CPU (deployment)')
     add(_KEYED | {'cityscapes-c'}, '--cityscapes-c-protocol', default='segformer',
         choices=['segformer', 'official-bgr'],
         help='robustness / cityscapes-c: corrupt RGB images (segformer, default) or BGR arrays as '
@@ -141,12 +144,13 @@ def _add_options(p: argparse.ArgumentParser, command: Optional[str]) -> None:
         'the same pixels, the corruption cost paid at every evaluation)')
     add({'report'}, '--layout', default='paper', choices=['paper', 'long'],
         help='tables in the paper\'s layout where the table defines one (default), or long form')
-    add({'report'}, '--format', type=_csv, default=None, help='html,latex,csv (default: all three)')
+    add({'report', 'export'}, '--format', type=_csv, default=None, help='report: html,latex,csv (default: all three); '
+        'export: onnx (default)')
     add({'evaluate'}, '--checkpoints', help='folder of released checkpoints (.pth, official layout)')
-    add({'cityscapes-c', 'report', 'predict'}, '--out', help='output folder (report: default '
+    add({'cityscapes-c', 'report', 'predict', 'export'}, '--out', help='output folder (report: default '
         '<runs-dir>/reports/<profile>, e.g. a folder of your own when the store is read-only; predict: default '
-        '<runs-dir>/predictions/<table>/<row>)')
-    add({'predict'}, '--checkpoint', help='weights to use instead of the row\'s training: a released checkpoint '
+        '<runs-dir>/predictions/<table>/<row>; export: <runs-dir>/exports/<table>)')
+    add({'predict', 'export'}, '--checkpoint', help='weights to use instead of the row\'s training: a released checkpoint '
         '(official layout, converted) or one of this suite\'s; read as data only')
     add({'predict'}, '--device', default=None, help='cpu or cuda (default: cuda where there is one)')
     add({'cityscapes-c', 'data'}, '--workers', type=int, default=None,
@@ -184,6 +188,8 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
         elif command == 'predict':
             p.add_argument('table', help='table name (see `run-experiment list`)')
             p.add_argument('images', nargs='+', help='image files')
+        elif command == 'export':
+            p.add_argument('table', help='table name (see `run-experiment list`)')
         elif command in _TABLE_CMDS or command == 'show':
             p.add_argument('table', help='table name (see `run-experiment list`)')
     _add_options(p, command)

@@ -13,9 +13,12 @@ def report_one(args, out_dir: str, formats, console) -> dict:
     """Writes one table's reports; returns its entry of the index."""
     table, profile, rows, store, tasks = select_tasks(args, profile_rows=False)
     variants = {}
-    if 'latency_ms' in table.metrics and not args.optimize:  # the optimized computation beside it
-        optimized = argparse.Namespace(**{**vars(args), 'optimize': True})
-        variants['optimized (--optimize)'] = select_tasks(optimized, profile_rows=False).tasks
+    if 'latency_ms' in table.metrics and not args.optimize:  # the optimized and deployed computations beside it
+        for label, change in (('optimized (--optimize)', dict(optimize=True)),
+                              ('ONNX Runtime (--latency-protocol onnxruntime)', dict(latency_protocol='onnxruntime'))):
+            if args.latency_protocol != change.get('latency_protocol', ''):
+                other = argparse.Namespace(**{**vars(args), **change})
+                variants[label] = select_tasks(other, profile_rows=False).tasks
     written = render_table(table, tasks, store, out_dir, profile.name, formats, args.layout, variants)
     card = written.pop('scorecard')
     for fmt_name, path in written.items():

@@ -5,6 +5,8 @@ official tools/analysis_tools/benchmark.py, spec 6.2): validation images through
 config's test pipeline, batch 1, the data preprocessor, then the segmentor in predict
 mode (whole or slide inference, resizing back and argmax included) under no_grad; the
 first 5 images are warm-up; 200 images; fp32 unless asked; FPS = timed images / time.
+``onnxruntime``: the model exported to ONNX (tensor mode) and timed by ONNX Runtime on the
+CPU, one random image at the paper's resolution (the deployed speed, beside PyTorch's).
 ``single-image``: one random image at the paper's resolution, tensor-free inference
 (``model.inference``) with warm-up and N timed runs; median, p10/p90.
 On a GPU the clock is synchronised (CUDA events / synchronize), on the CPU monotonic."""
@@ -17,11 +19,14 @@ import torch
 
 from experiments.core import device
 from experiments.core.errors import UsageError
+from experiments.engine.export import onnxruntime_latency
+from umixformer.complexity import build_segmentor
+from umixformer.optimize import computation, faster_in_channels_last, optimize_for_inference, set_fused
 
 DEFAULT_RUNS = {'cuda': (10, 50), 'cpu': (2, 10)}  # (warm-up, timed)
 
 
-PROTOCOLS = ('mmseg-benchmark', 'single-image')
+PROTOCOLS = ('mmseg-benchmark', 'single-image', 'onnxruntime')
 BENCHMARK_WARMUP, BENCHMARK_IMAGES = 5, 200  # as mmseg's benchmark.py
 
 
@@ -33,8 +38,6 @@ def _prepared_model(task, dev: str, hw) -> tuple:
     attention, projected-first fuse, and channels-last where it is faster here, timed);
     ``--channels-last`` and ``--compile`` only what they say. Returns (model, what it
     computes with, for the record)."""
-    from umixformer.complexity import build_segmentor
-    from umixformer.optimize import computation, faster_in_channels_last, optimize_for_inference, set_fused
     opts = task.options
     optimize = bool(opts.get('optimize'))
     model = set_fused(build_segmentor(task.base_cfg).to(dev), optimize)
@@ -116,9 +119,34 @@ def measure_benchmark(task, warmup: int = None, images: int = None) -> Dict[str,
 def measure_latency(task, warmup: int = None, runs: int = None) -> Dict[str, Any]:
     """The latency record of a task, by its protocol."""
     device.check_declared_device(task.options.get('device', ''), device.device_name())
-    if task.options.get('protocol', 'mmseg-benchmark') == 'mmseg-benchmark':
+    protocol = task.options.get('protocol', 'mmseg-benchmark')
+    if protocol == 'mmseg-benchmark':
         return measure_benchmark(task)
+    if protocol == 'onnxruntime':
+        return measure_onnxruntime(task, warmup, runs)
     return measure_single_image(task, warmup, runs)
+
+
+def measure_onnxruntime(task, warmup: int = None, runs: int = None) -> Dict[str, Any]:
+    """The deployed speed: the model exported to ONNX (``experiments.engine.export``, in
+    tensor mode: logits at 1/4 of the input, no resize or argmax) and run by ONNX Runtime on
+    the CPU, one random image at the measuring input; the export is checked against
+    PyTorch first (``onnx_max_abs_diff``). ``--optimize`` exports the fused form."""
+    precision, _ = _precision(task.options)
+    if precision != 'fp32':
+        raise UsageError('the onnxruntime latency protocol times fp32 (the exported graph); drop --precision')
+    w, n = DEFAULT_RUNS['cpu']
+    warmup = int(os.environ.get('UMIX_LATENCY_WARMUP', warmup or w))
+    runs = int(os.environ.get('UMIX_LATENCY_RUNS', runs or n))
+    optimize = bool(task.options.get('optimize'))
+    model = optimize_for_inference(build_segmentor(task.base_cfg), fused=optimize)  # no channels-last, no compile
+    ran = computation(model)
+    out = onnxruntime_latency(model, task.input_hw, warmup, runs)
+    details = device.device_details()
+    details['device'] = f'cpu:{device.cpu_model()} (onnxruntime CPUExecutionProvider)'
+    return {**out, 'protocol': 'onnxruntime', **details, 'precision': precision, 'batch_size': 1,
+            'mode': 'tensor (logits at 1/4; no resize, no argmax)', 'input_hw': list(task.input_hw),
+            'distinct_shapes': 1, 'optimize': bool(task.options.get('optimize')), **ran}
 
 
 def measure_single_image(task, warmup: int = None, runs: int = None) -> Dict[str, Any]:

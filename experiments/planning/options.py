@@ -13,12 +13,12 @@ class LatencyOptions:
     optimize: bool = False  # fused attention, projected-first fuse, channels-last if faster (same function)
     channels_last: bool = False
     compile: bool = False
-    protocol: str = 'mmseg-benchmark'  # or 'single-image' (experiments/engine/latency.py)
+    protocol: str = 'mmseg-benchmark'  # or 'single-image', 'onnxruntime' (experiments/engine/latency.py)
 
     device: str = ''  # declared with --latency-device (e.g. a100): checked on the node before timing
 
     def suffix(self) -> str:
-        proto = {'mmseg-benchmark': 'bench', 'single-image': 'single'}[self.protocol]
+        proto = {'mmseg-benchmark': 'bench', 'single-image': 'single', 'onnxruntime': 'ort'}[self.protocol]
         return '-'.join(([self.device] if self.device else []) + [proto, self.precision] + [
             n for n, on in (('opt', self.optimize), ('cl', self.channels_last), ('compile', self.compile)) if on])
 
