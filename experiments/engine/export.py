@@ -77,17 +77,16 @@ def write_onnx(module: nn.Module, input_hw: Sequence[int], path: str) -> Tuple[b
     try:
         with warnings.catch_warnings():
             warnings.simplefilter('ignore')  # the exporter's tracer warnings
-            try:
-                torch.onnx.export(module, (example, ), tmp, dynamo=False, opset_version=OPSET, input_names=['image'],
-                                  output_names=['logits'], dynamic_axes=dynamic_axes)
-            except Exception as err:  # noqa: BLE001  (the exporter raises many kinds)
-                why = f'{type(err).__name__}: {str(err).splitlines()[0][:200]}'
+            for axes in (dynamic_axes, None):  # dynamic height and width, else the fixed size
                 try:
                     torch.onnx.export(module, (example, ), tmp, dynamo=False, opset_version=OPSET,
-                                      input_names=['image'], output_names=['logits'])
-                except Exception as err2:  # noqa: BLE001
-                    raise ExportError(f'the model does not export to ONNX (opset {OPSET}): {type(err2).__name__}: '
-                                      f'{str(err2).splitlines()[0][:300]}') from err2
+                                      input_names=['image'], output_names=['logits'], dynamic_axes=axes)
+                    break
+                except Exception as err:  # noqa: BLE001  (the exporter raises many kinds)
+                    if axes is None:
+                        raise ExportError(f'the model does not export to ONNX (opset {OPSET}): '
+                                          f'{type(err).__name__}: {str(err).splitlines()[0][:300]}') from err
+                    why = f'{type(err).__name__}: {str(err).splitlines()[0][:200]}'
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
