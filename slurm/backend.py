@@ -6,7 +6,9 @@ from typing import Dict, List, Sequence
 
 from experiments.backends.base import Backend
 from experiments.data.datasets import check_root
+from experiments.planning.projection import PROJECTED_STAGES, projections
 from experiments.planning.tasks import Task
+from experiments.registry.profiles import get_profile
 from experiments.store import Store
 from slurm.cluster import check_slurm, job_states, latest_jobs, queued_jobs
 from slurm.profile import load_cluster_profile
@@ -21,8 +23,10 @@ class SlurmBackend(Backend):
 
     def submission(self, table, tasks: List[Task], store: Store, queued: Dict[str, str]) -> Submission:
         prof = load_cluster_profile(self.options.slurm_profile, self.options.slurm)
+        profile = get_profile(tasks[0].profile) if tasks else None
+        projected = projections(tasks, store, profile, self.options.calibration) if profile else {}
         return Submission(table.name, tasks, store, prof, self.argv_for,
-                          list(self.options.tables), queued)
+                          list(self.options.tables), queued, projected)
 
     def describe(self, table, tasks: List[Task], store: Store, console) -> None:
         queued = queued_jobs(store)  # empty where SLURM is not reachable from here
@@ -33,6 +37,7 @@ class SlurmBackend(Backend):
             console.print(arr['script'], markup=False, highlight=False)
         console.print('dependency chain to submit:\n' + '\n'.join(f'  {line}' for line in sub.chain()),
                       highlight=False)
+        print_sizing(sub.arrays, console)
 
     def run(self, table, tasks: List[Task], store: Store, console, report) -> int:
         check_slurm([])  # the tools are there and the controller answers
@@ -49,6 +54,7 @@ class SlurmBackend(Backend):
         arrays = sub.render()
         check_slurm(sub.limits())
         sub.write()
+        print_sizing(arrays, console)
         job_ids = sub.submit()
         for arr in arrays:
             console.print(f'submitted {arr["name"]:12s} job {job_ids[arr["name"]]} ({len(arr["tasks"])} task(s)); '
@@ -70,3 +76,12 @@ class SlurmBackend(Backend):
         console.print(f'submitted Cityscapes-C generation: job {job}, {len(corruptions)} array task(s), '
                       f'one per corruption')
         return 0
+
+
+def print_sizing(arrays: List[dict], console) -> None:
+    """Each array's --time: from the calibration (and its requeue segments), or the profile's."""
+    for arr in (a for a in arrays if a['stage'] in PROJECTED_STAGES):
+        sz = arr.get('sized')
+        warn = sz is not None and ('MORE' in arr['sizing'] or 'LONGER' in arr['sizing'])
+        text = arr['sizing'] if sz else 'the cluster profile\'s time (not every task calibrated for this device)'
+        console.print(f'{"[yellow]warning:[/] " if warn else ""}time of {arr["name"]}: {text}', highlight=False)

@@ -4,7 +4,7 @@ import json
 import os
 import shutil
 import subprocess
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from experiments.store import Store
 from slurm.profile import SlurmError, time_seconds
@@ -49,6 +49,35 @@ def check_slurm(limits: Sequence[Tuple[str, str, str]]) -> None:
             raise SlurmError(f'{what}: time {limit} is longer than partition {name}\'s MaxTime {most}: the job '
                              'would pend forever (PartitionTimeLimit); set a shorter `time` in the cluster profile '
                              '(or --slurm time=...)')
+
+
+def partition_limit(partition: str) -> Optional[int]:
+    """The MaxTime of a partition (the default one for ''), in seconds; None where it is
+    unlimited or the controller cannot be asked (a plan made off the cluster)."""
+    if shutil.which('scontrol') is None:
+        return None
+    try:
+        parts = _partitions()
+    except (SlurmError, OSError, subprocess.SubprocessError):
+        return None
+    name = partition or next((n for n, f in parts.items() if f.get('Default') == 'YES'), None)
+    most = parts.get(name, {}).get('MaxTime', 'UNLIMITED')
+    return None if most in ('UNLIMITED', 'INFINITE') else time_seconds(most)
+
+
+def max_batch_requeue() -> Optional[int]:
+    """slurm.conf's MaxBatchRequeue (default 5): a batch job requeued more often is held."""
+    if shutil.which('scontrol') is None:
+        return None
+    try:
+        out = run_tool(['scontrol', 'show', 'config'])
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.stdout.splitlines():
+        name, _, value = line.partition('=')
+        if name.strip() == 'MaxBatchRequeue' and value.strip().isdigit():
+            return int(value.strip())
+    return None
 
 
 def submissions(store: Store) -> List[dict]:

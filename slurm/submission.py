@@ -10,11 +10,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import jinja2
 
 from experiments.core.files import atomic_write
+from experiments.planning.projection import Projection
 from experiments.planning.tasks import Task
 from experiments.registry.schema import STAGE_NEEDS, STAGES
 from experiments.store import Store
-from slurm.cluster import check_slurm, run_tool
-from slurm.profile import HERE, REPO, SlurmError, resources
+from slurm.cluster import check_slurm, max_batch_requeue, partition_limit, run_tool
+from slurm.profile import HERE, REPO, SlurmError, resources, time_seconds
+from slurm.sizing import describe as describe_sizing
+from slurm.sizing import size, time_text
 
 
 def _atomic_json(path: str, obj) -> None:
@@ -33,8 +36,10 @@ class Submission:
     waited for the same way; one already done is not waited for."""
 
     def __init__(self, table: str, tasks: List[Task], store: Store, prof: dict, argv_for, tables: Sequence[str],
-                 queued: Optional[Dict[str, str]] = None):
+                 queued: Optional[Dict[str, str]] = None, projected: Optional[Dict[str, Projection]] = None):
         self.table = table
+        self.projected = projected or {}  # key -> its calibrated projection: sizes --time
+        self._cluster: Dict[str, Optional[int]] = {}  # partition -> MaxTime s; 'requeue' -> MaxBatchRequeue
         self.store = store
         self.prof = prof
         self.id = time.strftime('%Y%m%d-%H%M%S-') + f'{os.getpid()}'
@@ -86,11 +91,31 @@ class Submission:
                 items = rest
         return out
 
+    def resources(self, arr: dict) -> dict:
+        """An array's resources: the profile's, with --time sized from the calibration
+        where every task of the array is projected (``arr['sizing']`` says how)."""
+        res = resources(self.prof, arr['stage'], arr['gpus'], arr['nodes'])
+        proj = [self.projected.get(t.key) for t in arr['tasks']]
+        arr['sizing'] = arr['sized'] = None
+        if proj and all(p is not None and p.calibrated for p in proj):
+            part = res.get('partition', '')
+            if part not in self._cluster:  # asked once per partition (None: unlimited or not reachable)
+                self._cluster[part] = partition_limit(part)
+            limit = time_seconds(res['time'])
+            limit = min(limit, self._cluster[part]) if self._cluster[part] else limit
+            sz = size(max(p.seconds for p in proj), limit, res['signal_seconds'], arr['stage'] == 'train')
+            if sz.segments > 1 and 'requeue' not in self._cluster:
+                self._cluster['requeue'] = max_batch_requeue()
+            res['time'] = time_text(sz.time_s)
+            arr['sized'] = sz
+            arr['sizing'] = describe_sizing(sz, proj[0].device, limit, self._cluster.get('requeue'))
+        return res
+
     def limits(self) -> List[Tuple[str, str, str]]:
         """(array name, partition, time) of every array, for ``check_slurm``."""
         out = []
         for arr in self.arrays:
-            res = resources(self.prof, arr['stage'], arr['gpus'], arr['nodes'])
+            res = self.resources(arr)
             out.append((arr['name'], res.get('partition', ''), res['time']))
         return out
 
@@ -111,7 +136,7 @@ class Submission:
         env = jinja2.Environment(loader=jinja2.FileSystemLoader(os.path.join(HERE, 'templates')),
                                  trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
         for arr in self.arrays:
-            res = resources(self.prof, arr['stage'], arr['gpus'], arr['nodes'])
+            res = self.resources(arr)
             manifest = os.path.join(self.dir, f'{arr["name"]}.json')
             arr['manifest'] = manifest
             arr['script_path'] = os.path.join(self.dir, f'{arr["name"]}.sbatch')
@@ -121,6 +146,7 @@ class Submission:
                         if res['ntasks'] > 1 else '')
             arr['script'] = env.get_template('stage.sbatch.j2').render(
                 table=self.table, stage=arr['name'], n=len(arr['tasks']), array=array_spec(arr['indices']),
+                sizing=arr['sizing'] or '',
                 resumable=arr['stage'] == 'train',
                 throttle=res.get('array_throttle'),
                 log_dir=self.log_dir, repo=REPO, python=sys.executable, manifest=manifest, launcher=launcher,

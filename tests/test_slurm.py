@@ -7,10 +7,14 @@ import subprocess
 import time
 
 import pytest
-
 from conftest import DATA_DIR, ROOT, require_tool
+
 from experiments.cli import main
+from experiments.planning.options import PlanOptions
+from experiments.planning.projection import signature
+from experiments.planning.select import select
 from experiments.store import Store
+from experiments.store.calibration import Calibrations
 
 TABLES = os.path.join(DATA_DIR, 'tables')
 PROFILE = os.path.join(DATA_DIR, 'slurm-ci.toml')
@@ -268,6 +272,21 @@ def test_time_above_partition_maxtime_is_refused_before_queueing(cluster, tmp_pa
     assert rc == 2
     assert "time 01:00:00 is longer than partition short's MaxTime 00:30:00" in ' '.join(capsys.readouterr().out.split())
     assert not (tmp_path / 'slurm').exists()  # nothing written, nothing queued
+
+
+def test_calibrated_time_is_what_slurm_is_asked(cluster, tmp_path, capsys):
+    """A calibrated training asks SLURM for its projected time, not the profile's 20 minutes."""
+    opts = PlanOptions(table='tiny', tables=(TABLES, ), profile='tiny', runs_dir=str(tmp_path), stages=('train', ))
+    for task in select(opts).tasks:  # 60 iterations at 1 s: 60 x 1.2 + 600 s of start-up -> 15 min
+        Calibrations(str(tmp_path)).put(signature(task), dict(device='cpu:ci', seconds_per_iter=1.0,
+                                                              seconds_per_image=0.1, measured_at='2026-01-01'))
+    assert _submit(tmp_path, '--stages', 'train', '--calibration', 'cpu') == 0
+    assert 'time of train: projected 0.02 h on cpu:ci' in ' '.join(capsys.readouterr().out.split())
+    job = _submission(tmp_path)['arrays'][0]['job_id']
+    shown = subprocess.run(['scontrol', 'show', 'job', job], capture_output=True, text=True).stdout
+    subprocess.run(['scancel', job], capture_output=True)
+    assert 'TimeLimit=00:15:00' in shown
+    _wait_idle()
 
 
 def test_unreachable_controller_is_named(cluster, tmp_path, capsys, monkeypatch):

@@ -128,3 +128,19 @@ def optimize_for_inference(model: nn.Module, channels_last: bool = False,
             if part is not None:
                 part.forward = torch.compile(part.forward, dynamic=False, backend=compile_backend)
     return model
+
+
+def compile_for_training(model: nn.Module, backend: str = 'inductor') -> nn.Module:
+    """``torch.compile`` of the training computation, in place: the backbone's and each
+    head's forward and the heads' loss (``loss_by_feat``: the full-resolution resize and
+    cross-entropy, half of a CPU step). The optimizer step stays eager (mmengine's
+    ``cfg.compile`` compiles the whole ``train_step``, which dynamo of torch 2.13 cannot
+    trace through mmengine's parameter groups); the state dict keeps its keys."""
+    heads = getattr(model, 'auxiliary_head', None)
+    parts = [getattr(model, 'backbone', None), getattr(model, 'decode_head', None)]
+    parts += list(heads) if isinstance(heads, nn.ModuleList) else [heads]
+    for part in (p for p in parts if p is not None):
+        part.forward = torch.compile(part.forward, dynamic=False, backend=backend)
+        if hasattr(part, 'loss_by_feat'):
+            part.loss_by_feat = torch.compile(part.loss_by_feat, dynamic=False, backend=backend)
+    return model

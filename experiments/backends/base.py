@@ -37,6 +37,7 @@ class BackendOptions:
         workers: Processes for Cityscapes-C generation (default: the CPUs this job may use).
         rerun: The command that runs this again (printed when tasks fail).
         status: The ``run-experiment status ...`` command for this run.
+        calibration: The device whose calibrations size SLURM's ``--time`` (default: the profile's).
     """
     slurm_profile: Optional[str] = None
     slurm: Tuple[str, ...] = ()
@@ -46,6 +47,7 @@ class BackendOptions:
     workers: Optional[int] = None
     rerun: str = ''
     status: str = ''
+    calibration: str = ''
 
 
 class Backend:

@@ -12,6 +12,7 @@
     run-experiment report TABLE|all [--format html,latex,csv] [--profile P]
     run-experiment cityscapes-c --data-root cityscapes=PATH --out DIR [--workers N] [--backend slurm]
     run-experiment export TABLE --rows ROW [--checkpoint FILE] [--format onnx]   (ONNX, checked with ONNX Runtime)
+    run-experiment calibrate TABLE [--rows R,..] [--profile P]   (time each model here: plan's hours, SLURM's --time)
 
 The CLI is the top layer: each command is a module here (``browse``, ``plan``, ``status``,
 ``run``, ``data``, ``weights``, ``report``, ``predict``; ``job`` is the job side of a SLURM
@@ -36,7 +37,7 @@ from experiments.engine.trackers import set_requested
 # the module of each command; its handler is cmd_<command>
 HANDLERS = {'list': 'browse', 'show': 'browse', 'plan': 'plan', 'status': 'status', 'invalidate': 'status',
             'run': 'run', 'evaluate': 'run', 'report': 'report', 'cityscapes-c': 'data', 'data': 'data',
-            'weights': 'weights', 'predict': 'predict', 'export': 'export'}
+            'weights': 'weights', 'predict': 'predict', 'export': 'export', 'calibrate': 'calibrate'}
 # mmseg's own deprecation chatter, printed once per model built
 _QUIET = ('``build_loss`` would be deprecated', 'Default ``avg_non_ignore`` is False',
           '`reduce_zero_label` will be deprecated', 'pkg_resources is deprecated')

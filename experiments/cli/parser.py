@@ -10,7 +10,7 @@ from experiments.core.errors import UsageError
 from experiments.registry.schema import DATASETS
 
 COMMANDS = ('list', 'show', 'plan', 'status', 'run', 'report', 'cityscapes-c', 'invalidate', 'evaluate', 'weights',
-            'data', 'predict', 'export')
+            'data', 'predict', 'export', 'calibrate')
 MAX_SEED = 2**32 - 1  # numpy's seed range
 
 
@@ -42,7 +42,7 @@ def _seeds(value: str) -> List[int]:
 
 def _device_name(value: str) -> str:
     if not DEVICE_NAME.fullmatch(value.lower()):
-        raise argparse.ArgumentTypeError(f'--latency-device takes a device name such as a100, h100 or cpu, got {value!r}')
+        raise argparse.ArgumentTypeError(f'a device name such as a100, h100, cuda or cpu is needed, got {value!r}')
     return value.lower()
 
 
@@ -73,6 +73,8 @@ COMMAND_HELP = {
     'predict': 'a row\'s model on your images: overlay PNGs, as the official image demo',
     'export': 'a row\'s model as ONNX (deployment), checked against PyTorch with ONNX Runtime',
     'report': 'HTML, LaTeX and CSV of a table (or all) against the paper',
+    'calibrate': 'time each distinct model of a table on this node (training iteration, test image), so that '
+    '`plan` projects hours and SLURM sizes --time from measured speed',
     'cityscapes-c': 'generate Cityscapes-C from a Cityscapes root',
 }
 
@@ -82,15 +84,21 @@ def _add_options(p: argparse.ArgumentParser, command: Optional[str]) -> None:
         if command is None or command in commands:
             p.add_argument(*flags, **kw)
 
-    add(_TABLE_CMDS | {'weights'}, '--weights-dir', default=None,
+    _where_options(add)
+    _measure_options(add)
+
+
+def _where_options(add) -> None:
+    """What to run and where: selection, backends, folders."""
+    add(_TABLE_CMDS | {'weights', 'calibrate'}, '--weights-dir', default=None,
         help='pretrained encoder weights (default $UMIX_WEIGHTS or <runs-dir>/weights); the paper profile '
         'reads only from there')
-    add(_TABLE_CMDS | {'predict', 'export'}, '--rows', type=_nonempty_csv('--rows'), default=None,
+    add(_TABLE_CMDS | {'predict', 'export', 'calibrate'}, '--rows', type=_nonempty_csv('--rows'), default=None,
         help='comma-separated row ids (default: all runnable)')
     add(_TABLE_CMDS, '--stages', type=_nonempty_csv('--stages'), default=None,
         help='comma-separated stages: train,test,complexity,latency,robustness (default: the rows\')')
     add(_TABLE_CMDS | {'predict', 'export'}, '--seeds', type=_seeds, default=None, help='comma-separated seeds (default: the rows\')')
-    add(_TABLE_CMDS | {'predict', 'export'}, '--profile', default='paper', help='paper (default), smoke (built-in data, CPU minutes) '
+    add(_TABLE_CMDS | {'predict', 'export', 'calibrate'}, '--profile', default='paper', help='paper (default), smoke (built-in data, CPU minutes) '
         'or tiny (tests)')
     add({'run', 'evaluate'}, '--verbose', action='store_true',
         help='stream mmengine\'s full logs to the console (default: into each task\'s log file)')
@@ -112,13 +120,17 @@ def _add_options(p: argparse.ArgumentParser, command: Optional[str]) -> None:
         'data/cityscapes)')
     add({'data'}, '--allow-other-digest', action='store_true',
         help='prepare: go on when an archive\'s digest differs from the published one')
-    add(_TABLE_CMDS | {'weights', 'cityscapes-c', 'data', 'predict', 'export'}, '--runs-dir', default=os.environ.get('UMIX_RUNS', 'runs'),
+    add(_TABLE_CMDS | {'weights', 'cityscapes-c', 'data', 'predict', 'export', 'calibrate'}, '--runs-dir', default=os.environ.get('UMIX_RUNS', 'runs'),
         help='results store and run folders (default: ./runs or $UMIX_RUNS)')
-    add(_TABLE_CMDS | {'cityscapes-c', 'predict', 'export'}, '--data-root', action='append', default=[], metavar='DATASET=PATH',
+    add(_TABLE_CMDS | {'cityscapes-c', 'predict', 'export', 'calibrate'}, '--data-root', action='append', default=[], metavar='DATASET=PATH',
         help='dataset root, e.g. ade20k=/data/ADEChallengeData2016 (else $UMIX_ADE20K_ROOT / '
         '$UMIX_CITYSCAPES_ROOT; the smoke profile defaults to the built-in data)')
-    add(_TABLE_CMDS | {'list', 'show', 'weights', 'predict', 'export'}, '--tables', action='append', default=[], metavar='DIR',
+    add(_TABLE_CMDS | {'list', 'show', 'weights', 'predict', 'export', 'calibrate'}, '--tables', action='append', default=[], metavar='DIR',
         help='extra folder of table files (also $UMIX_TABLES)')
+
+
+def _measure_options(add) -> None:
+    """How a stage measures (each in the record key), and the commands' own options."""
     add(_KEYED, '--precision', default='fp32', choices=['fp32', 'fp16', 'bf16'],
         help='latency: autocast precision (default fp32)')
     add(_KEYED, '--optimize', action='store_true',
@@ -134,6 +146,11 @@ def _add_options(p: argparse.ArgumentParser, command: Optional[str]) -> None:
         help='latency: mmseg\'s benchmark (validation images, predict mode, 5 warm-up, 200 images; the '
         'paper\'s setting; default), one random image timed N times, or the model exported to ONNX and timed '
         'by ONNX Runtime on the CPU (deployment)')
+    add(_KEYED | {'calibrate', 'export', 'predict'}, '--train-compile', nargs='?', const='inductor', default=None,
+        choices=['inductor', 'aot_eager', 'eager'],
+        help='train with torch.compile (mmengine\'s cfg.compile; backend inductor unless named): the same '
+        'function up to float rounding, a record of its own (its key ends in -compile); the official runs '
+        'did not compile')
     add(_KEYED | {'cityscapes-c'}, '--cityscapes-c-protocol', default='segformer',
         choices=['segformer', 'official-bgr'],
         help='robustness / cityscapes-c: corrupt RGB images (segformer, default) or BGR arrays as '
@@ -155,6 +172,12 @@ def _add_options(p: argparse.ArgumentParser, command: Optional[str]) -> None:
     add({'predict'}, '--device', default=None, help='cpu or cuda (default: cuda where there is one)')
     add({'cityscapes-c', 'data'}, '--workers', type=int, default=None,
         help='processes (default: the CPUs this job may use, its affinity)')
+    add({'calibrate'}, '--iters', type=int, default=5, help='timed training iterations per model (default 5)')
+    add({'calibrate'}, '--warmup', type=int, default=2, help='untimed iterations first (default 2)')
+    add({'calibrate'}, '--images', type=int, default=3, help='timed test images per model (default 3)')
+    add({'plan', 'run'}, '--calibration', type=_device_name, default=None, metavar='DEVICE',
+        help='project hours (plan) and size SLURM\'s --time (run) from the calibrations made on DEVICE, e.g. '
+        'a100, cuda or cpu (default: the profile\'s device: cuda for paper, cpu for smoke and tiny)')
     add({'cityscapes-c'}, '--corruptions', type=_csv, default=None, help='subset (default: all 16)')
 
 
@@ -190,7 +213,7 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
             p.add_argument('images', nargs='+', help='image files')
         elif command == 'export':
             p.add_argument('table', help='table name (see `run-experiment list`)')
-        elif command in _TABLE_CMDS or command == 'show':
+        elif command in _TABLE_CMDS or command in ('show', 'calibrate'):
             p.add_argument('table', help='table name (see `run-experiment list`)')
     _add_options(p, command)
     return p

@@ -1,27 +1,35 @@
 """plan: what a run would compute, its records, estimates and (slurm) the scripts."""
 import os
+from typing import Optional, Tuple
 
 from rich.table import Table as RTable
 
+from experiments.cli.parser import command_line
 from experiments.cli.selection import make_backend, select_tasks
 from experiments.core.device import available_cpus
 from experiments.data.check import verify
 from experiments.data.cityscapes_c import generation_estimate
 from experiments.data.datasets import DatasetRootError
 from experiments.planning.locations import cityscapes_c_root
+from experiments.planning.projection import Projection, projections
 
 
 def seed_text(seed) -> str:
     return '—' if seed is None else str(seed)
 
 
-def estimate(task, profile, done: bool) -> float:
-    """A task's cost by the registry's estimates: CPU minutes (built-in data profiles) or GPU-hours."""
+def estimate(task, profile, done: bool, projected: Optional[Projection] = None) -> Tuple[float, bool]:
+    """A task's cost, CPU minutes (built-in data profiles) or GPU-hours (all its
+    processes), and whether it is projected from a calibration (else the registry's
+    estimate)."""
     if done:
-        return 0.0
+        return 0.0, False
+    if projected is not None and projected.calibrated:
+        seconds = projected.seconds * (task.row.world_size if task.stage == 'train' else 1)
+        return (seconds / 60 if profile.minutes_per_stage else seconds / 3600), True
     if profile.minutes_per_stage:
-        return profile.minutes_per_stage.get(task.stage, 1.0)
-    return task.row.gpu_hours.get(task.stage, 0.0) * (task.row.world_size if task.stage == 'train' else 1)
+        return profile.minutes_per_stage.get(task.stage, 1.0), False
+    return task.row.gpu_hours.get(task.stage, 0.0) * (task.row.world_size if task.stage == 'train' else 1), False
 
 
 def cmd_plan(args, console) -> int:
@@ -29,24 +37,49 @@ def cmd_plan(args, console) -> int:
     t = RTable(title=f'plan: {table.name}, profile {profile.name}, backend {args.backend}')
     for col in ('stage', 'row(s)', 'seed', 'record', 'state', 'estimate'):
         t.add_column(col, overflow='fold')
-    total = 0.0
+    total, measured = 0.0, 0
     unit = 'CPU min' if profile.minutes_per_stage else 'GPU h'
+    proj = projections(tasks, store, profile, args.calibration or '')
     for task in tasks:
         rec = store.get(task.key)
         state = rec.status if rec else 'to run'
-        est = estimate(task, profile, state == 'done')
+        est, calibrated = estimate(task, profile, state == 'done', proj.get(task.key))
         total += est
+        measured += calibrated
         t.add_row(task.stage, '\n'.join(task.rows), seed_text(task.seed), task.key,
-                  'done (skipped)' if state == 'done' else state, f'{est:.2f} {unit}')
+                  'done (skipped)' if state == 'done' else state,
+                  f'{est:.2f} {unit}' + (' (calibrated)' if calibrated else ''))
     console.print(t)
     make_backend(args).describe(table, tasks, store, console)
     todo = [x for x in tasks if not store.is_done(x.key)]
-    console.print(f'{len(tasks)} tasks, {len(todo)} to run, about {total:.1f} {unit} by the registry\'s estimates '
-                  f'(dry run: nothing was started)')
+    console.print(f'{len(tasks)} tasks, {len(todo)} to run, about {total:.1f} {unit} '
+                  f'({measured} projected from calibrations, the rest by the registry\'s estimates; '
+                  f'dry run: nothing was started)', highlight=False)
+    print_calibration(args, [x for x in todo if x.key in proj], proj, console)
     print_data_checks(todo, store, console)
     print_generation_cost([x for x in todo if x.stage == 'robustness' and x.options.get('source') != 'on-the-fly'],
                           store, profile, console)
     return 0
+
+
+def print_calibration(args, tasks, proj, console) -> None:
+    """Which device the projections come from, and what is not calibrated for it."""
+    devices = sorted({proj[t.key].device for t in tasks if proj[t.key].calibrated})
+    missing = [t for t in tasks if not proj[t.key].calibrated]
+    if devices:
+        console.print(f'calibrated on: {", ".join(devices)}', highlight=False)
+    if missing:
+        want = proj[missing[0].key].device
+        rows = sorted({t.row.id for t in missing})
+        console.print(f'not calibrated for {want}: {len(missing)} task(s) of {len(rows)} row(s) '
+                      f'({", ".join(rows[:6])}{", ..." if len(rows) > 6 else ""}) keep the registry\'s estimate; '
+                      f'`{calibrate_command(args)}` on a {want} node measures them', highlight=False)
+
+
+def calibrate_command(args) -> str:
+    """The calibrate command for this plan's table, rows and profile."""
+    import argparse
+    return command_line('calibrate', argparse.Namespace(**vars(args)))
 
 
 def print_data_checks(tasks, store, console) -> None:

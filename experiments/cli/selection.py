@@ -20,7 +20,8 @@ def plan_options(args: argparse.Namespace) -> PlanOptions:
         weights_dir=args.weights_dir,
         latency=LatencyOptions(args.precision, args.optimize, args.channels_last, args.compile, args.latency_protocol,
                                args.latency_device or ''),
-        robustness_protocol=args.cityscapes_c_protocol, robustness_source=args.cityscapes_c_source)
+        robustness_protocol=args.cityscapes_c_protocol, robustness_source=args.cityscapes_c_source,
+        train_compile=args.train_compile or '')
 
 
 def select_tasks(args: argparse.Namespace, profile_rows: bool = True, released: bool = False) -> Selection:
@@ -47,5 +48,5 @@ def make_backend(args: argparse.Namespace) -> Backend:
         slurm_profile=args.slurm_profile, slurm=tuple(args.slurm), tables=tuple(os.path.abspath(d) for d in args.tables),
         verbose=bool(getattr(args, 'verbose', False)), wait=bool(getattr(args, 'wait', False)), workers=args.workers,
         rerun=rerun_command(args),
-        status=command_line('status', args))
+        status=command_line('status', args), calibration=getattr(args, 'calibration', None) or '')
     return get_backend(args.backend, options, command_for, lambda t: shlex.split(command_for(t))[1:])

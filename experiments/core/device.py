@@ -59,11 +59,17 @@ def device_details() -> Dict[str, Any]:
     return out
 
 
+def device_matches(declared: str, device: str) -> bool:
+    """Whether a device name such as ``a100``, ``cuda`` or ``cpu`` names this record's
+    device (a part of ``cuda:NVIDIA A100-SXM4-80GB``)."""
+    return declared.lower() in device.lower().replace(' ', '-')
+
+
 def check_declared_device(declared: str, device: str) -> None:
     """A record declared for a device (``--latency-device NAME``) is computed only there:
     NAME must be part of this node's device name (``a100`` of ``cuda:NVIDIA
     A100-SXM4-80GB``; ``cpu``)."""
-    if declared and declared.lower() not in device.lower().replace(' ', '-'):
+    if declared and not device_matches(declared, device):
         raise DeviceMismatch(f'this latency record is declared for device {declared!r} (--latency-device), but this '
                              f'node has {device}: run it on a {declared} node, or declare this device')
 

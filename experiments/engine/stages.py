@@ -24,7 +24,7 @@ from experiments.planning.tasks import Task
 from experiments.registry.profiles import get_profile
 from experiments.registry.weights import verify_localised
 from experiments.store import Store
-from umixformer.optimize import computation, set_fused
+from umixformer.optimize import compile_for_training, computation, set_fused
 
 StageResult = Tuple[Dict[str, Any], Dict[str, str], Optional[str]]
 
@@ -117,6 +117,8 @@ def run_train(task: Task, store: Store) -> StageResult:
     # the same function as the official computation, faster: fused attention in the encoder
     # and the head, the projected-first fuse (tests/test_fused_training.py: equal gradients)
     model = set_fused(getattr(runner.model, 'module', runner.model), True)
+    if task.cfg.get('train_compile'):  # --train-compile: a labelled option, in the key
+        compile_for_training(model, task.cfg.train_compile)
     import torch
     with heap_kept() if not torch.cuda.is_available() else contextlib.nullcontext():
         runner.train()

@@ -27,6 +27,8 @@ def reproduce_command(task: Task, data_roots: Dict[str, str], runs_dir: Optional
     if opts.get('precision', 'fp32') != 'fp32':
         parts += ['--precision', opts['precision']]
     parts += [f'--{flag.replace("_", "-")}' for flag in ('optimize', 'channels_last', 'compile') if opts.get(flag)]
+    if opts.get('train_compile'):
+        parts += ['--train-compile', opts['train_compile']]
     if task.stage == 'robustness' and opts.get('protocol', 'segformer') != 'segformer':
         parts += ['--cityscapes-c-protocol', opts['protocol']]
     if task.stage == 'robustness' and opts.get('source', 'files') != 'files':

@@ -37,6 +37,7 @@ class PlanOptions:
         weights_dir: Pretrained encoder weights (default: under the runs folder).
         latency: How the latency stage times.
         robustness_protocol, robustness_source: How Cityscapes-C is made and read.
+        train_compile: A torch.compile backend to train with ('' = uncompiled, as the official runs).
     """
     table: str
     rows: Optional[Tuple[str, ...]] = None
@@ -50,6 +51,7 @@ class PlanOptions:
     latency: LatencyOptions = LatencyOptions()
     robustness_protocol: str = 'segformer'
     robustness_source: str = 'files'
+    train_compile: str = ''
 
     def but(self, **changes) -> 'PlanOptions':
         """A copy with some fields changed (e.g. ``stages=None`` for every stage)."""

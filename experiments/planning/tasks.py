@@ -32,6 +32,9 @@ LATENCY_KEY_VERSION = 2
 # what a training's augmentation draws are a function of (experiments.engine.resume): in
 # the key of every run, since a training made with other draws is another result
 TRAINING_DRAWS = 'per-sample-seed(seed,stream-position)/v1'
+# torch.compile backends a training may use (inductor: the default, generated kernels;
+# aot_eager / eager: the traced graphs run by PyTorch, for debugging a graph break)
+COMPILE_BACKENDS = ('inductor', 'aot_eager', 'eager')
 
 
 @dataclass
@@ -78,6 +81,7 @@ class _Request:
     robustness_protocol: str
     robustness_source: str
     weights_dir: Optional[str]
+    train_compile: str = ''
 
     def reads_data(self, stages: Sequence[str]) -> bool:
         """Whether these stages read the dataset (the benchmark latency protocol does)."""
@@ -87,9 +91,10 @@ class _Request:
     def stage_options(self, stage: str) -> Dict[str, object]:
         if stage == 'latency':
             return dict(vars(self.latency))
+        out: Dict[str, object] = {'train_compile': self.train_compile} if self.train_compile else {}
         if stage == 'robustness':
-            return {'protocol': self.robustness_protocol, 'source': self.robustness_source}
-        return {}
+            out.update(protocol=self.robustness_protocol, source=self.robustness_source)
+        return out if stage not in MODEL_STAGES else {}
 
 
 def _row_stages(row: Row, wanted: Optional[set]) -> List[str]:
@@ -130,11 +135,15 @@ def _row_tasks(row: Row, stages: List[str], seeds: Sequence[int], req: _Request)
     measure = _measure_hashes(base.to_dict().get('model'), hw, identity, req)
     # N processes train with a global batch of N x the config's: another result, another key
     world = f'-w{row.world_size}' if row.world_size > 1 else ''
+    if req.train_compile:  # a labelled option (the official runs did not compile): readable in the key
+        world += '-compile' + ('' if req.train_compile == 'inductor' else f'.{req.train_compile}')
     out = []
     for seed in seeds:
         train_cfg = apply_profile(base, req.profile, row.dataset, root, seed, builtin=is_builtin)
         if req.profile.pretrained:  # read the encoder weights from the weights folder only
             localise(train_cfg, req.weights_dir or default_weights_dir(req.store.root))
+        if req.train_compile:  # the training stage compiles (umixformer.optimize.compile_for_training)
+            train_cfg.train_compile = req.train_compile
         train_hash = run_hash(train_cfg, identity)
         eval_cfg = apply_pipeline(train_cfg, row.pipeline)
         eval_hash = run_hash(eval_cfg, identity)
@@ -164,19 +173,25 @@ def plan(rows: Sequence[Row], stages: Optional[Iterable[str]], seeds: Optional[S
          profile: Profile, data_roots: Dict[str, str], store: Store,
          latency: LatencyOptions = LatencyOptions(),
          robustness_protocol: str = 'segformer', weights_dir: Optional[str] = None,
-         robustness_source: str = 'files') -> List[Task]:
+         robustness_source: str = 'files', train_compile: str = '') -> List[Task]:
     """The tasks for these rows, deduplicated by record key, in execution order.
 
     A requested stage pulls in the stage it needs (test needs train). Training is
     keyed by the config with the official evaluation pipeline (validation does
-    not change the weights), so a row evaluated with another pipeline shares it."""
+    not change the weights), so a row evaluated with another pipeline shares it.
+    ``train_compile``: a ``torch.compile`` backend to train with ('' trains as the
+    official runs, uncompiled); in the config (``train_compile``), hence in every key
+    that reads the training, and named there (``-compile``)."""
+    if train_compile and train_compile not in COMPILE_BACKENDS:
+        raise UsageError(f'unknown torch.compile backend {train_compile!r}; known: {", ".join(COMPILE_BACKENDS)}')
     if robustness_protocol not in ROBUSTNESS_PROTOCOLS:
         raise UsageError(f'unknown Cityscapes-C protocol {robustness_protocol!r}; known: '
                          f'{", ".join(ROBUSTNESS_PROTOCOLS)}')
     wanted = None if stages is None else set(stages)
     if wanted is not None and wanted - set(STAGES):
         raise UsageError(f'unknown stage(s) {sorted(wanted - set(STAGES))}; known: {", ".join(STAGES)}')
-    req = _Request(profile, data_roots, store, latency, robustness_protocol, robustness_source, weights_dir)
+    req = _Request(profile, data_roots, store, latency, robustness_protocol, robustness_source, weights_dir,
+                   train_compile)
     tasks: Dict[str, Task] = {}
     for row in rows:
         row_stages = _row_stages(row, wanted)

@@ -39,6 +39,8 @@ class Profile:
     builtin_classes: bool = False
     # rough cost of one row's stage on the machine this profile targets
     minutes_per_stage: Optional[Dict[str, float]] = None
+    # the device its runs are planned for: `plan` projects hours from calibrations made on one
+    device: str = 'cuda'
 
 
 PROFILES = {
@@ -69,7 +71,8 @@ PROFILES = {
         robustness_images=8,
         builtin_classes=True,
         minutes_per_stage={'train': 1.5, 'test': 0.1, 'complexity': 0.3, 'latency': 0.5,
-                           'robustness': 2.0}),
+                           'robustness': 2.0},
+        device='cpu'),
     'tiny': Profile(
         name='tiny',
         description='for tests and CI: built-in data, 64x64 crops, 60 iterations of batch 2, '
@@ -86,7 +89,8 @@ PROFILES = {
         pretrained=False,
         robustness_images=2,
         minutes_per_stage={'train': 0.3, 'test': 0.1, 'complexity': 0.3, 'latency': 0.3,
-                           'robustness': 0.5}),
+                           'robustness': 0.5},
+        device='cpu'),
 }
 
 

@@ -1,0 +1,55 @@
+"""`--train-compile`: training under torch.compile (backbone, heads and their loss), a
+labelled option with records of its own, reproduced by the command its records state."""
+import os
+
+import pytest
+from conftest import DATA_DIR
+
+from experiments.cli import main
+from experiments.core.errors import UsageError
+from experiments.planning.commands import reproduce_command
+from experiments.planning.options import PlanOptions
+from experiments.planning.select import select
+from experiments.store import Store
+
+TABLES = os.path.join(DATA_DIR, 'tables')
+
+
+def _tasks(runs, **changes):
+    opts = PlanOptions(table='tiny', tables=(TABLES, ), profile='tiny', runs_dir=str(runs), rows=('umix-b0', ),
+                       stages=('train', 'test'), **changes)
+    return {t.stage: t for t in select(opts).tasks}
+
+
+def test_compiled_training_has_its_own_keys_and_command(tmp_path):
+    plain, compiled = _tasks(tmp_path), _tasks(tmp_path, train_compile='inductor')
+    assert 'train_compile' not in plain['train'].cfg and not plain['train'].options
+    assert compiled['train'].cfg.train_compile == 'inductor'
+    assert compiled['train'].key.endswith('-s0-compile') and compiled['test'].key.endswith('-s0-compile')
+    assert compiled['test'].needs == compiled['train'].key  # the test reads the compiled training
+    assert {t.key for t in plain.values()}.isdisjoint(t.key for t in compiled.values())
+    assert compiled['train'].options == {'train_compile': 'inductor'}  # in the record's settings
+    assert '--train-compile inductor' in reproduce_command(compiled['test'], {})
+    debug = _tasks(tmp_path, train_compile='aot_eager')['train']
+    assert debug.key.endswith('-compile.aot_eager') and debug.cfg.train_compile == 'aot_eager'
+    with pytest.raises(UsageError, match="unknown torch.compile backend 'tvm'"):
+        _tasks(tmp_path, train_compile='tvm')
+
+
+def test_a_compiled_training_runs_and_lands_its_record(tmp_path):
+    """The training stage compiles the model's computation (here with the aot_eager
+    backend: the forward and backward graphs traced by dynamo and AOTAutograd, run by
+    PyTorch's kernels, which keeps the test to seconds); the loss stays in the band of the
+    uncompiled training's."""
+    args = ['tiny', '--tables', TABLES, '--profile', 'tiny', '--rows', 'umix-b0', '--stages', 'train',
+            '--runs-dir', str(tmp_path)]
+    assert main(args + ['--train-compile', 'aot_eager']) == 0
+    assert main(args) == 0
+    recs = {r.key: r for r in Store(str(tmp_path)).records()}
+    [compiled] = [r for k, r in recs.items() if k.endswith('-compile.aot_eager')]
+    [plain] = [r for k, r in recs.items() if not k.endswith('-compile.aot_eager')]
+    assert compiled.status == plain.status == 'done'
+    assert compiled.settings['train_compile'] == 'aot_eager' and 'train_compile' not in plain.settings
+    assert '--train-compile aot_eager' in compiled.command
+    loss, ref = compiled.metrics['final_loss'], plain.metrics['final_loss']
+    assert abs(loss - ref) <= 0.05 * ref, (loss, ref)
