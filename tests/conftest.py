@@ -6,11 +6,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(ROOT, 'experiments', 'configs')
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data')
 
-# keep torch from oversubscribing the cores: alone, a test's math may use 2 threads; with
-# pytest-xdist's workers (`make test` runs one per core) one each, else 2 x N threads spin
-# on N cores and every step slows several-fold
-_WORKERS = int(os.environ.get('PYTEST_XDIST_WORKER_COUNT', '1'))
-os.environ.setdefault('OMP_NUM_THREADS', '1' if _WORKERS > 1 else '2')
+# tests run single-threaded CPU work; keep torch from oversubscribing 2 cores
+os.environ.setdefault('OMP_NUM_THREADS', '2')
 
 
 def model_configs():

@@ -8,7 +8,8 @@ Sections (each a key of the JSON; the markdown has one table per section):
 * ``environment``: device, driver, CUDA, cuDNN, torch.
 * ``train``: a few training iterations per model family at the paper's per-GPU batch
   and crop (U-MixFormer on MiT-B0, LVT, MSCAN-T; FeedFormer-B0; SegFormer-B0): s/iter,
-  peak memory.
+  peak memory; for U-MixFormer-B0 also the official computation and ``--train-compile
+  inductor`` (the training step's ratios on the GPU).
 * ``resume``: a tiny training preempted at iteration 20 and resumed on this device
   (the RNG states come back from a checkpoint loaded onto it), against an uninterrupted
   one: resumed from where, max abs weight difference.
@@ -73,9 +74,16 @@ def train(small: bool) -> list:
         cfg = load_base_config(path)
         batch = 1 if small else int(cfg.train_dataloader.batch_size)
         size = 128 if small else int(cfg.crop_size[0])
-        r = run_variant('ours', 1 if small else 5, batch, size, config=path)
-        rows.append(dict(family=family, batch=batch, crop=size, s_per_iter=r['ms'] / 1000, peak_mb=r['peak_mb'],
-                         loss=r['loss']))
+        # the suite's training; for the first family also the official computation and (GPU
+        # only: minutes of compiling on a CPU) --train-compile inductor, for the ratio
+        variants = [('ours', '')]
+        if family == next(iter(FAMILIES)):
+            variants += [('official', '')] + ([] if small else [('ours', 'inductor')])
+        for variant, backend in variants:
+            r = run_variant(variant, 1 if small else 5, batch, size, config=path, compile=backend)
+            rows.append(dict(family=family + ('' if (variant, backend) == ('ours', '') else f' ({r["variant"]})'),
+                             batch=batch, crop=size, s_per_iter=r['ms'] / 1000, peak_mb=r['peak_mb'],
+                             loss=r['loss']))
     return rows
 
 
