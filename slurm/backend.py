@@ -81,7 +81,6 @@ class SlurmBackend(Backend):
 def print_sizing(arrays: List[dict], console) -> None:
     """Each array's --time: from the calibration (and its requeue segments), or the profile's."""
     for arr in (a for a in arrays if a['stage'] in PROJECTED_STAGES):
-        sz = arr.get('sized')
-        warn = sz is not None and ('MORE' in arr['sizing'] or 'LONGER' in arr['sizing'])
-        text = arr['sizing'] if sz else 'the cluster profile\'s time (not every task calibrated for this device)'
+        warn = arr.get('sized') is not None and arr['sizing_warns']
+        text = arr['sizing'] or 'the cluster profile\'s time (not every task calibrated for this device)'
         console.print(f'{"[yellow]warning:[/] " if warn else ""}time of {arr["name"]}: {text}', highlight=False)

@@ -29,6 +29,16 @@ def _partitions() -> Dict[str, dict]:
     return parts
 
 
+def _default(parts: Dict[str, dict]) -> Optional[str]:
+    return next((n for n, f in parts.items() if f.get('Default') == 'YES'), None)
+
+
+def _max_seconds(fields: dict) -> Optional[int]:
+    """A partition's MaxTime in seconds; None where it is unlimited."""
+    most = fields.get('MaxTime', 'UNLIMITED')
+    return None if most in ('UNLIMITED', 'INFINITE') else time_seconds(most)
+
+
 def check_slurm(limits: Sequence[Tuple[str, str, str]]) -> None:
     """Before anything is queued: the tools are there, the controller answers,
     every (what, partition, time) names a partition that exists and fits its
@@ -38,14 +48,13 @@ def check_slurm(limits: Sequence[Tuple[str, str, str]]) -> None:
             raise SlurmError(f'`{tool}` is not on PATH: this machine is no SLURM submit host '
                              '(use --backend local, or start the test cluster: slurm/start-slurm.sh)')
     parts = _partitions()
-    default = next((n for n, f in parts.items() if f.get('Default') == 'YES'), None)
     for what, part, limit in limits:
-        name = part or default
+        name = part or _default(parts)
         if name not in parts:
             raise SlurmError(f'unknown partition {part!r}' if part else 'the cluster has no default partition: set '
                              '`partition` in the cluster profile' + f'; the cluster has: {", ".join(parts) or "(none)"}')
-        most = parts[name].get('MaxTime', 'UNLIMITED')
-        if most not in ('UNLIMITED', 'INFINITE') and time_seconds(limit) > time_seconds(most):
+        most, most_s = parts[name].get('MaxTime', 'UNLIMITED'), _max_seconds(parts[name])
+        if most_s is not None and time_seconds(limit) > most_s:
             raise SlurmError(f'{what}: time {limit} is longer than partition {name}\'s MaxTime {most}: the job '
                              'would pend forever (PartitionTimeLimit); set a shorter `time` in the cluster profile '
                              '(or --slurm time=...)')
@@ -60,9 +69,7 @@ def partition_limit(partition: str) -> Optional[int]:
         parts = _partitions()
     except (SlurmError, OSError, subprocess.SubprocessError):
         return None
-    name = partition or next((n for n, f in parts.items() if f.get('Default') == 'YES'), None)
-    most = parts.get(name, {}).get('MaxTime', 'UNLIMITED')
-    return None if most in ('UNLIMITED', 'INFINITE') else time_seconds(most)
+    return _max_seconds(parts.get(partition or _default(parts), {}))
 
 
 def max_batch_requeue() -> Optional[int]:

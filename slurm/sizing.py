@@ -49,6 +49,12 @@ def size(projected_s: float, limit_s: int, signal_s: int, resumable: bool) -> Si
     return Sizing(limit_s, int(math.ceil(projected_s * MARGIN / usable)), projected_s, True)
 
 
+def warns(sz: Sizing, max_requeue: Optional[int] = None) -> bool:
+    """Whether the sizing is a warning: a stage without checkpoints that does not fit, or
+    more requeues than the cluster's MaxBatchRequeue (after which it holds the job)."""
+    return not sz.fits or (max_requeue is not None and sz.requeues > max_requeue)
+
+
 def describe(sz: Sizing, device: str, limit_s: int, max_requeue: Optional[int] = None) -> str:
     """One line for the script and the plan: what the projection is and what it asks."""
     text = (f'projected {sz.projected_s / 3600:.2f} h on {device} (calibrated; x{MARGIN} and '

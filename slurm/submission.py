@@ -17,7 +17,7 @@ from experiments.store import Store
 from slurm.cluster import check_slurm, max_batch_requeue, partition_limit, run_tool
 from slurm.profile import HERE, REPO, SlurmError, resources, time_seconds
 from slurm.sizing import describe as describe_sizing
-from slurm.sizing import size, time_text
+from slurm.sizing import size, time_text, warns
 
 
 def _atomic_json(path: str, obj) -> None:
@@ -109,6 +109,7 @@ class Submission:
             res['time'] = time_text(sz.time_s)
             arr['sized'] = sz
             arr['sizing'] = describe_sizing(sz, proj[0].device, limit, self._cluster.get('requeue'))
+            arr['sizing_warns'] = warns(sz, self._cluster.get('requeue'))
         return res
 
     def limits(self) -> List[Tuple[str, str, str]]:

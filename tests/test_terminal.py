@@ -3,9 +3,9 @@ console draws a live bar, a run of several tasks ends with every task done and t
 report printed; Ctrl-C gives one line, an ``interrupted`` record and exit 130."""
 import os
 import pty
-import signal
 import re
 import select
+import signal
 import sys
 import time
 
@@ -15,13 +15,13 @@ from experiments.store import Store
 TABLES = os.path.join(DATA_DIR, 'tables')
 
 
-def _spawn(argv):
+def _spawn(argv, **env_extra):
     """Starts ``python -m experiments.cli ARGV`` with a pseudo-terminal as its
     controlling terminal (stdin, stdout and stderr); returns (pid, master fd)."""
     pid, fd = pty.fork()
     if pid == 0:  # the child: a new session whose terminal is the pty
         os.chdir(ROOT)
-        env = dict(os.environ, COLUMNS='120', LINES='40', TERM='xterm-256color')
+        env = dict(os.environ, COLUMNS='120', LINES='40', TERM='xterm-256color', **env_extra)
         env.pop('CI', None)  # rich treats CI as "no live display"
         # as a shell starts a program: default SIGINT handling (an ignored signal is inherited
         # across exec, and something earlier in this pytest process may have ignored it)
@@ -78,15 +78,14 @@ def test_run_in_a_terminal_finishes_every_task(tmp_path):
 
 
 def _ctrl_c_during_training(runs):
-    """Starts a tiny training in a terminal and types Ctrl-C a second after it starts; returns
-    (exit code, output before, output after)."""
+    """Starts a tiny training in a terminal and types Ctrl-C once its bar shows; returns
+    (exit code, output before, output after). The training is held before iteration 10
+    until a signal arrives (the preemption tests' hold), so that on a loaded machine, where
+    the bar first showed at 59/60, the run cannot finish before the keypress lands."""
     pid, fd = _spawn(['tiny', '--tables', TABLES, '--profile', 'tiny', '--rows', 'umix-b0', '--stages', 'train',
-                      '--runs-dir', runs])
+                      '--runs-dir', runs], UMIX_TEST_HOLD_AT_ITER='10')
     try:
-        # wait for the task to start, give it a second (the Runner is being built, then the
-        # 60 tiny iterations run for several seconds), then type Ctrl-C: the terminal sends
-        # SIGINT to the foreground process group, as it does for a person. (Waiting for the
-        # bar instead was late on a loaded machine: it first showed at 59/60.)
+        # the terminal sends SIGINT to the foreground process group, as it does for a person
         before = _read(fd, until=lambda s: 'train' in s and '/60' in s, timeout=300)
         assert '/60' in before, before[-3000:]
         os.write(fd, b'\x03')

@@ -9,6 +9,7 @@ channels-last memory format (token <-> grid reshapes become views) and
 plain model (max abs difference in fp32).
 """
 import types
+from typing import Optional
 
 import torch
 import torch.nn as nn
@@ -124,9 +125,7 @@ def optimize_for_inference(model: nn.Module, channels_last: bool = False,
         # ``self.backbone(x)`` but ``self.decode_head.predict()``, which calls
         # ``self.forward`` directly and would bypass a compiled wrapper module.
         for name in ('backbone', 'decode_head'):
-            part = getattr(model, name, None)
-            if part is not None:
-                part.forward = torch.compile(part.forward, dynamic=False, backend=compile_backend)
+            _compile_methods(getattr(model, name, None), ('forward', ), compile_backend)
     return model
 
 
@@ -139,8 +138,14 @@ def compile_for_training(model: nn.Module, backend: str = 'inductor') -> nn.Modu
     heads = getattr(model, 'auxiliary_head', None)
     parts = [getattr(model, 'backbone', None), getattr(model, 'decode_head', None)]
     parts += list(heads) if isinstance(heads, nn.ModuleList) else [heads]
-    for part in (p for p in parts if p is not None):
-        part.forward = torch.compile(part.forward, dynamic=False, backend=backend)
-        if hasattr(part, 'loss_by_feat'):
-            part.loss_by_feat = torch.compile(part.loss_by_feat, dynamic=False, backend=backend)
+    for part in parts:
+        _compile_methods(part, ('forward', 'loss_by_feat'), backend)
     return model
+
+
+def _compile_methods(part: Optional[nn.Module], names, backend: str) -> None:
+    """``torch.compile`` of each named method a module has, in place on the instance (the
+    module, its state dict and who holds it stay as they are)."""
+    for name in names if part is not None else ():
+        if hasattr(part, name):
+            setattr(part, name, torch.compile(getattr(part, name), dynamic=False, backend=backend))

@@ -73,13 +73,7 @@ def print_calibration(args, tasks, proj, console) -> None:
         rows = sorted({t.row.id for t in missing})
         console.print(f'not calibrated for {want}: {len(missing)} task(s) of {len(rows)} row(s) '
                       f'({", ".join(rows[:6])}{", ..." if len(rows) > 6 else ""}) keep the registry\'s estimate; '
-                      f'`{calibrate_command(args)}` on a {want} node measures them', highlight=False)
-
-
-def calibrate_command(args) -> str:
-    """The calibrate command for this plan's table, rows and profile."""
-    import argparse
-    return command_line('calibrate', argparse.Namespace(**vars(args)))
+                      f'`{command_line("calibrate", args)}` on a {want} node measures them', highlight=False)
 
 
 def print_data_checks(tasks, store, console) -> None:

@@ -55,9 +55,9 @@ class PreemptionCheckpointHook(Hook):
             signal.signal(num, previous)
 
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
-        # For tests of preemption only: $UMIX_TEST_HOLD_AT_ITER=N holds the training
-        # before iteration N (after iteration N's checkpoint) until the signal arrives,
-        # so that a fast run cannot finish before it is preempted.
+        # For tests only: $UMIX_TEST_HOLD_AT_ITER=N holds the training before iteration N
+        # (after iteration N's checkpoint) until a signal arrives (a preemption signal, or
+        # SIGINT, which interrupts the wait), so that a fast run cannot finish first.
         hold = os.environ.get('UMIX_TEST_HOLD_AT_ITER')
         first_run = os.environ.get('SLURM_RESTART_COUNT', '0') == '0'  # not again once requeued
         if hold and first_run and runner.iter == int(hold) and not self.requested:

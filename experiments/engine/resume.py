@@ -146,8 +146,8 @@ class PositionedRunner(Runner):
 
     @classmethod
     def from_cfg(cls, cfg: Config) -> 'PositionedRunner':
-        cfg = copy.deepcopy(cfg)  # (as mmengine's own from_cfg; the Runner's copy keeps the class)
-        if type(cfg) is Config:
+        if type(cfg) is Config:  # a shallow copy of another class: mmengine deep-copies it (keeping the class)
+            cfg = copy.copy(cfg)
             object.__setattr__(cfg, '__class__', _FormattedOnce)  # Config's own setattr writes keys
         return super().from_cfg(cfg)
 

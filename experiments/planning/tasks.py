@@ -91,10 +91,12 @@ class _Request:
     def stage_options(self, stage: str) -> Dict[str, object]:
         if stage == 'latency':
             return dict(vars(self.latency))
+        if stage in MODEL_STAGES:
+            return {}
         out: Dict[str, object] = {'train_compile': self.train_compile} if self.train_compile else {}
         if stage == 'robustness':
             out.update(protocol=self.robustness_protocol, source=self.robustness_source)
-        return out if stage not in MODEL_STAGES else {}
+        return out
 
 
 def _row_stages(row: Row, wanted: Optional[set]) -> List[str]:
@@ -134,9 +136,9 @@ def _row_tasks(row: Row, stages: List[str], seeds: Sequence[int], req: _Request)
     hw = measuring_hw(row.dataset, base)
     measure = _measure_hashes(base.to_dict().get('model'), hw, identity, req)
     # N processes train with a global batch of N x the config's: another result, another key
-    world = f'-w{row.world_size}' if row.world_size > 1 else ''
+    suffix = f'-w{row.world_size}' if row.world_size > 1 else ''
     if req.train_compile:  # a labelled option (the official runs did not compile): readable in the key
-        world += '-compile' + ('' if req.train_compile == 'inductor' else f'.{req.train_compile}')
+        suffix += '-compile' + ('' if req.train_compile == 'inductor' else f'.{req.train_compile}')
     out = []
     for seed in seeds:
         train_cfg = apply_profile(base, req.profile, row.dataset, root, seed, builtin=is_builtin)
@@ -155,7 +157,7 @@ def _row_tasks(row: Row, stages: List[str], seeds: Sequence[int], req: _Request)
                     key += f'-{req.latency.suffix()}'
             else:
                 chash = train_hash if stage == 'train' else eval_hash
-                key = run_key(stage, row.config, chash, req.profile.name, seed) + world
+                key = run_key(stage, row.config, chash, req.profile.name, seed) + suffix
                 if stage == 'robustness' and req.robustness_protocol != 'segformer':
                     key += f'-{req.robustness_protocol}'
             need = STAGE_NEEDS.get(stage)
@@ -164,7 +166,7 @@ def _row_tasks(row: Row, stages: List[str], seeds: Sequence[int], req: _Request)
                 cfg=train_cfg if stage == 'train' else eval_cfg, base_cfg=base,  # latency: the test loader
                 data_root=root if stage not in MODEL_STAGES or req.reads_data([stage]) else None,
                 profile=req.profile.name, rows=[f'{row.table}/{row.id}'],
-                needs=run_key(need, row.config, train_hash, req.profile.name, seed) + world if need else None,
+                needs=run_key(need, row.config, train_hash, req.profile.name, seed) + suffix if need else None,
                 input_hw=hw, options=req.stage_options(stage)))
     return out
 
