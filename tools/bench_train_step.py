@@ -3,7 +3,7 @@ forward, loss, backward, the config's AdamW step with its param groups), the
 model as the official code computes it (``set_plain``: explicit softmax(qk^T)v in
 the head, mmseg's ``nn.MultiheadAttention`` in the encoder, concat-then-fuse) against
 the suite's training computation (``set_fused``: fused attention in both, the
-projected-first fuse), same weights. Each variant runs in its own process so its
+projected-first fuse, the fused resize + cross-entropy loss), same weights. Each variant runs in its own process so its
 peak memory is its own (CPU: peak RSS above the built model; GPU: peak
 allocated).
 

@@ -15,6 +15,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .fused_loss import fusable_heads, fused_loss_by_feat
+
 
 def _fused_efficient_attention(self, x, hw_shape, identity=None):
     """mmseg's ``EfficientMultiheadAttention.forward`` (MiT's spatial-reduction
@@ -49,7 +51,8 @@ def _encoder_attentions(model: nn.Module):
 
 
 def set_fused(model: nn.Module, fused: bool) -> nn.Module:
-    """Fused attention (head and MiT encoder) and the projected-first fuse on or off."""
+    """Fused attention (head and MiT encoder), the projected-first fuse and the fused
+    resize + cross-entropy loss (``umixformer.fused_loss``) on or off."""
     from .models.decode_heads import UMixFormerHead
     from .models.layers import MixAttention
     for m in model.modules():
@@ -62,6 +65,11 @@ def set_fused(model: nn.Module, fused: bool) -> nn.Module:
             m.forward = types.MethodType(_fused_efficient_attention, m)
         else:
             m.__dict__.pop('forward', None)
+    for m in fusable_heads(model):
+        if fused:
+            m.loss_by_feat = types.MethodType(fused_loss_by_feat, m)
+        else:
+            m.__dict__.pop('loss_by_feat', None)
     return model
 
 
@@ -97,17 +105,19 @@ def faster_in_channels_last(model: nn.Module, example: torch.Tensor, runs: int =
 
 def computation(model: nn.Module) -> dict:
     """What ``model`` computes with, read off the model itself (for a record):
-    fused attention in the head and in the encoder, the projected-first fuse.
+    fused attention in the head and in the encoder, the projected-first fuse, the fused loss.
     ``None`` where the model has no such part."""
     from .models.decode_heads import UMixFormerHead
     from .models.layers import MixAttention
     mix = [m.fused for m in model.modules() if isinstance(m, MixAttention)]
     heads = [m.fast_fuse for m in model.modules() if isinstance(m, UMixFormerHead)]
     enc = ['forward' in m.__dict__ for m in _encoder_attentions(model)]
+    loss = ['loss_by_feat' in m.__dict__ for m in fusable_heads(model)]
 
     def state(flags):
         return None if not flags else all(flags) if all(flags) or not any(flags) else 'mixed'
-    return dict(fused_head_attention=state(mix), fused_encoder_attention=state(enc), fast_fuse=state(heads))
+    return dict(fused_head_attention=state(mix), fused_encoder_attention=state(enc), fast_fuse=state(heads),
+                fused_loss=state(loss))
 
 
 def optimize_for_inference(model: nn.Module, channels_last: bool = False,
