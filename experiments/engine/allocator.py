@@ -1,4 +1,5 @@
-"""glibc malloc settings for CPU training.
+"""Process memory settings: glibc malloc for CPU training (``heap_kept``), Python's
+garbage collector for stages that build many datasets (``collector_frozen``).
 
 PyTorch has no caching allocator on the CPU: every activation and gradient is a
 fresh ``malloc``. glibc serves blocks above its mmap threshold (at most 32 MiB)
@@ -13,6 +14,7 @@ not use it (their activations are not malloc'd).
 """
 import contextlib
 import ctypes
+import gc
 import ctypes.util
 from typing import Iterator
 
@@ -47,3 +49,17 @@ def heap_kept() -> Iterator[bool]:
             libc.mallopt(M_MMAP_MAX, _DEFAULT_MMAP_MAX)
             libc.mallopt(M_TRIM_THRESHOLD, _DEFAULT_TRIM)
             libc.malloc_trim(0)
+
+
+@contextlib.contextmanager
+def collector_frozen() -> Iterator[None]:
+    """Within the block, the objects alive at its start are left out of Python's garbage
+    collections (``gc.freeze``); new objects are collected as usual. mmengine's
+    ``BaseDataset`` runs a full ``gc.collect()`` each time a dataset is built, which, with
+    torch, mmseg and a model loaded, walks every object: 0.18 s per dataset here, 45 % of
+    the robustness stage's time on the tiny profile (it builds 81 test loaders)."""
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()

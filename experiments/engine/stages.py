@@ -11,7 +11,7 @@ from experiments.data.cityscapes_c import CLEAN, generate, root_for, val_images
 from experiments.data.corruptions import CORRUPTIONS, SEVERITIES, aggregate
 from experiments.data.samples import FOLDER, PICTURE_SEVERITY, choose
 from experiments.engine import hooks, qualitative  # noqa: F401  (registers the hooks the stages name)
-from experiments.engine.allocator import heap_kept
+from experiments.engine.allocator import collector_frozen, heap_kept
 from experiments.engine.checkpoints import ATOMIC_BACKEND
 from experiments.engine.distributed import current_placement, describe
 from experiments.engine.latency import measure_latency
@@ -235,11 +235,12 @@ def run_robustness(task: Task, store: Store) -> StageResult:
         _stop_workers(loop.dataloader)
         return value
 
-    clean = miou(*CLEAN)
-    per = {}
-    for i, (c, sev) in enumerate((c, sev) for c in CORRUPTIONS for sev in SEVERITIES):
-        per[(c, sev)] = miou(c, sev)
-        report_progress('Cityscapes-C', i + 1, len(CORRUPTIONS) * len(SEVERITIES), c)
+    with collector_frozen():  # one test loader per variant, each a full gc.collect() otherwise
+        clean = miou(*CLEAN)
+        per = {}
+        for i, (c, sev) in enumerate((c, sev) for c in CORRUPTIONS for sev in SEVERITIES):
+            per[(c, sev)] = miou(c, sev)
+            report_progress('Cityscapes-C', i + 1, len(CORRUPTIONS) * len(SEVERITIES), c)
     runner.call_hook('after_run')
     agg = aggregate(per)
     metrics = {'miou_clean': clean, 'miou_corrupted': agg['overall']['mean'],
