@@ -209,3 +209,20 @@ def test_check_names_bad_labels_unmatched_files_and_sizes(tmp_path, capsys):
                  '--profile', 'tiny', '--rows', 'umix-b0', '--data-root', f'ade20k={root}'] + runs) == 2
     out = _out(capsys)
     assert 'cannot be used' in out and 'ADE_train_00000002: image 192x256' in out
+
+
+@pytest.mark.parametrize('dataset', ['ade20k', 'cityscapes'])
+def test_the_session_copy_is_a_fresh_generation(dataset, tmp_path):
+    """The runs folders of this test session get the built-in data as a copy of one
+    generation (conftest.builtin_data_once): byte for byte what the generator writes."""
+    from experiments.data.check import prepare_root
+    from experiments.data.datasets import generate_synthetic
+    copied = prepare_root(dataset, str(tmp_path / 'copied'), True).root
+    fresh = generate_synthetic(dataset, str(tmp_path / 'fresh'))
+
+    def files(root):
+        return {os.path.relpath(os.path.join(d, f), root): open(os.path.join(d, f), 'rb').read()
+                for d, _, fs in os.walk(root) for f in fs}
+    a, b = files(copied), files(fresh)
+    assert len(a) > 100 and a.keys() == b.keys()
+    assert [k for k in a if a[k] != b[k]] == []

@@ -290,13 +290,16 @@ def test_calibrated_time_is_what_slurm_is_asked(cluster, tmp_path, capsys):
 
 
 def test_unreachable_controller_is_named(cluster, tmp_path, capsys, monkeypatch):
-    # the cluster's own configuration, but a controller port nobody listens on
+    # the cluster's own configuration, but a controller port nobody listens on; the client
+    # gives up after MessageTimeout (default 10 s per call, 2 s here: the message is the same)
     conf = open(os.path.join(cluster, 'slurm.conf')).read()
     bad = tmp_path / 'slurm.conf'
-    bad.write_text('\n'.join('SlurmctldPort=9' if l.startswith('SlurmctldPort=') else l for l in conf.splitlines()))
+    bad.write_text('\n'.join('SlurmctldPort=9' if l.startswith('SlurmctldPort=') else l for l in conf.splitlines()
+                             if not l.startswith('MessageTimeout=')) + '\nMessageTimeout=2\n')
     monkeypatch.setenv('SLURM_CONF', str(bad))
     assert _submit(tmp_path) == 2
     assert 'cannot reach the SLURM controller' in ' '.join(capsys.readouterr().out.split())
+    assert not (tmp_path / 'data').exists()  # said before any dataset was prepared
 
 
 def test_status_of_a_job_slurm_has_forgotten(cluster, tmp_path, capsys):

@@ -72,6 +72,10 @@ class Backend:
     def describe(self, table, tasks: List[Task], store: Store, console) -> None:
         """What `plan` prints below the task table (scripts, dependencies)."""
 
+    def check(self) -> None:
+        """Raises ``BackendError`` if this backend cannot run anything now (a scheduler
+        that does not answer); ``run`` calls it before the datasets are prepared."""
+
     def run(self, table, tasks: List[Task], store: Store, console, report: Callable[[], None]) -> int:
         """Runs or submits what is not done; ``report`` prints the comparison once
         results are in. Returns the exit status."""

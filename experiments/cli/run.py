@@ -24,12 +24,15 @@ def cmd_run(args, console) -> int:
     todo = [t for t in tasks if not store.is_done(t.key)]
     console.print(f'[bold]{table.name}[/]: {len(tasks)} tasks, {len(tasks) - len(todo)} already done, '
                   f'{len(todo)} to run (profile {profile.name}, results in {store.root})')
+    backend = make_backend(args)
+    if todo:
+        backend.check()  # an unreachable cluster is named before the datasets are prepared
     for check_ in prepare_data(todo, store, available_cpus()).values():  # a bad root fails here, before any job
         for line in check_.warnings():
             console.print(f'[yellow]note:[/] {check_.dataset} at {check_.root}: {line}', highlight=False)
     check_weights(todo, args, store)  # so do missing or corrupt pretrained weights
-    return make_backend(args).run(table, tasks, store, console,
-                                  lambda: print_comparison(table, tasks, store, rows, console, profile.name))
+    return backend.run(table, tasks, store, console,
+                       lambda: print_comparison(table, tasks, store, rows, console, profile.name))
 
 
 def cmd_evaluate(args, console) -> int:
