@@ -39,7 +39,7 @@ class _ResizedCrossEntropy(torch.autograd.Function):
                            align_corners=align_corners)
         u = up.permute(0, 2, 3, 1)  # (B, H, W, C), contiguous: a pixel's classes side by side
         valid = (label != ignore_index).unsqueeze(-1)
-        target = label.unsqueeze(-1).masked_fill(~valid, 0)
+        target = label.long().unsqueeze(-1).masked_fill(~valid, 0)  # gather's index type
         weight = valid.to(u.dtype)
         top = u.amax(-1, keepdim=True)
         picked = u.gather(-1, target)
