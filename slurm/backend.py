@@ -43,7 +43,6 @@ class SlurmBackend(Backend):
         check_slurm([])  # the tools are there and the controller answers
 
     def run(self, table, tasks: List[Task], store: Store, console, report) -> int:
-        self.check()
         queued = queued_jobs(store)  # also what the tasks may wait for
         todo = [t for t in tasks if not store.is_done(t.key)]
         if any(t.key in queued for t in todo):

@@ -10,8 +10,9 @@ tensors (strided), and copies the full-resolution gradient before the resize's
 backward. Here the forward computes the loss, ``acc_seg`` and the gradient of the logits
 in one pass over channels-last tensors (classes contiguous): softmax minus one-hot,
 resized back with the resize's own backward, and keeps only that low-resolution gradient.
-``tests/test_fused_training.py`` checks loss and gradients against the official
-computation (float64: to rounding)."""
+``tests/test_fused_loss.py`` (the loss alone) and ``tests/test_fused_training.py`` (a
+training step) check loss and gradients against the official computation (float64: to
+rounding)."""
 from typing import Tuple
 
 import torch
@@ -19,11 +20,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 _EPS = torch.finfo(torch.float32).eps  # mmseg's guard in the mean and in accuracy()
-
-
-def _layout(x: torch.Tensor) -> torch.memory_format:
-    cl = x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last)
-    return torch.channels_last if cl else torch.contiguous_format
 
 
 class _ResizedCrossEntropy(torch.autograd.Function):
@@ -52,8 +48,8 @@ class _ResizedCrossEntropy(torch.autograd.Function):
         grad = torch.ops.aten.upsample_bilinear2d_backward(up, size, [b, c, h, w], align_corners)
         n_valid = int(valid.sum())
         denom = (n_valid if avg_non_ignore else label.numel()) + _EPS
-        # in the logits' layout, as autograd hands gradients to a compiled backward
-        ctx.save_for_backward(grad.div_(denom).to(logits.dtype).contiguous(memory_format=_layout(logits)))
+        # in the logits' own dtype and layout: the head's backward gets what mmseg's loss gives it
+        ctx.save_for_backward(torch.empty_like(logits).copy_(grad.div_(denom)))
         loss = (nll * weight).sum() / denom
         acc = (correct.float() + _EPS).reshape(1) * (100.0 / (n_valid + _EPS))
         ctx.mark_non_differentiable(acc)

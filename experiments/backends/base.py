@@ -74,7 +74,7 @@ class Backend:
 
     def check(self) -> None:
         """Raises ``BackendError`` if this backend cannot run anything now (a scheduler
-        that does not answer); ``run`` calls it before the datasets are prepared."""
+        that does not answer); called before the datasets are prepared and ``run``."""
 
     def run(self, table, tasks: List[Task], store: Store, console, report: Callable[[], None]) -> int:
         """Runs or submits what is not done; ``report`` prints the comparison once

@@ -25,8 +25,7 @@ def cmd_run(args, console) -> int:
     console.print(f'[bold]{table.name}[/]: {len(tasks)} tasks, {len(tasks) - len(todo)} already done, '
                   f'{len(todo)} to run (profile {profile.name}, results in {store.root})')
     backend = make_backend(args)
-    if todo:
-        backend.check()  # an unreachable cluster is named before the datasets are prepared
+    backend.check()  # an unreachable cluster is named before the datasets are prepared
     for check_ in prepare_data(todo, store, available_cpus()).values():  # a bad root fails here, before any job
         for line in check_.warnings():
             console.print(f'[yellow]note:[/] {check_.dataset} at {check_.root}: {line}', highlight=False)

@@ -14,8 +14,8 @@ not use it (their activations are not malloc'd).
 """
 import contextlib
 import ctypes
-import gc
 import ctypes.util
+import gc
 from typing import Iterator
 
 # mallopt parameters, from glibc's malloc.h
