@@ -25,5 +25,9 @@ demo: install
 complexity: install
 	$(BIN)/run-experiment table1 --stages complexity --profile paper
 
+# pytest-xdist workers: one per CPU plus one, as the suite's SLURM jobs, subprocesses and
+# polls leave CPUs idle (2 cores: 2 workers 694 s, 3 workers 614 s; docs/performance.md)
+TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
+
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder

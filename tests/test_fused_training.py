@@ -2,16 +2,19 @@
 the MiT encoder and the head, the projected-first fuse) is the official function: one step
 from the same weights and batch gives the same loss, gradients and updated parameters, to
 float64 rounding (1e-10) and within a stated float32 tolerance; and a 200-step training
-follows the official computation's loss curve."""
+follows the official computation's loss curve. The optimizer the suite trains with
+(``GroupedAdamW``: AdamW stepped once per set of equal group settings) gives bit-identical
+parameters and state to the config's AdamW."""
 import copy
 import os
 
 import pytest
 import torch
-from mmengine.optim import build_optim_wrapper
-
 from conftest import CONFIG_DIR
+from mmengine.optim import build_optim_wrapper
 from test_training_step import batch
+
+from experiments.engine.optimizer import GroupedAdamW, grouped
 from umixformer.apis import load_config
 from umixformer.complexity import build_segmentor
 from umixformer.optimize import computation, set_fused
@@ -67,7 +70,8 @@ def test_200_steps_follow_the_official_loss_curve():
         model = build_segmentor(os.path.join(CONFIG_DIR, config), eval_mode=False).train()
         set_fused(model, fused)
         cfg = load_config(os.path.join(CONFIG_DIR, config))
-        optim = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+        # the official run's AdamW, or as the suite trains: GroupedAdamW
+        optim = build_optim_wrapper(model, (grouped if fused else copy.deepcopy)(cfg.optim_wrapper))
         imgs, samples = batch(model.decode_head.num_classes, hw=(32, 32))
         torch.manual_seed(1)
         curve = []
@@ -79,3 +83,66 @@ def test_200_steps_follow_the_official_loss_curve():
     rel = [abs(a - b) / a for a, b in zip(curves[False], curves[True])]
     assert max(rel) <= 0.02, f'worst {max(rel):.4f} at step {rel.index(max(rel))}'
     assert curves[True][-1] < 0.2 * curves[True][0]  # and it learns
+
+
+def test_grouped_adamw_is_the_configs_adamw_bit_for_bit():
+    """The config's optim_wrapper (AdamW, one param group per parameter from its paramwise_cfg)
+    against the same with GroupedAdamW, under the config's schedulers: parameters and optimizer
+    state equal bit for bit after every step, the same groups, fewer update calls; each one's
+    state_dict resumes the other (checkpoints of either kind resume)."""
+    import importlib
+    import unittest.mock
+
+    from mmengine.optim.scheduler import LinearLR, PolyLR
+    cfg = load_config(os.path.join(CONFIG_DIR, FAMILIES[0]))
+    torch.manual_seed(0)
+    base = build_segmentor(cfg, eval_mode=False).train()
+    models = [base, copy.deepcopy(base)]
+    optims = [build_optim_wrapper(models[0], copy.deepcopy(cfg.optim_wrapper)),
+              build_optim_wrapper(models[1], grouped(cfg.optim_wrapper))]
+    assert type(optims[0].optimizer) is torch.optim.AdamW and type(optims[1].optimizer) is GroupedAdamW
+    groups = optims[0].optimizer.param_groups
+    # 253 groups of 3 settings: the encoder with and without weight decay, the head at 10x lr
+    assert len(groups) == 253 and len({(g['lr'], g['weight_decay']) for g in groups}) == 3
+    scheds = [[LinearLR(o, start_factor=1e-6, by_epoch=False, begin=0, end=3),
+               PolyLR(o, eta_min=0.0, power=1.0, by_epoch=False, begin=3, end=8)] for o in optims]
+    calls = {}
+    adam_module = importlib.import_module('torch.optim.adam')  # where Adam.step finds the update
+    real = adam_module.adam
+
+    def counted(*args, **kwargs):  # torch's update, once per call of it
+        calls['n'] = calls.get('n', 0) + 1
+        return real(*args, **kwargs)
+
+    def step(k, i):
+        gen = torch.Generator().manual_seed(i)
+        for p in models[k].parameters():
+            p.grad = torch.randn(p.shape, generator=gen)
+        optims[k].step()
+        for s in scheds[k]:
+            s.step()
+
+    def same():
+        a, b = (o.optimizer.state_dict() for o in optims)
+        assert a['param_groups'] == b['param_groups']
+        assert all(torch.equal(a['state'][i][n], b['state'][i][n]) for i in a['state'] for n in a['state'][i])
+        return all(torch.equal(p, q) for p, q in zip(models[0].parameters(), models[1].parameters()))
+
+    for i in range(6):
+        with unittest.mock.patch.object(adam_module, 'adam', counted):
+            calls.clear()
+            step(0, i)
+            official = calls['n']
+            calls.clear()
+            step(1, i)
+            ours = calls['n']
+        assert (official, ours) == (253, 3)
+        assert same(), f'parameters differ after step {i + 1}'
+    # crosswise resume: each continues from the other's state
+    states = [o.optimizer.state_dict() for o in optims]
+    optims[0].optimizer.load_state_dict(states[1])
+    optims[1].optimizer.load_state_dict(states[0])
+    for i in range(6, 8):
+        step(0, i)
+        step(1, i)
+        assert same(), f'parameters differ after resumed step {i + 1}'

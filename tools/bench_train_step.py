@@ -3,7 +3,8 @@ forward, loss, backward, the config's AdamW step with its param groups), the
 model as the official code computes it (``set_plain``: explicit softmax(qk^T)v in
 the head, mmseg's ``nn.MultiheadAttention`` in the encoder, concat-then-fuse) against
 the suite's training computation (``set_fused``: fused attention in both, the
-projected-first fuse, the fused resize + cross-entropy loss), same weights. Each variant runs in its own process so its
+projected-first fuse, the fused resize + cross-entropy loss; AdamW stepped per set of equal
+group settings, ``GroupedAdamW``), same weights. Each variant runs in its own process so its
 peak memory is its own (CPU: peak RSS above the built model; GPU: peak
 allocated).
 
@@ -46,7 +47,7 @@ def run_variant(variant: str, iters: int, batch: int, size: int, config: str = C
         set_fused(model, True)
     if compile:  # as --train-compile trains (the first steps compile: more warm-up)
         cfg.train_compile = compile
-    step = train_step(model, cfg, batch, (size, size))
+    step = train_step(model, cfg, batch, (size, size), grouped_step=variant != 'official')
     base = _rss_mb()
     if dev == 'cuda':
         torch.cuda.reset_peak_memory_stats()

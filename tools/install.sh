@@ -13,7 +13,7 @@ command -v "$PY" >/dev/null || PY=python3
 SETUPTOOLS='setuptools>=77,<81'
 MMCV=mmcv==2.1.0
 STACK=(mmengine==0.10.7 mmsegmentation==1.2.2 ftfy regex fvcore 'numpy<2.5' pandas jinja2 matplotlib
-       rich pytest pytest-timeout 'imagecorruptions==1.1.2' 'numba==0.68.1' 'scikit-image' 'opencv-python-headless'
+       rich pytest pytest-timeout 'pytest-xdist==3.8.0' 'imagecorruptions==1.1.2' 'numba==0.68.1' 'scikit-image' 'opencv-python-headless'
        'cityscapesscripts==2.2.4' 'tensorboard==2.21.0' 'mlflow-skinny==3.17.2' 'wandb==0.31.0'
        'onnx==1.23.2' 'onnxruntime==1.23.2')
 STAMP_TEXT="${UMIX_TORCH:-} $SETUPTOOLS $MMCV ${STACK[*]} $(sha1sum "$ROOT/pyproject.toml" "$ROOT/tools/install_choice.py" | cut -c1-12 | tr '\n' ' ')"

@@ -1,5 +1,6 @@
 """Dataset roots: where they are, whether they have the layout mmseg reads, and
 the built-in synthetic datasets in the exact ADE20K and Cityscapes layouts."""
+import functools
 import json
 import os
 import shutil
@@ -105,9 +106,10 @@ def builtin_num_classes(dataset: str) -> int:
     return largest if dataset == 'ade20k' else largest + 1
 
 
-def _texture(rng: np.random.Generator, cls_index: int, hw: Tuple[int, int]) -> np.ndarray:
-    """A class's look: its own colour and stripe orientation/frequency, plus noise."""
-    h, w = hw
+@functools.lru_cache(maxsize=None)
+def _pattern(cls_index: int, h: int, w: int) -> np.ndarray:
+    """A class's noiseless look: its own colour and stripe orientation/frequency (float32,
+    read-only; the same for every image, so computed once per process)."""
     hue = np.array([(37 * cls_index) % 180, 160 + 11 * (cls_index % 5), 150 + 13 * (cls_index % 7)],
                    dtype=np.uint8)
     import cv2
@@ -116,8 +118,17 @@ def _texture(rng: np.random.Generator, cls_index: int, hw: Tuple[int, int]) -> n
     angle = np.pi * cls_index / len(SYNTH_CLASSES['ade20k'])
     freq = 0.15 + 0.1 * (cls_index % 3)
     stripes = np.sin(freq * (xx * np.cos(angle) + yy * np.sin(angle)))[..., None]
-    img = color + 35.0 * stripes + rng.normal(0, 12, (h, w, 3))
-    return np.clip(img, 0, 255)
+    out = color + 35.0 * stripes
+    out.flags.writeable = False
+    return out
+
+
+def _texture(rng: np.random.Generator, cls_index: int, sel: np.ndarray) -> np.ndarray:
+    """The class's look plus noise at the pixels ``sel``; the whole image's noise is drawn
+    (the generator's stream, and so every later image, does not depend on ``sel``)."""
+    h, w = sel.shape
+    noise = rng.normal(0, 12, (h, w, 3))
+    return np.clip(_pattern(cls_index, h, w)[sel] + noise[sel], 0, 255)
 
 
 def synth_sample(rng: np.random.Generator, dataset: str) -> Tuple[np.ndarray, np.ndarray]:
@@ -153,7 +164,7 @@ def synth_sample(rng: np.random.Generator, dataset: str) -> Tuple[np.ndarray, np
     for k, value in enumerate(classes):
         sel = label == value
         if sel.any():
-            img[sel] = _texture(rng, k, (h, w))[sel]
+            img[sel] = _texture(rng, k, sel)
     # a thin unlabeled band, as real annotations have (ignored by the metric)
     label[:, :2] = SYNTH_IGNORE[dataset]
     img = cv2.GaussianBlur(img, (3, 3), 0)

@@ -17,6 +17,7 @@ from typing import Callable, Dict, List, Tuple
 import torch
 
 from experiments.core.device import device_details
+from experiments.engine.optimizer import grouped
 from experiments.planning.projection import CALIBRATION_VERSION, signature, test_hw
 from umixformer.apis import build_segmentor
 from umixformer.input_size import config_crop
@@ -55,14 +56,16 @@ def timed(fn: Callable[[], object], iters: int, warmup: int, cuda: bool) -> List
     return times
 
 
-def train_step(model, cfg, batch: int, hw: Tuple[int, int]) -> Callable[[], float]:
-    """One training iteration of ``model`` with ``cfg``'s optimizer (a closure; returns the loss)."""
+def train_step(model, cfg, batch: int, hw: Tuple[int, int], grouped_step: bool = True) -> Callable[[], float]:
+    """One training iteration of ``model`` with ``cfg``'s optimizer (a closure; returns the loss),
+    stepped as the training stage steps it (``GroupedAdamW``) or, ``grouped_step=False``, as
+    the config names it (the official runs)."""
     from mmengine.logging import MMLogger
     from mmengine.optim import build_optim_wrapper
 
     # mmengine logs to its newest logger: one at WARNING keeps the optimizer's per-parameter lines out
     MMLogger.get_instance(f'umix-calibrate-{id(model)}', log_level='WARNING')
-    optim = build_optim_wrapper(model, copy.deepcopy(cfg.optim_wrapper))
+    optim = build_optim_wrapper(model, (grouped if grouped_step else copy.deepcopy)(cfg.optim_wrapper))
     data = training_batch(model, batch, hw)
     if cfg.get('train_compile'):  # as the training stage compiles (--train-compile)
         compile_for_training(model, cfg.train_compile)

@@ -15,6 +15,7 @@ from experiments.engine.allocator import collector_frozen, heap_kept
 from experiments.engine.checkpoints import ATOMIC_BACKEND
 from experiments.engine.distributed import current_placement, describe
 from experiments.engine.latency import measure_latency
+from experiments.engine.optimizer import GroupedAdamW, grouped
 from experiments.engine.per_class import per_class_of, with_per_class
 from experiments.engine.resume import PositionedRunner
 from experiments.engine.trackers import with_trackers
@@ -112,8 +113,9 @@ def run_train(task: Task, store: Store) -> StageResult:
         hooks_cfg['checkpoint'] = dict(hooks_cfg['checkpoint'], backend_args=ATOMIC_BACKEND)
     verify_localised(task.cfg.model)  # on this node, right before the encoder weights are read
     # resume from that file explicitly: mmengine's own lookup reads last_checkpoint's absolute path
+    # AdamW stepped per set of equal group settings: bit-identical parameters, fewer calls
     runner = _runner(task, work, store.root, resume=resumed is not None, load_from=resumed, custom_hooks=custom,
-                     default_hooks=hooks_cfg)
+                     default_hooks=hooks_cfg, optim_wrapper=grouped(task.cfg.optim_wrapper))
     # the same function as the official computation, faster: fused attention in the encoder
     # and the head, the projected-first fuse (tests/test_fused_training.py: equal gradients)
     model = set_fused(getattr(runner.model, 'module', runner.model), True)
@@ -127,10 +129,15 @@ def run_train(task: Task, store: Store) -> StageResult:
     if ckpt is None:
         raise StageError(f'training finished but left no checkpoint in {work}')
     loss = runner.message_hub.get_scalar('train/loss').current()
-    metrics = {'iters': runner.iter, 'final_loss': float(loss), 'computation': computation(model)}
+    metrics = {'iters': runner.iter, 'final_loss': float(loss),
+               'computation': dict(computation(model), grouped_optimizer_step=_grouped(runner))}
     if describe():  # how the processes trained together (the key has the world size)
         metrics['distributed'] = describe()
     return metrics, {'checkpoint': store.rel(ckpt), 'work_dir': store.rel(work)}, resumed and store.rel(resumed)
+
+
+def _grouped(runner) -> bool:
+    return isinstance(getattr(runner.optim_wrapper, 'optimizer', None), GroupedAdamW)
 
 
 def _finished_training(task: Task, store: Store):

@@ -25,7 +25,7 @@ from experiments.store.keys import content_hash
 from umixformer.input_size import config_crop, measuring_hw
 
 # what is timed (experiments.engine.calibrate): change when the timing changes
-CALIBRATION_VERSION = 'train_step(fused)+predict/v1'
+CALIBRATION_VERSION = 'train_step(fused,grouped-adamw)+predict/v2'
 PROJECTED_STAGES = ('train', 'test', 'robustness')
 
 
