@@ -271,9 +271,10 @@ WRITERS = """
 import multiprocessing as mp, sys, time
 sys.path.insert(0, {tests!r})
 from test_store import _finish_at
+import experiments.engine.executor, experiments.engine.stages  # once, here: the forks start at once
 runs, same_key = sys.argv[1], sys.argv[2] == '1'
 t_end = time.time() + 3
-with mp.get_context('fork').Pool(16) as pool:  # forked from this fresh, single-threaded process
+with mp.get_context('fork').Pool(16) as pool:  # forked from this process (no torch op has run: one thread)
     print(pool.map(_finish_at, [(i, same_key, runs, t_end) for i in range(16)]))
 """
 
