@@ -42,6 +42,10 @@ def test_runs_every_stage_and_records_provenance(tiny_run, capsys):
         assert r.command.endswith(f'--runs-dir {runs}')
     test = next(r for r in recs.values() if r.stage == 'test' and r.dataset == 'ade20k')
     assert 0.0 <= test.metrics['miou'] <= 100.0
+    for r in recs.values():  # what the training computed with, said by its record
+        if r.stage == 'train':
+            assert r.metrics['computation'] == dict(fused_head_attention=True, fused_encoder_attention=True,
+                                                    fast_fuse=True, fused_loss=True, grouped_optimizer_step=True)
     cx = next(r for r in recs.values() if r.stage == 'complexity')
     assert abs(cx.metrics['gflops'] - 6.16) < 0.01  # at 512x512 whatever the profile
     assert abs(cx.metrics['params_published_layout_m'] - 6.14) < 0.01
