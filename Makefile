@@ -26,7 +26,7 @@ complexity: install
 	$(BIN)/run-experiment table1 --stages complexity --profile paper
 
 # pytest-xdist workers: one per CPU plus one, as the suite's SLURM jobs, subprocesses and
-# polls leave CPUs idle (2 cores: 2 workers 694 s, 3 workers 614 s; docs/performance.md)
+# polls leave CPUs idle (2 cores: 2 workers 694 s, 3 workers 614 s, 4 workers 664 s; docs/performance.md)
 TEST_WORKERS ?= $(shell echo $$(( $$(nproc) + 1 )))
 
 test: install

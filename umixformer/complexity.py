@@ -113,12 +113,24 @@ def _dispatch_handles() -> dict:
     }
 
 
+def _meta_copy(model: torch.nn.Module) -> torch.nn.Module:
+    """A copy of ``model`` with its parameters and buffers on the meta device, made without
+    copying their data (``deepcopy(model).to('meta')`` copies every weight first: 0.46 vs
+    0.08 s for MiT-B5). Shared tensors stay shared (deepcopy's memo is by identity)."""
+    import copy
+    import itertools
+    memo = {}
+    for t in itertools.chain(model.parameters(), model.buffers()):
+        empty = torch.empty_like(t, device='meta')
+        memo[id(t)] = torch.nn.Parameter(empty, t.requires_grad) if isinstance(t, torch.nn.Parameter) else empty
+    return copy.deepcopy(model, memo)
+
+
 def count_flops(model: torch.nn.Module, input_hw: Sequence[int]) -> int:
     """FLOPs of ``model`` on a (1, 3, H, W) input, counted as mmengine's
     FlopAnalyzer counts them (the paper's counter, :func:`count_flops_jit`), on
     meta tensors: shapes only, so the paper's sizes cost a fraction of a second.
     ``tests/test_complexity.py`` checks the two agree on every config."""
-    import copy
     from torch.utils._python_dispatch import TorchDispatchMode
 
     handles = _dispatch_handles()
@@ -133,7 +145,7 @@ def count_flops(model: torch.nn.Module, input_hw: Sequence[int]) -> int:
                 self.total += int(handle(args, out[0] if isinstance(out, (tuple, list)) else out))
             return out
 
-    meta = copy.deepcopy(model).to('meta') if any(p.device.type != 'meta' for p in model.parameters()) else model
+    meta = _meta_copy(model) if any(p.device.type != 'meta' for p in model.parameters()) else model
     meta.eval()
     try:
         with torch.no_grad(), _Count() as counter:
