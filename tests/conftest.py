@@ -47,8 +47,8 @@ def _register():
 def builtin_data_once(tmp_path_factory):
     """The built-in datasets at their default parameters are generated once per session;
     every runs folder that needs one gets a copy (written beside it and renamed into
-    place, as the generator does) instead of generating it again: 4.5 s for ADE20K and
-    6.3 s for Cityscapes, in dozens of tests. The generator is deterministic, and
+    place, as the generator does) instead of generating it again: 1.3 s for ADE20K and
+    5.0 s for Cityscapes, in dozens of tests. The generator is deterministic, and
     ``test_data_prepare.py::test_the_session_copy_is_a_fresh_generation`` compares a copy
     with a fresh generation file by file. Only the data check's call is replaced (in this
     process): tests that call ``experiments.data.datasets.generate_synthetic`` themselves

@@ -71,7 +71,7 @@ def test_200_steps_follow_the_official_loss_curve():
         set_fused(model, fused)
         cfg = load_config(os.path.join(CONFIG_DIR, config))
         # the official run's AdamW, or as the suite trains: GroupedAdamW
-        optim = build_optim_wrapper(model, (grouped if fused else copy.deepcopy)(cfg.optim_wrapper))
+        optim = build_optim_wrapper(model, grouped(cfg.optim_wrapper) if fused else cfg.optim_wrapper)
         imgs, samples = batch(model.decode_head.num_classes, hw=(32, 32))
         torch.manual_seed(1)
         curve = []

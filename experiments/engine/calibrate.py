@@ -8,7 +8,6 @@ and crop, with the computation the suite trains with (fused attention: ``set_fus
 and ``torch.compile`` where the row trains with it (``--train-compile``).
 Inference is ``predict`` mode (whole or slide, as the config tests) on one image at the
 test size. Each is timed after warm-up, synchronised on a GPU; the median is kept."""
-import copy
 import datetime
 import statistics
 import time
@@ -65,7 +64,8 @@ def train_step(model, cfg, batch: int, hw: Tuple[int, int], grouped_step: bool =
 
     # mmengine logs to its newest logger: one at WARNING keeps the optimizer's per-parameter lines out
     MMLogger.get_instance(f'umix-calibrate-{id(model)}', log_level='WARNING')
-    optim = build_optim_wrapper(model, (grouped if grouped_step else copy.deepcopy)(cfg.optim_wrapper))
+    # (build_optim_wrapper copies the config it is given)
+    optim = build_optim_wrapper(model, grouped(cfg.optim_wrapper) if grouped_step else cfg.optim_wrapper)
     data = training_batch(model, batch, hw)
     if cfg.get('train_compile'):  # as the training stage compiles (--train-compile)
         compile_for_training(model, cfg.train_compile)

@@ -39,11 +39,7 @@ class GroupedAdamW(torch.optim.AdamW):
         groups = self.param_groups
         merged = {}
         for group in groups:
-            key = _setting_key(group)
-            if key in merged:
-                merged[key]['params'] = merged[key]['params'] + group['params']
-            else:
-                merged[key] = dict(group)
+            merged.setdefault(_setting_key(group), dict(group, params=[]))['params'].extend(group['params'])
         self.param_groups = list(merged.values())
         try:
             return super().step(closure)
