@@ -85,7 +85,9 @@ def test_200_steps_follow_the_official_loss_curve():
     assert curves[True][-1] < 0.2 * curves[True][0]  # and it learns
 
 
-def test_grouped_adamw_is_the_configs_adamw_bit_for_bit():
+# torch's default on the CPU (single-tensor), and foreach: its default on a GPU, run here on the CPU
+@pytest.mark.parametrize('foreach', [None, True], ids=['cpu-default', 'foreach-as-on-gpu'])
+def test_grouped_adamw_is_the_configs_adamw_bit_for_bit(foreach):
     """The config's optim_wrapper (AdamW, one param group per parameter from its paramwise_cfg)
     against the same with GroupedAdamW, under the config's schedulers: parameters and optimizer
     state equal bit for bit after every step, the same groups, fewer update calls; each one's
@@ -95,6 +97,7 @@ def test_grouped_adamw_is_the_configs_adamw_bit_for_bit():
 
     from mmengine.optim.scheduler import LinearLR, PolyLR
     cfg = load_config(os.path.join(CONFIG_DIR, FAMILIES[0]))
+    cfg.optim_wrapper.optimizer.foreach = foreach
     torch.manual_seed(0)
     base = build_segmentor(cfg, eval_mode=False).train()
     models = [base, copy.deepcopy(base)]
