@@ -1,4 +1,8 @@
+import fcntl
 import os
+import shutil
+from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -43,6 +47,25 @@ def _register():
     register_all_modules(init_default_scope=True)
 
 
+def made_once(tmp_path_factory, name: str, make: Callable[[Path], object]) -> Path:
+    """The folder ``name``, made by ``make(folder)`` once per test run: under pytest-xdist
+    the first worker that asks makes it and the others wait for it on a lock (the
+    pattern of pytest-xdist's docs for session fixtures), so that e.g. a training shared
+    by seven test files runs once, not once per worker. A folder whose making failed is
+    made again by the next worker that asks. Its users read it (or copy it to change it)."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get('PYTEST_XDIST_WORKER'):
+        base = base.parent  # the run's folder, above this worker's own popen-gwN
+    folder, done = base / name, base / f'{name}.done'
+    with open(base / f'{name}.lock', 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            make(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope='session', autouse=True)
 def builtin_data_once(tmp_path_factory):
     """The built-in datasets at their default parameters are generated once per session;
@@ -52,20 +75,17 @@ def builtin_data_once(tmp_path_factory):
     ``test_data_prepare.py::test_the_session_copy_is_a_fresh_generation`` compares a copy
     with a fresh generation file by file. Only the data check's call is replaced (in this
     process): tests that call ``experiments.data.datasets.generate_synthetic`` themselves
-    get the generator; a root that is not new gets the generator's own checks."""
-    import shutil
+    get the generator; a root that is not new gets the generator's own checks. Under
+    pytest-xdist the workers share the one generation (``made_once``)."""
     import tempfile
 
     from experiments.data import check
     generate = check.generate_synthetic
-    cache = tmp_path_factory.mktemp('builtin-data')
 
     def copy_of_one_generation(dataset: str, root: str) -> str:
         if os.path.exists(root) and os.listdir(root):
             return generate(dataset, root)
-        src = os.path.join(cache, dataset)
-        if not os.path.exists(src):
-            generate(dataset, src)
+        src = made_once(tmp_path_factory, f'builtin-{dataset}', lambda folder: generate(dataset, str(folder)))
         parent = os.path.dirname(os.path.abspath(root))
         os.makedirs(parent, exist_ok=True)
         tmp = os.path.join(tempfile.mkdtemp(dir=parent, prefix='.synthetic-'), dataset)
@@ -77,13 +97,12 @@ def builtin_data_once(tmp_path_factory):
         return root
 
     check.generate_synthetic = copy_of_one_generation
-    yield cache
+    yield
     check.generate_synthetic = generate
 
 
 def require_tool(name: str, why: str) -> str:
     """The tool's path; a skip locally when it is missing, a failure in CI."""
-    import shutil
     path = shutil.which(name)
     if path is None:
         msg = f'{name} is not installed ({why}); `make install` installs it as root'
@@ -99,15 +118,17 @@ TINY_TABLES = os.path.join(DATA_DIR, 'tables')
 @pytest.fixture(scope='session')
 def tiny_trained(tmp_path_factory):
     """One tiny training + test of tiny/umix-b0 on a dataset root outside the runs
-    folder, shared by the tests that read it: (base folder, runs folder, data root).
-    Tests that change the store work on a copy (shutil.copytree)."""
+    folder, shared by the tests that read it (in every worker: ``made_once``): (base
+    folder, runs folder, data root). Tests that change the store work on a copy
+    (shutil.copytree)."""
     from experiments.cli import main
     from experiments.data.datasets import generate_synthetic
-    base = tmp_path_factory.mktemp('trained')
-    data = str(base / 'ade')
-    generate_synthetic('ade20k', data)
-    os.remove(os.path.join(data, '.umixformer-synthetic.json'))  # a "real" dataset: identified by its files
-    runs = base / 'runs'
-    assert main(['tiny', '--tables', TINY_TABLES, '--profile', 'tiny', '--rows', 'umix-b0', '--stages', 'train,test',
-                 '--data-root', f'ade20k={data}', '--runs-dir', str(runs)]) == 0
-    return base, runs, data
+
+    def train(base: Path) -> None:
+        data = str(base / 'ade')
+        generate_synthetic('ade20k', data)
+        os.remove(os.path.join(data, '.umixformer-synthetic.json'))  # a "real" dataset: identified by its files
+        assert main(['tiny', '--tables', TINY_TABLES, '--profile', 'tiny', '--rows', 'umix-b0', '--stages',
+                     'train,test', '--data-root', f'ade20k={data}', '--runs-dir', str(base / 'runs')]) == 0
+    base = made_once(tmp_path_factory, 'trained', train)
+    return base, base / 'runs', str(base / 'ade')
