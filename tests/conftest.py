@@ -119,8 +119,8 @@ TINY_TABLES = os.path.join(DATA_DIR, 'tables')
 def tiny_trained(tmp_path_factory):
     """One tiny training + test of tiny/umix-b0 on a dataset root outside the runs
     folder, shared by the tests that read it (in every worker: ``made_once``): (base
-    folder, runs folder, data root). Tests that change the store work on a copy
-    (shutil.copytree)."""
+    folder, runs folder, data root). Nothing writes there: tests that change the store
+    work on a copy in their own ``tmp_path`` (shutil.copytree)."""
     from experiments.cli import main
     from experiments.data.datasets import generate_synthetic
 

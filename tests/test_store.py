@@ -74,9 +74,9 @@ def _plan_todo(runs, data, tables=TABLES):
     return [t for t in tasks if not store.is_done(t.key)], tasks, store
 
 
-def test_moved_store_and_data_plan_nothing(trained, capsys):
-    base, runs, data = trained
-    new_runs, new_data = base / 'elsewhere' / 'runs', str(base / 'mnt' / 'ade')
+def test_moved_store_and_data_plan_nothing(trained, tmp_path, capsys):
+    _, runs, data = trained
+    new_runs, new_data = tmp_path / 'elsewhere' / 'runs', str(tmp_path / 'mnt' / 'ade')
     os.makedirs(os.path.dirname(new_data))
     shutil.copytree(runs, new_runs, symlinks=True)
     os.symlink(data, new_data)  # a remounted / symlinked copy of the same files
@@ -92,16 +92,16 @@ def test_moved_store_and_data_plan_nothing(trained, capsys):
                  '--runs-dir', str(new_runs)]) == 0
     assert store.get(test_key).status == 'done'
     # other files are another dataset
-    other = base / 'other'
+    other = tmp_path / 'other'
     shutil.copytree(data, other)
     os.remove(next(os.path.join(d, f) for d, _, fs in os.walk(other / 'images' / 'validation') for f in fs))
     todo, _, _ = _plan_todo(new_runs, str(other))
     assert len(todo) == 2
 
 
-def test_damaged_records_are_moved_aside(trained, capsys):
-    base, runs, data = trained
-    runs2 = base / 'damaged-runs'
+def test_damaged_records_are_moved_aside(trained, tmp_path, capsys):
+    _, runs, data = trained
+    runs2 = tmp_path / 'damaged-runs'
     shutil.copytree(runs, runs2, symlinks=True)
     store = Store(str(runs2))
     keys = sorted(r.key for r in store.records())
@@ -118,9 +118,9 @@ def test_damaged_records_are_moved_aside(trained, capsys):
     assert main(['plan'] + args) == 0 and main(['report'] + args[:1] + args[1:]) == 0
 
 
-def test_missing_checkpoint_is_flagged_and_invalidated(trained, capsys):
-    base, runs, data = trained
-    runs3 = base / 'gone-runs'
+def test_missing_checkpoint_is_flagged_and_invalidated(trained, tmp_path, capsys):
+    _, runs, data = trained
+    runs3 = tmp_path / 'gone-runs'
     shutil.copytree(runs, runs3, symlinks=True)
     store = Store(str(runs3))
     train = next(r for r in store.records() if r.stage == 'train')
