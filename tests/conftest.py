@@ -118,9 +118,9 @@ TINY_TABLES = os.path.join(DATA_DIR, 'tables')
 @pytest.fixture(scope='session')
 def tiny_trained(tmp_path_factory):
     """One tiny training + test of tiny/umix-b0 on a dataset root outside the runs
-    folder, shared by the tests that read it (in every worker: ``made_once``): (base
-    folder, runs folder, data root). Nothing writes there: tests that change the store
-    work on a copy in their own ``tmp_path`` (shutil.copytree)."""
+    folder, shared by the tests that read it (in every worker: ``made_once``): (runs
+    folder, data root). Nothing writes there: tests that change the store work on a
+    copy in their own ``tmp_path`` (shutil.copytree)."""
     from experiments.cli import main
     from experiments.data.datasets import generate_synthetic
 
@@ -131,4 +131,4 @@ def tiny_trained(tmp_path_factory):
         assert main(['tiny', '--tables', TINY_TABLES, '--profile', 'tiny', '--rows', 'umix-b0', '--stages',
                      'train,test', '--data-root', f'ade20k={data}', '--runs-dir', str(base / 'runs')]) == 0
     base = made_once(tmp_path_factory, 'trained', train)
-    return base, base / 'runs', str(base / 'ade')
+    return base / 'runs', str(base / 'ade')

@@ -12,7 +12,7 @@ from experiments.store import Store
 
 
 def test_export_of_a_trained_row_runs_in_onnxruntime(tiny_trained, tmp_path, capsys):
-    _, runs, data = tiny_trained
+    runs, data = tiny_trained
     out = tmp_path / 'onnx'
     assert main(['export', 'tiny', '--rows', 'umix-b0', '--tables', TINY_TABLES, '--profile', 'tiny',
                  '--runs-dir', str(runs), '--data-root', f'ade20k={data}', '--out', str(out)]) == 0

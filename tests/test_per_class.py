@@ -15,7 +15,7 @@ def _records(runs):
 
 
 def test_test_record_holds_the_logged_per_class_iou(tiny_trained):
-    _, runs, _ = tiny_trained
+    runs, _ = tiny_trained
     _, test = _records(runs)
     per_class = test.metrics['per_class_iou']
     from mmseg.datasets import ADE20KDataset
@@ -84,7 +84,7 @@ def test_training_curves_are_the_logged_scalars(tiny_trained, tmp_path):
     from experiments.cli import main
     from reports.plots import drawn
     from conftest import TINY_TABLES
-    _, runs, data = tiny_trained
+    runs, data = tiny_trained
     copy = tmp_path / 'runs'
     shutil.copytree(runs, copy)
     assert main(['report', 'tiny', '--tables', TINY_TABLES, '--profile', 'tiny', '--runs-dir', str(copy),
@@ -117,7 +117,7 @@ def test_qualitative_figure_shows_the_stored_predictions(tiny_trained, tmp_path)
     from experiments.cli.selection import select_tasks
     from experiments.data.samples import choose, prediction_name
     from reports.qualitative import draw, panels
-    _, runs, data = tiny_trained
+    runs, data = tiny_trained
     copy = tmp_path / 'runs'
     shutil.copytree(runs, copy)
     _, test = _records(copy)

@@ -13,7 +13,7 @@ from experiments.store import Store
 
 
 def test_predict_equals_the_test_stage_and_draws_overlays(tiny_trained, tmp_path, capsys):
-    _, runs, data = tiny_trained
+    runs, data = tiny_trained
     copy = tmp_path / 'runs'
     shutil.copytree(runs, copy)
     images = [os.path.join(data, 'images', 'validation', i) for i in choose('ade20k', data, 4, 0)[:2]]

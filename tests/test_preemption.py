@@ -129,7 +129,7 @@ def test_rng_states_survive_a_load_onto_another_device(tiny_trained):
     tensor in it arrives as a CUDA tensor. The saved generator states must still restore
     (stand-in for the GPU: map_location='meta', a device that holds no CPU data)."""
     from experiments.engine.hooks import ExactResumeHook, restore_rng_states
-    _, runs, _ = tiny_trained
+    runs, _ = tiny_trained
     store = Store(str(runs))
     train = next(r for r in store.records() if r.stage == 'train')
     on_cpu = load(store.abs(train.artifacts['checkpoint']), 'cpu')

@@ -75,7 +75,7 @@ def _plan_todo(runs, data, tables=TABLES):
 
 
 def test_moved_store_and_data_plan_nothing(trained, tmp_path, capsys):
-    _, runs, data = trained
+    runs, data = trained
     new_runs, new_data = tmp_path / 'elsewhere' / 'runs', str(tmp_path / 'mnt' / 'ade')
     os.makedirs(os.path.dirname(new_data))
     shutil.copytree(runs, new_runs, symlinks=True)
@@ -100,7 +100,7 @@ def test_moved_store_and_data_plan_nothing(trained, tmp_path, capsys):
 
 
 def test_damaged_records_are_moved_aside(trained, tmp_path, capsys):
-    _, runs, data = trained
+    runs, data = trained
     runs2 = tmp_path / 'damaged-runs'
     shutil.copytree(runs, runs2, symlinks=True)
     store = Store(str(runs2))
@@ -119,7 +119,7 @@ def test_damaged_records_are_moved_aside(trained, tmp_path, capsys):
 
 
 def test_missing_checkpoint_is_flagged_and_invalidated(trained, tmp_path, capsys):
-    _, runs, data = trained
+    runs, data = trained
     runs3 = tmp_path / 'gone-runs'
     shutil.copytree(runs, runs3, symlinks=True)
     store = Store(str(runs3))

@@ -67,7 +67,7 @@ def _writable(folder):
 
 
 def test_read_only_store(tiny_trained, tmp_path):
-    _, runs, data = tiny_trained
+    runs, data = tiny_trained
     ro = tmp_path / 'shared-runs'
     shutil.copytree(runs, ro, symlinks=True)
     store = Store(str(ro))

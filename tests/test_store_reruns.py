@@ -28,7 +28,7 @@ def _paths_of(rec):
 
 
 def test_invalidated_training_trains_from_iteration_0(tiny_trained, tmp_path, capsys):
-    _, runs, data = tiny_trained
+    runs, data = tiny_trained
     runs = _copy(runs, tmp_path / 'runs')
     store = Store(str(runs))
     old = _train(store)
@@ -52,7 +52,7 @@ def test_invalidated_training_trains_from_iteration_0(tiny_trained, tmp_path, ca
 
 def test_copied_store_uses_its_own_checkpoints(tiny_trained, tmp_path):
     """cp -a RUNS COPY; an unfinished training in the copy resumes from the copy's files."""
-    _, runs, data = tiny_trained
+    runs, data = tiny_trained
     copy = _copy(runs, tmp_path / 'copy')
     store = Store(str(copy))
     train = _train(store)
@@ -79,7 +79,7 @@ def _hints(text):
 
 
 def test_every_printed_hint_works_as_printed(tiny_trained, tmp_path, capsys, monkeypatch):
-    _, runs, data = tiny_trained
+    runs, data = tiny_trained
     runs = _copy(runs, tmp_path / 'runs')
     store = Store(str(runs))
     train = _train(store)
@@ -112,7 +112,7 @@ def test_every_printed_hint_works_as_printed(tiny_trained, tmp_path, capsys, mon
 
 
 def test_status_is_one_line_per_task_and_paths_on_request(tiny_trained, capsys):
-    _, runs, data = tiny_trained
+    runs, data = tiny_trained
     args = ['tiny', '--tables', TINY_TABLES, '--profile', 'tiny', '--rows', 'umix-b0', '--data-root',
             f'ade20k={data}', '--runs-dir', str(runs)]
     capsys.readouterr()

@@ -45,7 +45,7 @@ def test_a_compiled_training_runs_and_lands_its_record(tmp_path, tiny_trained):
     the same row, data and seed) to float rounding; after that the tiny training amplifies
     rounding (two compiled runs of this test ended 5 % apart, at 1.45 and 1.59), so the end
     is checked for learning, not for a band."""
-    _, plain_runs, data = tiny_trained
+    plain_runs, data = tiny_trained
     assert main(['tiny', '--tables', TABLES, '--profile', 'tiny', '--rows', 'umix-b0', '--stages', 'train',
                  '--data-root', f'ade20k={data}', '--runs-dir', str(tmp_path), '--train-compile', 'aot_eager']) == 0
     [compiled] = Store(str(tmp_path)).records()
