@@ -126,3 +126,31 @@ def damage_member(path: str, suffix: str) -> str:
         f.seek(-len(data), io.SEEK_CUR)
         f.write(bytes(b ^ 0xFF for b in data))
     return info.filename
+
+
+def rewrite_member(src: str, dst: str, suffix: str, change) -> str:
+    """A copy of the zip ``src`` at ``dst`` whose first member ending with ``suffix`` is
+    ``change(bytes) -> bytes``; returns that member's name."""
+    changed = None
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, 'w', zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if changed is None and info.filename.endswith(suffix):
+                data, changed = change(data), info.filename
+            zout.writestr(info, data)
+    return changed
+
+
+def declare_size(path: str, suffix: str, size: int) -> None:
+    """Writes ``size`` as the uncompressed size of the first member ending with ``suffix``
+    in both its headers (what a crafted archive declares; the data stays as it is)."""
+    import struct
+    with zipfile.ZipFile(path) as zf:
+        info = next(i for i in zf.infolist() if i.filename.endswith(suffix))
+    data = bytearray(open(path, 'rb').read())
+    struct.pack_into('<I', data, info.header_offset + 22, size)  # local file header
+    central = data.index(b'PK\x01\x02')
+    while data[central + 46:central + 46 + len(info.filename)] != info.filename.encode():
+        central = data.index(b'PK\x01\x02', central + 4)
+    struct.pack_into('<I', data, central + 24, size)  # central directory entry
+    open(path, 'wb').write(bytes(data))

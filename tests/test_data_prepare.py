@@ -12,7 +12,8 @@ from experiments.data import prepare as data_prepare
 from experiments.cli import main
 from experiments.data.check import verify
 from experiments.data.prepare import partial_dir
-from official_archives import CITY_TRAIN_IDS, damage_member, make_ade_zip, make_cityscapes_zips
+from official_archives import (CITY_TRAIN_IDS, damage_member, declare_size, make_ade_zip, make_cityscapes_zips,
+                               rewrite_member)
 
 
 def _out(capsys) -> str:
@@ -89,7 +90,7 @@ def test_cityscapes_prepare_converts_with_cityscapesscripts(city_zips, tmp_path,
 
 
 @pytest.mark.parametrize('case', ['folder', 'truncated', 'text', 'other-dataset', 'coarse', 'one-archive',
-                                  'ade-test-release'])
+                                  'ade-test-release', 'absolute-member', 'climbing-member', 'bomb', 'declared-huge'])
 def test_wrong_archives_are_named_and_nothing_is_written(case, city_zips, tmp_path, capsys):
     left, gt = city_zips
     dataset, given, expect = 'cityscapes', None, None
@@ -115,10 +116,56 @@ def test_wrong_archives_are_named_and_nothing_is_written(case, city_zips, tmp_pa
         with zipfile.ZipFile(test_zip, 'w') as zf:
             zf.writestr('release_test/testing/ADE_test_00000001.jpg', b'jpg')
         dataset, given, expect = 'ade20k', [str(test_zip)], 'ADE20K\'s test release'
+    elif case in ('absolute-member', 'climbing-member'):  # outside ADEChallengeData2016/: was skipped unnamed
+        name = '/etc/cron.d/x' if case == 'absolute-member' else 'ADEChallengeData2016/../../x'
+        archive = make_ade_zip(str(tmp_path / 'ADEChallengeData2016.zip'), extra={name: b'x'})
+        dataset, given, expect = 'ade20k', [archive], f"member '{name}' points outside the dataset folder"
+    elif case in ('bomb', 'declared-huge'):  # refused before anything is extracted
+        bomb = str(tmp_path / 'gtFine_trainvaltest.zip')
+        if case == 'bomb':  # 64 MiB of zeros deflate to 64 KiB
+            name = rewrite_member(gt, bomb, '_polygons.json', lambda data: bytes(64 << 20))
+            expect = f"member '{name}' would inflate"
+        else:  # a header declaring 3.9 GB for a small member
+            shutil.copy(gt, bomb)
+            declare_size(bomb, 'README', 0xF0000000)
+            expect = "member 'README' would inflate"
+        given = [left, bomb]
     root = tmp_path / 'root'
-    assert main(['data', 'prepare', dataset, *given, '--root', str(root), '--runs-dir', str(tmp_path / 'runs')]) == 2
+    assert main(['data', 'prepare', dataset, *given, '--root', str(root), '--runs-dir', str(tmp_path / 'runs'),
+                 '--allow-other-digest']) == 2
     assert expect in _out(capsys)
     assert not root.exists()
+    partial = partial_dir(str(root))  # nothing extracted
+    assert [f for _, _, fs in os.walk(partial) for f in fs if not f.startswith('.umix')] == []
+
+
+def test_an_unknown_cityscapes_label_is_named_and_the_rerun_resumes(city_zips, tmp_path, capsys):
+    """cityscapesscripts prints another program's usage and exits -1 on a label it does not
+    know; the suite names the file and the label, keeps what was made, and resumes."""
+    import json
+    left, gt = city_zips
+    bad = str(tmp_path / 'gtFine_trainvaltest.zip')
+
+    def relabel(data):
+        ann = json.loads(data)
+        ann['objects'][-1]['label'] = 'flying saucer'
+        return json.dumps(ann).encode()
+    member = rewrite_member(gt, bad, 'frankfurt_000001_000019_gtFine_polygons.json', relabel)
+    root = tmp_path / 'cityscapes'
+    args = ['--root', str(root), '--runs-dir', str(tmp_path / 'runs'), '--workers', '1']
+    assert main(['data', 'prepare', 'cityscapes', left, bad] + args) == 2
+    out = _out(capsys)
+    partial = partial_dir(str(root))
+    assert f"{os.path.join(partial, member)}: label 'flying saucer' is not a Cityscapes label" in out
+    assert f'stay in {partial}' in out and 'USAGE' not in out and 'ERROR' not in out
+    assert not root.exists()
+    made = [f for _, _, fs in os.walk(partial) for f in fs if f.endswith('_labelTrainIds.png')]
+    assert len(made) == 4  # the labels before the bad file (the last, in sorted order): kept
+    # the official archive: the same command resumes and makes only the labels still missing
+    assert main(['data', 'prepare', 'cityscapes', left, gt] + args) == 0
+    out = _out(capsys)
+    assert 'already there (resumed)' in out and '1 train-id labels made' in out
+    assert 'cityscapes ready at' in out
 
 
 def test_interrupted_extraction_resumes_and_damage_is_named(city_zips, tmp_path, monkeypatch, capsys):
@@ -226,3 +273,63 @@ def test_the_session_copy_is_a_fresh_generation(dataset, tmp_path):
     a, b = files(copied), files(fresh)
     assert len(a) > 100 and a.keys() == b.keys()
     assert [k for k in a if a[k] != b[k]] == []
+
+
+SLOW_PREPARE = '''
+import sys, time
+from experiments.data import prepare
+real = prepare._extract
+
+def slow(zf, info, dst):  # each member a little slower, so that the kill lands mid-extraction
+    real(zf, info, dst)
+    time.sleep(0.3)
+prepare._extract = slow
+from experiments.cli import main
+sys.exit(main(sys.argv[1:]))
+'''
+
+
+def test_sigkill_mid_prepare_then_the_same_command_resumes(city_zips, tmp_path, capsys):
+    """A real SIGKILL (OOM killer, a node going down) during extraction: nothing is left
+    half-placed under a final name, the root does not appear, and the same command
+    resumes with the files already whole."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from conftest import ROOT
+    from experiments.cli import main
+    left, gt = city_zips
+    root = tmp_path / 'cityscapes'
+    argv = ['data', 'prepare', 'cityscapes', left, gt, '--root', str(root), '--runs-dir', str(tmp_path / 'runs'),
+            '--workers', '1']
+    proc = subprocess.Popen([sys.executable, '-c', SLOW_PREPARE, *argv], cwd=ROOT, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT)
+    partial = partial_dir(str(root))
+    deadline = time.time() + 120
+
+    def whole():
+        return [os.path.join(d, f) for d, _, fs in os.walk(partial) for f in fs
+                if not f.startswith('.umix') and not f.endswith('.part')]
+    try:
+        while time.time() < deadline and len(whole()) < 4 and proc.poll() is None:
+            time.sleep(0.05)
+        assert proc.poll() is None, 'prepare ended before the kill'
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert not root.exists()
+    kept = whole()
+    members = {i.filename for z in (left, gt) for i in zipfile.ZipFile(z).infolist() if not i.is_dir()}
+    for path in kept:  # every file under its final name is whole: the archive's bytes
+        rel = os.path.relpath(path, partial)
+        src = left if rel.startswith('leftImg8bit') else gt
+        with zipfile.ZipFile(src) as zf:
+            assert open(path, 'rb').read() == zf.read(rel), rel
+    capsys.readouterr()
+    assert main(argv) == 0  # the same command, in full
+    assert f'{len(kept)} already there (resumed)' in ' '.join(capsys.readouterr().out.split())
+    placed = {os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs}
+    assert members <= placed and not [f for f in placed if f.endswith('.part') or '/.tmp-' in '/' + f]
+    assert not os.path.exists(partial)

@@ -43,13 +43,53 @@ def crafted(tmp_path):
 def test_load_refuses_the_payload_and_names_it(crafted):
     zip_file, legacy, marker = crafted
     for path in (zip_file, legacy):
-        with pytest.raises(UnsafeCheckpointError, match=r'refused to load .*posix\.system'):
+        with pytest.raises(UnsafeCheckpointError, match=r'refused to load .*posix\.system') as err:
             load(str(path))
+        # one line that says not to load it, and no recipe that would run the payload
+        text = str(err.value)
+        assert 'runs code when loaded' in text and 'do not load it' in text and '\n' not in text
+        assert 'weights_only=False' not in text and 'python -c' not in text
     plain = zip_file.parent / 'plain.pkl'  # no torch.save at all: refused too
     plain.write_bytes(pickle.dumps({'x': Payload(str(marker))}))
     with pytest.raises(NotACheckpointError, match='a plain pickle'):
         load(str(plain))
     assert not marker.exists()
+
+
+class Unknown:
+    """A class of another program: unpickling imports its module and calls it."""
+
+    def __init__(self):
+        self.x = 1
+
+
+@pytest.mark.parametrize('what,harmless', [
+    ('defaultdict', True), ('decimal', True), ('datetime', True), ('masked-array', True),
+    ('unknown-class', False), ('defaultdict-of-system', False), ('eval', False), ('legacy-decimal', False)])
+def test_the_resave_recipe_only_for_plain_data(tmp_path, what, harmless):
+    """The recipe unpickles the whole file: offered only where every foreign type is plain
+    data (another library's numbers, dates, containers) and all of them are known (the zip
+    format lists them; torch's legacy format names only the first)."""
+    import collections
+    import datetime
+    import decimal
+    meta = {'defaultdict': collections.defaultdict(int, a=1), 'decimal': decimal.Decimal('1.5'),
+            'datetime': datetime.datetime(2023, 12, 11), 'masked-array': np.ma.masked_array([1, 2], mask=[0, 1]),
+            'unknown-class': Unknown(), 'defaultdict-of-system': collections.defaultdict(os.system),
+            'eval': Payload.__new__(Payload), 'legacy-decimal': decimal.Decimal('2')}[what]
+    if what == 'eval':
+        meta.__class__ = type('Eval', (), {'__reduce__': lambda self: (eval, ('1 + 1', ))})
+    path = tmp_path / 'x.pth'
+    torch.save({'state_dict': {'w': torch.ones(1)}, 'meta': meta}, path,
+               _use_new_zipfile_serialization=not what.startswith('legacy'))
+    with pytest.raises(UnsafeCheckpointError) as err:
+        load(str(path))
+    text = str(err.value)
+    assert '\n' not in text
+    if harmless:
+        assert 'It runs no code' in text and 'weights_only=False' in text and 'runs code when loaded' not in text
+    else:
+        assert 'runs code when loaded' in text and 'do not load it' in text and 'python -c' not in text
 
 
 def test_checkpoints_of_mmengine_and_numpy_types_load(tmp_path):

@@ -158,6 +158,39 @@ def test_two_processes_one_training(tmp_path):
                  '--wait']) == 0
 
 
+def test_kill_9_of_one_of_two_runs_loses_nothing(tmp_path, capsys):
+    """Two runs on one store: A trains, B waits for it (--wait). A is killed with SIGKILL
+    (no handler runs, its record stays 'running'): B sees the holder gone, takes the
+    training over and resumes from A's last checkpoint (the iterations A made are not made
+    again); a rerun afterwards computes nothing."""
+    env = dict(os.environ, PYTHONUNBUFFERED='1')
+    cmd = CLI + ['tiny', *TINY, '--rows', 'umix-b0', '--stages', 'train', '--runs-dir', str(tmp_path)]
+    logs = [open(tmp_path / f'log-{n}', 'w') for n in 'ab']
+    a = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=logs[0], stderr=subprocess.STDOUT)
+    deadline = time.time() + 240
+    leases = tmp_path / 'leases' / 'train'
+    while time.time() < deadline and not (leases.exists() and any(leases.iterdir())):  # A holds the training
+        time.sleep(0.05)
+    b = subprocess.Popen(cmd + ['--wait'], cwd=ROOT, env=env, stdout=logs[1], stderr=subprocess.STDOUT)
+    try:
+        while time.time() < deadline and not list((tmp_path / 'work').glob('train/*/iter_*.pth')):
+            time.sleep(0.05)
+        assert a.poll() is None, 'A ended before the kill'
+        a.send_signal(signal.SIGKILL)
+        a.wait(timeout=60)
+        assert b.wait(timeout=600) == 0, (tmp_path / 'log-b').read_text()[-3000:]
+    finally:
+        for p in (a, b):
+            p.kill()
+    (rec, ) = Store(str(tmp_path)).records()
+    assert rec.status == 'done' and rec.metrics['iters'] == 60
+    assert rec.resumed_from and os.path.basename(rec.resumed_from).startswith('iter_')  # A's checkpoint
+    assert int(os.path.basename(rec.resumed_from)[5:-4]) >= 10
+    capsys.readouterr()
+    assert main(['tiny', *TINY, '--rows', 'umix-b0', '--stages', 'train', '--runs-dir', str(tmp_path)]) == 0
+    assert '1 already done, 0 to run' in ' '.join(capsys.readouterr().out.split())
+
+
 def test_lease_takeover_and_contention(tmp_path):
     a = Lease(str(tmp_path), 'train/x')
     assert a.acquire() is None
@@ -176,7 +209,9 @@ def test_lease_takeover_and_contention(tmp_path):
     assert c.is_stale(c.holder()) and c.try_acquire() is None and c.holder().token == c.token
 
 
-def test_sigterm_writes_an_interrupted_record(tmp_path):
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup_write_an_interrupted_record(tmp_path, signum, capsys):
+    """SIGTERM (scancel, kill) and SIGHUP (the terminal closed, an ssh session dropped)."""
     env = dict(os.environ, PYTHONUNBUFFERED='1')
     cmd = CLI + ['tiny', *TINY, '--rows', 'umix-b0', '--stages', 'train', '--runs-dir', str(tmp_path)]
     log = open(tmp_path / 'log', 'w')  # a pipe nobody reads would fill up and block the run
@@ -185,14 +220,19 @@ def test_sigterm_writes_an_interrupted_record(tmp_path):
     while time.time() < deadline and not any('last_checkpoint' in fs for _, _, fs in os.walk(tmp_path / 'work')):
         time.sleep(0.05)
     assert proc.poll() is None, 'training ended before the signal'
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(signum)
     proc.wait(timeout=120)
     out = (tmp_path / 'log').read_text()
-    assert proc.returncode == 143, out[-2000:]
-    assert 'interrupted by SIGTERM' in out and 'Traceback' not in out
+    name = signal.Signals(signum).name
+    assert proc.returncode == 128 + signum, out[-2000:]
+    assert f'interrupted by {name}' in out and 'Traceback' not in out
     (rec, ) = Store(str(tmp_path)).records()
-    assert rec.status == 'interrupted' and rec.error == 'interrupted by SIGTERM'
+    assert rec.status == 'interrupted' and rec.error == f'interrupted by {name}'
     assert not os.listdir(tmp_path / 'leases' / 'train')
+    # status says what stopped it and that the same command resumes it
+    assert main(['status', 'tiny', *TINY, '--rows', 'umix-b0', '--stages', 'train', '--runs-dir', str(tmp_path)]) == 0
+    said = ' '.join(capsys.readouterr().out.split())
+    assert f'interrupted by {name}; the same run command resumes it' in said
 
 
 @pytest.mark.parametrize('argv,message', [

@@ -8,6 +8,11 @@ allowed beside tensors and plain containers (numpy scalars and arrays, mmengine'
 ``HistoryBuffer`` of the message hub, ``argparse.Namespace`` of classification runs). Importing ``umixformer`` also installs ``load``
 as mmengine's loader of local files and URLs, so ``init_cfg=dict(type='Pretrained')``,
 ``load_from`` and ``resume`` read the same way.
+
+A refused file is never to be loaded with ``weights_only=False`` unless every foreign type
+it holds is plain data (``HARMLESS``: another library's numbers, dates, containers); only
+then does the message give the re-save recipe. Anything else runs code when unpickled,
+and the message says so in one line.
 """
 from umixformer.errors import UmixformerError
 import argparse
@@ -75,26 +80,47 @@ def _allowed_names() -> set:
     return names
 
 
-def _unsafe_globals(path: str, err: Exception) -> List[str]:
-    """The globals the file needs that are not allowed (from the archive when it is a zip)."""
+def _unsafe_globals(path: str, err: Exception) -> Tuple[List[str], bool]:
+    """The globals the file needs that are not allowed, and whether that list is complete
+    (read from the archive when it is a zip; else the unpickler's message names the first)."""
     try:
         found = torch.serialization.get_unsafe_globals_in_checkpoint(path)
         allowed = _allowed_names()
         names = [g for g in found if g not in allowed]
         if names:
-            return names
-    except Exception:  # legacy (non-zip) format: the unpickler's message names the first one
+            return names, True
+    except Exception:  # legacy (non-zip) format
         pass
-    return re.findall(r'GLOBAL ([\w.]+)', str(err))
+    return re.findall(r'GLOBAL ([\w.]+)', str(err)), False
 
 
-def refusal(path: str, names: List[str]) -> str:
-    return (f'refused to load {path}: it holds Python objects of type {", ".join(names[:5])}, which a '
-            'checkpoint of weights does not need; unpickling them can run code from the file. Use the '
-            'checkpoint as its authors published it (a state dict), or, only if you trust where this file '
-            'comes from, save its weights alone once and use that file: python -c "import torch; '
-            f'c = torch.load({path!r}, weights_only=False); torch.save(c.get(\'state_dict\', c), '
-            f'{path + ".weights.pth"!r})"')
+# foreign types that are plain data: unpickling them builds a value and calls nothing else.
+# Only a file whose every foreign type is one of these is offered the re-save recipe (which
+# unpickles the whole file); anything else may run code and is never to be loaded
+HARMLESS = frozenset({
+    'collections.defaultdict', 'collections.Counter', 'collections.deque', 'decimal.Decimal',
+    'fractions.Fraction', 'datetime.datetime', 'datetime.date', 'datetime.time', 'datetime.timedelta',
+    'datetime.timezone', 'uuid.UUID', 'pathlib.PosixPath', 'pathlib.PurePosixPath', 'pathlib.WindowsPath',
+    'pathlib.PureWindowsPath', 'numpy.float16', 'numpy.float32', 'numpy.float64', 'numpy.int8', 'numpy.int16',
+    'numpy.int32', 'numpy.int64', 'numpy.uint8', 'numpy.bool_', 'numpy.ma.core._mareconstruct',
+    'numpy.ma.core.MaskedArray', 'numpy.ma.MaskedArray',
+    # the built-in data types, as a defaultdict pickles its factory (never eval, exec, getattr, ...)
+    'builtins.int', 'builtins.float', 'builtins.complex', 'builtins.str', 'builtins.bytes', 'builtins.bytearray',
+    'builtins.bool', 'builtins.list', 'builtins.tuple', 'builtins.dict', 'builtins.set', 'builtins.frozenset',
+    'builtins.slice', 'builtins.range'})
+
+
+def refusal(path: str, names: List[str], complete: bool) -> str:
+    """One line: do not load a file that runs code; the re-save recipe only where every
+    foreign type is plain data (``complete``: ``names`` are all of them, not the first one)."""
+    shown = ', '.join(names[:5]) + (f' and {len(names) - 5} more' if len(names) > 5 else '')
+    if not (complete and names and all(n in HARMLESS for n in names)):
+        return (f'refused to load {path}: it runs code when loaded (its pickle calls {shown}): do not load it, '
+                'with this suite or with torch.load; delete it and take the checkpoint from its authors\' release')
+    return (f'refused to load {path}: it holds {shown}, plain data a checkpoint of weights does not need and '
+            'this suite does not read. It runs no code; save its weights alone once and use that file: '
+            f'python -c "import torch; c = torch.load({path!r}, weights_only=False); '
+            f'torch.save(c.get(\'state_dict\', c), {path + ".weights.pth"!r})"')
 
 
 def load(path: str, map_location: Any = 'cpu') -> Any:
@@ -114,7 +140,8 @@ def load(path: str, map_location: Any = 'cpu') -> Any:
     except pickle.UnpicklingError as err:
         text = str(err)
         if 'unsupported global' in text.lower():
-            raise UnsafeCheckpointError(refusal(path, _unsafe_globals(path, err) or ['(unnamed)'])) from None
+            names, complete = _unsafe_globals(path, err)
+            raise UnsafeCheckpointError(refusal(path, names or ['(unnamed)'], complete)) from None
         raise NotACheckpointError(_not_a_checkpoint(path, err)) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, UnicodeDecodeError, ValueError, KeyError,
             AttributeError, TypeError) as err:

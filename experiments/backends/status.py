@@ -38,8 +38,9 @@ def _result(rec: Record) -> str:
     if rec.status == 'done':
         text = ', '.join(f'{k}={fmt(rec.metrics[k])}' for k in RESULT_FIELDS if k in rec.metrics)
         return text + (f' (resumed from {os.path.basename(rec.resumed_from)})' if rec.resumed_from else '')
-    if rec.status == 'failed':
-        return rec.error.splitlines()[0][:120]
+    if rec.status in ('failed', 'interrupted', 'preempted') and rec.error:  # why it stopped
+        line = rec.error.splitlines()[0][:120]
+        return line if rec.status == 'failed' else f'{line}; the same run command resumes it'
     return ''
 
 

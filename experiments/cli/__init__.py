@@ -19,6 +19,7 @@ The CLI is the top layer: each command is a module here (``browse``, ``plan``, `
 task), imported only when that command runs, over the public API of the layers below.
 """
 import argparse
+import contextlib
 import errno
 import importlib
 import os
@@ -106,19 +107,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     # a pipe or a log file gets wide tables rather than 80 columns
     console = Console() if sys.stdout.isatty() else Console(width=170)
 
-    def on_term(signum, frame):
-        raise Interrupted('SIGTERM')
+    def on_signal(signum, frame):
+        raise Interrupted(signal.Signals(signum).name)
     if args.command == 'run':
-        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGTERM, on_signal)
+        # the terminal closed or the ssh session dropped; under nohup SIGHUP is ignored and stays so
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
+            signal.signal(signal.SIGHUP, on_signal)
     if getattr(args, 'tracker', None):  # the jobs started from here log there too (not part of any key)
         set_requested(args.tracker)
     try:
         return handler(args.command)(args, console)
     except KeyboardInterrupt as err:
         name = getattr(err, 'signal_name', 'SIGINT')
-        console.print(f'run-experiment: interrupted by {name}; the running task is recorded as interrupted and '
-                      'the same command resumes it', highlight=False)
-        return 143 if name == 'SIGTERM' else 130
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone (the record is written)
+            console.print(f'run-experiment: interrupted by {name}; the running task is recorded as interrupted '
+                          'and the same command resumes it', highlight=False)
+        return 128 + signal.Signals[name].value
     except Exception as err:  # the suite's errors are reported; anything else is a bug: its traceback
         if isinstance(err, suite_errors() + (FileNotFoundError, )):  # also an input file that is not there
             console.print(f'[red]run-experiment: error:[/] {err}', markup=True, highlight=False)

@@ -5,7 +5,7 @@ import torch
 
 from experiments.cli.selection import select_tasks
 from experiments.core.errors import UsageError
-from experiments.engine.predict import predict
+from experiments.engine.predict import NAMES_UP_TO, predict
 
 
 def cmd_predict(args, console) -> int:
@@ -20,8 +20,10 @@ def cmd_predict(args, console) -> int:
         raise UsageError(f'{table.name}/{args.rows[0]} has no test with seed {seed}')
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     out = os.path.abspath(args.out or os.path.join(store.root, 'predictions', table.name, task.row.id))
-    for path in predict(task, store, args.images, out, args.checkpoint, device):
-        console.print(f'{path}', highlight=False)
+    for path, names in predict(task, store, args.images, out, args.checkpoint, device):
+        console.print(f'{path}' + ('' if names else f' (without class names: over {NAMES_UP_TO / 1e6:.1f} megapixels, '
+                                                      'where mmseg takes half a minute and more to place them; the '
+                                                      'class map is whole)'), highlight=False)
     console.print(f'{len(args.images)} image(s) through {table.name}/{task.row.id} '
                   f'({"--checkpoint " + args.checkpoint if args.checkpoint else f"seed {task.seed} training"}) on '
                   f'{device}; overlays and class maps in {out}', highlight=False)

@@ -64,6 +64,10 @@ LOOKALIKES: Tuple[Tuple[str, str], ...] = (
 
 # a member that is no dataset file (READMEs, licences) is kept once, from the first archive
 CHUNK = 1 << 20
+# deflate ratio past which a member is a zip bomb, not a dataset file: the official images
+# (JPEG, PNG) hardly deflate and the polygon JSONs about 10:1; bombs are 1000:1 and more.
+# Checked only from 1 MiB up (a small file of zeros is harmless)
+MAX_RATIO, RATIO_FROM = 200, 1 << 20
 
 
 def open_archive(path: str) -> zipfile.ZipFile:
@@ -108,13 +112,30 @@ def members(zf: zipfile.ZipFile, part: Part) -> List[Tuple[zipfile.ZipInfo, str]
         if info.is_dir():
             continue
         name = info.filename
+        # checked before the prefix test: an absolute or '..' member of an ADE20K archive does not
+        # start with the dataset's folder and was skipped unnamed
+        if _escapes(name):
+            raise ArchiveError(f'{zf.filename}: member {name!r} points outside the dataset folder (an absolute '
+                               'path or ".."): no official archive holds one; refusing the archive. Download it '
+                               'again from the official site')
         if part.strip and not name.startswith(part.strip):
             continue  # outside the dataset's folder (none in the official archive)
         rel = os.path.normpath(name[len(part.strip):])
         if rel.startswith('..') or os.path.isabs(rel):
             raise ArchiveError(f'{zf.filename}: member {name!r} points outside the dataset folder; refusing it')
+        if info.file_size >= RATIO_FROM and info.file_size > MAX_RATIO * max(info.compress_size, 1):
+            raise ArchiveError(f'{zf.filename}: member {name!r} would inflate {info.compress_size:,} bytes to '
+                               f'{info.file_size:,} (more than {MAX_RATIO}:1, a zip bomb, not a dataset file); '
+                               'refusing the archive before extracting anything. Download it again from the '
+                               'official site')
         out.append((info, rel))
     return out
+
+
+def _escapes(name: str) -> bool:
+    """A member name that is absolute (also a Windows drive or backslash path) or climbs out."""
+    parts = name.replace('\\', '/').split('/')
+    return name.startswith(('/', '\\')) or (len(name) > 1 and name[1] == ':') or '..' in parts
 
 
 def digest_verdict(part: Part, found: Dict[str, str]) -> str:

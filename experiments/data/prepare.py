@@ -92,7 +92,8 @@ def _sweep(folder: str) -> int:
 def _label_jobs(folder: str) -> List[tuple]:
     """(polygons json, train-id label png) for every Cityscapes annotation without its label."""
     jobs = []
-    for dirpath, _, files in os.walk(os.path.join(folder, 'gtFine')):
+    for dirpath, dirs, files in os.walk(os.path.join(folder, 'gtFine')):
+        dirs.sort()  # one order everywhere: a rerun after a bad file goes the same way
         for name in sorted(files):
             if name.endswith('_gtFine_polygons.json'):
                 out = os.path.join(dirpath, name.replace('_polygons.json', '_labelTrainIds.png'))
@@ -126,14 +127,46 @@ def _extract(zf: zipfile.ZipFile, info: zipfile.ZipInfo, dst: str) -> None:
             os.unlink(tmp)
 
 
+def _unknown_label(src: str) -> Optional[str]:
+    """The first label of a polygon file that cityscapesscripts cannot draw, by its own rule
+    (deleted objects skipped, a trailing 'group' dropped): it would print its usage and
+    ``sys.exit(-1)`` on it instead of raising."""
+    from cityscapesscripts.helpers.labels import name2label
+    try:
+        with open(src) as f:
+            objects = json.load(f).get('objects', [])
+    except (ValueError, AttributeError) as err:
+        return f'(not a polygon file: {err})'
+    for obj in objects:
+        name = obj.get('label')
+        if obj.get('deleted') or name in name2label:
+            continue
+        if not (isinstance(name, str) and name.endswith('group') and name[:-len('group')] in name2label):
+            return repr(name)
+    return None
+
+
 def _make_label(job: tuple) -> str:
     """One Cityscapes polygon file to its train-id label image (cityscapesscripts), atomically."""
     from cityscapesscripts.preparation.json2labelImg import json2labelImg
     src, dst = job
+    bad = _unknown_label(src)
+    if bad:
+        raise ArchiveError(f'{src}: label {bad} is not a Cityscapes label (cityscapesscripts\' labels.py; the '
+                           'official gtFine_trainvaltest.zip holds none such: a modified or newer archive?). Use '
+                           'the official archive, or correct that label in the archive, and run the same command '
+                           f'again: the files extracted and the labels made so far stay in {_partial_of(src)} and '
+                           'are not made again')
     tmp = os.path.join(os.path.dirname(dst), '.tmp-' + os.path.basename(dst))  # .png: PIL picks the format
     json2labelImg(src, tmp, 'trainIds')
     os.replace(tmp, dst)
     return dst
+
+
+def _partial_of(path: str) -> str:
+    """The partial folder a file under ``<partial>/gtFine/...`` lies in."""
+    head, sep, _ = path.rpartition(os.sep + 'gtFine' + os.sep)
+    return head if sep else os.path.dirname(path)
 
 
 def make_labels(folder: str, workers: int, progress: Optional[Progress] = None) -> int:

@@ -12,7 +12,7 @@ opacity 0.5, class names) is drawn by mmseg's ``show_result_pyplot``.
 """
 import copy
 import os
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -24,6 +24,11 @@ from experiments.planning.tasks import Task
 from experiments.store import DONE, Store
 
 OPACITY = 0.5  # as image_demo.py
+MIN_SIDE = 2  # mmseg's overlay indexes with a one-element tensor for a single pixel (IndexError)
+CLASSES_AT_ONCE = 16  # classes resized to the image's size at a time (memory: 16 x H x W floats)
+# mmseg places each class name by sorting that class's pixels in Python: 34 s of a 6000x4000
+# overlay (8 s without names); larger images get the overlay without the names
+NAMES_UP_TO = 2048 * 2048
 
 
 class PredictError(SuiteError, ValueError):
@@ -49,6 +54,67 @@ def checkpoint_for(task: Task, store: Store, checkpoint: Optional[str]) -> str:
     return store.abs(rec.artifacts['checkpoint'])
 
 
+def check_images(images: Sequence[str]) -> None:
+    """Every image whole and of a usable size, before any model is built: a truncated
+    JPEG decodes partly in OpenCV's imread (a warning) but fails in mmcv's loader."""
+    import cv2
+    from PIL import Image
+    missing = [i for i in images if not os.path.isfile(i)]
+    if missing:
+        raise PredictError(f'no such image: {", ".join(missing)}')
+    for path in images:
+        try:
+            with Image.open(path) as im:
+                im.load()  # decodes all of it: a truncated or damaged file raises here
+                w, h = im.size
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as err:
+            raise PredictError(f'{path} is damaged or not an image ({err}); nothing was predicted: download or '
+                               'export it again') from None
+        if min(w, h) < MIN_SIDE:
+            raise PredictError(f'{path} is {w}x{h} pixels; predict takes images of at least {MIN_SIDE}x{MIN_SIDE}')
+        if cv2.imread(path) is None:
+            raise PredictError(f'{path} is not an image OpenCV can read')
+
+
+def class_chunked_postprocess(model):
+    """mmseg's ``postprocess_result`` for a single image, with the resize of the logits to
+    the image's original size done ``CLASSES_AT_ONCE`` classes at a time and a running
+    argmax: the same class map bit for bit (bilinear resizing treats each class alone;
+    ties keep the lower class, as argmax does), without the C x H x W logits of the full
+    image (14.4 GB for 150 classes at 6000x4000). Only the class map is kept."""
+    import torch
+    from mmengine.structures import PixelData
+    from mmseg.models.utils import resize
+    from mmseg.structures import SegDataSample
+    original = model.postprocess_result
+
+    def postprocess(seg_logits, data_samples=None):
+        if data_samples is None or seg_logits.shape[1] == 1:
+            return original(seg_logits, data_samples)
+        _, C, H, W = seg_logits.shape
+        for i, sample in enumerate(data_samples):
+            meta = sample.metainfo
+            left, right, top, bottom = meta.get('img_padding_size', meta.get('padding_size', [0] * 4))
+            logits = seg_logits[i:i + 1, :, top:H - bottom, left:W - right]
+            if meta.get('flip'):
+                logits = logits.flip(dims=(3, ) if meta.get('flip_direction') == 'horizontal' else (2, ))
+            best = pred = None
+            for c in range(0, C, CLASSES_AT_ONCE):
+                part = resize(logits[:, c:c + CLASSES_AT_ONCE], size=meta['ori_shape'], mode='bilinear',
+                              align_corners=model.align_corners, warning=False)[0]
+                value, index = part.max(dim=0)  # the first of equal values, as argmax
+                if best is None:
+                    best, pred = value, index
+                else:
+                    better = value > best
+                    best = torch.where(better, value, best)
+                    pred = torch.where(better, index + c, pred)
+            sample.set_data({'pred_sem_seg': PixelData(data=pred[None])})
+        return data_samples
+    model.postprocess_result = postprocess
+    return model
+
+
 def build(task: Task, weights: str, device: str):
     """The row's segmentor in test mode with ``weights`` (strict), its test pipeline and
     its dataset's classes and palette."""
@@ -62,30 +128,27 @@ def build(task: Task, weights: str, device: str):
     load_checkpoint(model, weights, map_location=device, strict=True)
     classes, palette = dataset_meta(task.row.dataset)
     model.dataset_meta = dict(classes=classes, palette=palette)
-    return model
+    return class_chunked_postprocess(model)
 
 
 def predict(task: Task, store: Store, images: Sequence[str], out_dir: str, checkpoint: Optional[str] = None,
-            device: str = 'cpu') -> List[str]:
+            device: str = 'cpu') -> List[Tuple[str, bool]]:
     """Writes ``<out_dir>/<image stem>.png`` (the overlay) and ``<stem>.classes.png`` (the
-    class map, uint8) per image; returns the overlay paths."""
+    class map, uint8) per image; returns (overlay path, whether it names the classes)."""
     import cv2
     from mmseg.apis import inference_model, show_result_pyplot
-    missing = [i for i in images if not os.path.isfile(i)]
-    if missing:
-        raise PredictError(f'no such image: {", ".join(missing)}')
+    check_images(images)
     model = build(task, checkpoint_for(task, store, checkpoint), device)
     os.makedirs(out_dir, exist_ok=True)
     written = []
     for path in images:
-        if cv2.imread(path) is None:
-            raise PredictError(f'{path} is not an image OpenCV can read')
         result = inference_model(model, path)
         stem = os.path.splitext(os.path.basename(path))[0]
-        overlay = show_result_pyplot(model, path, result, opacity=OPACITY, draw_gt=False, show=False,
-                                     title=task.row.id)  # RGB
         classes = result.pred_sem_seg.data.squeeze(0).cpu().numpy().astype(np.uint8)
+        names = classes.size <= NAMES_UP_TO
+        overlay = show_result_pyplot(model, path, result, opacity=OPACITY, draw_gt=False, show=False,
+                                     title=task.row.id, with_labels=names)  # RGB
         for name, rgb_or_map in ((f'{stem}.png', overlay[..., ::-1]), (f'{stem}.classes.png', classes)):
             atomic_write(os.path.join(out_dir, name), cv2.imencode('.png', rgb_or_map)[1].tobytes())
-        written.append(os.path.join(out_dir, f'{stem}.png'))
+        written.append((os.path.join(out_dir, f'{stem}.png'), names))
     return written
