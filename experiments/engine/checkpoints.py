@@ -1,10 +1,14 @@
-"""Checkpoints written whole or not at all."""
+"""Checkpoints written whole or not at all; the one a fine-tuning starts from, checked."""
 import os
-from typing import Union
+import re
+from typing import Any, Dict, Optional, Union
 
 from mmengine.fileio.backends import LocalBackend, register_backend
 
-from experiments.core.files import atomic_write
+from experiments.core.errors import SuiteError
+from experiments.core.files import atomic_write, sha256_of
+from experiments.planning.tasks import Task
+from umixformer.safe_load import load, state_dict_of
 
 ATOMIC_BACKEND = dict(backend='umix_atomic_local')
 
@@ -22,3 +26,41 @@ class AtomicLocalBackend(LocalBackend):
 
     def put_text(self, obj: str, filepath: Union[str, os.PathLike], encoding: str = 'utf-8') -> None:
         atomic_write(os.fspath(filepath), obj.encode(encoding))
+
+
+class StartWeightsError(SuiteError, ValueError):
+    """The weights a training is to start from (``load_from``) cannot be used."""
+
+
+def start_weights_used(task: Task, model, check: bool) -> Optional[Dict[str, Any]]:
+    """What a training starts from (the config's ``load_from``): the file and its sha256 as
+    planned into the key; with ``check`` (a new run, not a resumed one) the file is checked
+    against that digest, read as data (umixformer.safe_load: a file that runs code is
+    refused) and matched with the model: how many of the model's tensors it supplies, and
+    which it holds with another shape (mmengine skips those, as the last layer of a model
+    fine-tuned to other classes). A file that supplies none is refused: a training from
+    scratch would pass for a fine-tuning."""
+    path = task.cfg.get('load_from')
+    if not path:
+        return None
+    planned = task.cfg.get('load_from_sha256', '')
+    out: Dict[str, Any] = dict(file=os.path.basename(path), sha256=planned)
+    if not check:
+        return out
+    found = sha256_of(path) if os.path.isfile(path) else None
+    if found != planned:
+        raise StartWeightsError(f'load_from {path} ' + ('is gone' if found is None else
+                                                 f'changed since it was planned (sha256 {found[:12]}, planned '
+                                                 f'{planned[:12]})') +
+                         ': the record key holds the weights a training starts from; plan and run again')
+    weights = {re.sub(r'^module\.', '', k): v for k, v in state_dict_of(load(path), path).items()}  # mmengine's revise
+    own = getattr(model, 'module', model).state_dict()
+    fits = [k for k, v in weights.items() if k in own and tuple(v.shape) == tuple(own[k].shape)]
+    if not fits:
+        raise StartWeightsError(f'load_from {path}: none of its {len(weights)} tensors is one of this model\'s (another '
+                         'model, or the official release\'s layout: `umixformer-convert` converts that); nothing '
+                         'was trained')
+    out.update(loaded=len(fits), of=len(own),
+               other_shape=sorted(k for k in weights if k in own and k not in fits),
+               missing=sum(k not in weights for k in own), unexpected=sum(k not in own for k in weights))
+    return out

@@ -12,7 +12,7 @@ from experiments.data.corruptions import CORRUPTIONS, SEVERITIES, aggregate
 from experiments.data.samples import FOLDER, PICTURE_SEVERITY, choose
 from experiments.engine import hooks, qualitative  # noqa: F401  (registers the hooks the stages name)
 from experiments.engine.allocator import collector_frozen, heap_kept
-from experiments.engine.checkpoints import ATOMIC_BACKEND
+from experiments.engine.checkpoints import ATOMIC_BACKEND, start_weights_used
 from experiments.engine.distributed import current_placement, describe
 from experiments.engine.latency import measure_latency
 from experiments.engine.optimizer import GroupedAdamW, grouped
@@ -114,8 +114,10 @@ def run_train(task: Task, store: Store) -> StageResult:
     verify_localised(task.cfg.model)  # on this node, right before the encoder weights are read
     # resume from that file explicitly: mmengine's own lookup reads last_checkpoint's absolute path
     # AdamW stepped per set of equal group settings: bit-identical parameters, fewer calls
-    runner = _runner(task, work, store.root, resume=resumed is not None, load_from=resumed, custom_hooks=custom,
-                     default_hooks=hooks_cfg, optim_wrapper=grouped(task.cfg.optim_wrapper))
+    # a resumed run reads its own checkpoint; a new one the config's load_from, if any (fine-tuning)
+    runner = _runner(task, work, store.root, resume=resumed is not None, load_from=resumed or task.cfg.get('load_from'),
+                     custom_hooks=custom, default_hooks=hooks_cfg, optim_wrapper=grouped(task.cfg.optim_wrapper))
+    start = start_weights_used(task, runner.model, check=resumed is None)
     # the same function as the official computation, faster: fused attention in the encoder
     # and the head, the projected-first fuse (tests/test_fused_training.py: equal gradients)
     model = set_fused(getattr(runner.model, 'module', runner.model), True)
@@ -133,6 +135,8 @@ def run_train(task: Task, store: Store) -> StageResult:
                'computation': dict(computation(model), grouped_optimizer_step=_grouped(runner))}
     if describe():  # how the processes trained together (the key has the world size)
         metrics['distributed'] = describe()
+    if start:
+        metrics['load_from'] = start
     return metrics, {'checkpoint': store.rel(ckpt), 'work_dir': store.rel(work)}, resumed and store.rel(resumed)
 
 

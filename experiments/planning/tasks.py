@@ -11,6 +11,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 from mmengine.config import Config
 
 from experiments.core.errors import UsageError
+from experiments.core.files import sha256_of
 from experiments.data.datasets import builtin_identity, dataset_identity, resolve_root_path, synthetic_params
 from experiments.data.pipelines import ROBUSTNESS_PROTOCOLS, apply_pipeline
 from experiments.planning.configs import load_base_config
@@ -65,6 +66,8 @@ def run_hash(cfg: Config, identity: str) -> str:
     d = {k: v for k, v in cfg.to_dict().items() if k != 'work_dir'}
     for holder, key in checkpoint_refs(d):  # the weights folder may move too (configs alias dicts)
         holder[key] = os.path.basename(str(holder[key]))
+    if d.get('load_from'):  # its content is in the key (load_from_sha256), its folder is not
+        d['load_from'] = os.path.basename(str(d['load_from']))
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         if isinstance(d.get(loader), dict) and isinstance(d[loader].get('dataset'), dict):
             d[loader]['dataset']['data_root'] = identity
@@ -121,6 +124,31 @@ def _measure_hashes(model: dict, hw: Tuple[int, int], identity: str, req: _Reque
                                      'data': identity if req.latency.protocol == 'mmseg-benchmark' else ''})}
 
 
+def start_weights(row: Row, cfg: Config) -> Dict[str, str]:
+    """A config's ``load_from`` (fine-tuning: the training starts from those weights), as
+    the config entries a training gets: the path (absolute: a SLURM job re-plans from the
+    checkout, not from the folder the user planned in, so a relative path could name another
+    file there) and its sha256 beside it, so that the record key holds the weights a
+    training started from ({} without one). The training checks the digest again before
+    it reads the file."""
+    value = cfg.get('load_from')
+    if not value:
+        return {}
+    value = str(value)
+    where = f'{row.table}/{row.id} ({row.config}): load_from = {value!r}'
+    if '://' in value:
+        raise UsageError(f'{where}: download the file and give its path: the record key holds the sha256 of the '
+                         'weights a training starts from')
+    path = os.path.expanduser(value)
+    if not os.path.isabs(path):
+        raise UsageError(f'{where}: give an absolute path ({os.path.abspath(path)}, if that is the file): a SLURM '
+                         'job reads it from another folder than the one you plan from')
+    if not os.path.isfile(path):
+        raise UsageError(f'{where}: no such file. Give the checkpoint\'s path, or remove load_from to train from '
+                         'the encoder\'s pretrained weights')
+    return dict(load_from=path, load_from_sha256=sha256_of(path))
+
+
 def _row_tasks(row: Row, stages: List[str], seeds: Sequence[int], req: _Request) -> List[Task]:
     """The tasks of one row (before deduplication across rows)."""
     builtin = req.store.data_dir() if req.profile.builtin_data else None
@@ -135,6 +163,8 @@ def _row_tasks(row: Row, stages: List[str], seeds: Sequence[int], req: _Request)
         identity = ''
     hw = measuring_hw(row.dataset, base)
     measure = _measure_hashes(base.to_dict().get('model'), hw, identity, req)
+    # what the training starts from: in every key that reads the training
+    start = start_weights(row, base) if any(s not in MODEL_STAGES for s in stages) else {}
     # N processes train with a global batch of N x the config's: another result, another key
     suffix = f'-w{row.world_size}' if row.world_size > 1 else ''
     if req.train_compile:  # a labelled option (the official runs did not compile): readable in the key
@@ -146,6 +176,8 @@ def _row_tasks(row: Row, stages: List[str], seeds: Sequence[int], req: _Request)
             localise(train_cfg, req.weights_dir or default_weights_dir(req.store.root))
         if req.train_compile:  # the training stage compiles (umixformer.optimize.compile_for_training)
             train_cfg.train_compile = req.train_compile
+        for name, value in start.items():
+            train_cfg[name] = value
         train_hash = run_hash(train_cfg, identity)
         eval_cfg = apply_pipeline(train_cfg, row.pipeline)
         eval_hash = run_hash(eval_cfg, identity)
