@@ -2,7 +2,7 @@
 row and seed), each task after its own prerequisite (``--dependency=aftercorr``
 with matching indices, ``--kill-on-invalid-dep=yes``); scripts rendered from a template into the run
 folder before submission; all-or-nothing submission."""
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
 from experiments.backends.base import Backend
 from experiments.data.datasets import check_root
@@ -38,6 +38,11 @@ class SlurmBackend(Backend):
         console.print('dependency chain to submit:\n' + '\n'.join(f'  {line}' for line in sub.chain()),
                       highlight=False)
         print_sizing(sub.arrays, console)
+
+    def gpu_memory_gb(self, stage: str) -> Optional[float]:
+        prof = load_cluster_profile(self.options.slurm_profile, self.options.slurm)
+        value = prof.get('stages', {}).get(stage, {}).get('gpu_memory_gb', prof['gpu_memory_gb'])
+        return float(value) if value else None
 
     def check(self) -> None:
         check_slurm([])  # the tools are there and the controller answers

@@ -11,9 +11,12 @@ from experiments.registry.schema import STAGES, read_toml
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 PROFILE_KEYS = {'partition', 'account', 'qos', 'gpus_per_task', 'cpus_per_task', 'mem', 'time', 'array_throttle',
-                'signal', 'signal_seconds', 'extra_sbatch', 'setup', 'stages', 'exclusive'}
+                'signal', 'signal_seconds', 'extra_sbatch', 'setup', 'stages', 'exclusive', 'gpu_memory_gb'}
+# gpu_memory_gb: the memory of one of the partition's GPUs (0: unknown); `plan` warns where a
+# row's calibrated training batch needs more
 DEFAULTS = dict(partition='', account='', qos='', gpus_per_task=0, cpus_per_task=2, mem='', time='01:00:00',
-                array_throttle=0, signal='USR2', signal_seconds=120, extra_sbatch=[], setup='', stages={})
+                array_throttle=0, signal='USR2', signal_seconds=120, extra_sbatch=[], setup='', stages={},
+                gpu_memory_gb=0)
 
 
 class SlurmError(BackendError):

@@ -41,6 +41,7 @@ def test_calibrate_times_the_model_and_plan_projects_from_it(tmp_path, capsys):
     assert entry['device'].startswith('cpu:') and entry['batch'] == 2 and entry['crop'] == [64, 64]
     assert 0 < entry['seconds_per_iter'] < 60 and 0 < entry['seconds_per_image'] < 60
     assert entry['row'] == 'tiny/umix-b0' and entry['compile'] == ''
+    assert entry['peak_memory_of'] == 'process max RSS' and 0.1 < entry['train_peak_memory_gb'] < 24
 
     assert _cli('plan', tmp_path) == 0
     out = ' '.join(capsys.readouterr().out.split())
@@ -134,3 +135,24 @@ def test_calibrations_of_two_devices_are_kept_apart(tmp_path):
     files = os.listdir(os.path.dirname(cals.path(signature(task), 'x')))
     assert sorted(files) == ['cuda-nvidia-a100-sxm4-80gb.json', 'cuda-nvidia-h100-80gb-hbm3.json']
     assert json.load(open(cals.path(signature(task), 'cuda:NVIDIA H100 80GB HBM3')))['signature'] == signature(task)
+
+
+def test_plan_warns_where_a_calibrated_batch_does_not_fit_the_gpus(tmp_path, capsys):
+    """A training step that took 30 GiB on an 80 GB A100 (calibrate on a GPU node), planned
+    for a partition of 24 GB GPUs: said before anything is queued, with what to change."""
+    task = _train_tasks(tmp_path)['umix-b0']
+    Calibrations(str(tmp_path)).put(signature(task), dict(
+        device='cuda:NVIDIA A100-SXM4-80GB', seconds_per_iter=0.2, seconds_per_image=0.05,
+        train_peak_memory_gb=30.0, peak_memory_of='cuda max_memory_reserved', measured_at='2026-01-01T00:00'))
+    profile = tmp_path / 'cluster.toml'
+    profile.write_text('partition = "gpu"\ngpus_per_task = 1\ngpu_memory_gb = 24\n')
+    args = ('--calibration', 'a100', '--backend', 'slurm', '--slurm-profile', str(profile))
+    assert _cli('plan', tmp_path, *args) == 0
+    out = ' '.join(capsys.readouterr().out.split())
+    assert ('warning: tiny/umix-b0: a training step of batch 2 per GPU took 30.0 GiB on cuda:NVIDIA '
+            'A100-SXM4-80GB (calibrate); a GPU of the slurm backend has 24 GiB: it will run out of memory') in out
+    assert 'umix-b0-city' not in out.split('warning:')[1]  # not calibrated: nothing said of it
+    # GPUs with more memory (a per-stage value of the profile): nothing to say
+    profile.write_text('partition = "gpu"\ngpus_per_task = 1\ngpu_memory_gb = 24\n[stages.train]\ngpu_memory_gb = 80\n')
+    assert _cli('plan', tmp_path, *args) == 0
+    assert 'run out of memory' not in capsys.readouterr().out

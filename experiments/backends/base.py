@@ -72,6 +72,10 @@ class Backend:
     def describe(self, table, tasks: List[Task], store: Store, console) -> None:
         """What `plan` prints below the task table (scripts, dependencies)."""
 
+    def gpu_memory_gb(self, stage: str) -> Optional[float]:
+        """The memory of one GPU that runs ``stage`` (None: unknown, or no GPU)."""
+        return None
+
     def check(self) -> None:
         """Raises ``BackendError`` if this backend cannot run anything now (a scheduler
         that does not answer); called before the datasets are prepared and ``run``."""

@@ -7,7 +7,7 @@ from rich.console import Console
 
 from experiments.backends.base import Backend, BackendError
 from experiments.core.console import Progress, reporting, tail, terminal_console
-from experiments.core.device import available_cpus
+from experiments.core.device import available_cpus, device_details
 from experiments.core.metrics import summary
 from experiments.data.cityscapes_c import generate
 from experiments.engine.executor import LeaseHeld, run_task
@@ -109,6 +109,9 @@ class LocalBackend(Backend):
                           f'{rerun}', highlight=False)
             return 1
         return 0
+
+    def gpu_memory_gb(self, stage: str) -> Optional[float]:
+        return device_details().get('gpu_memory_gb')  # this node's first GPU, where there is one
 
     def cityscapes_c(self, source, out, corruptions, store, protocol, console) -> int:
         workers = self.options.workers or available_cpus()

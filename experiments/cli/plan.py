@@ -50,16 +50,35 @@ def cmd_plan(args, console) -> int:
                   'done (skipped)' if state == 'done' else state,
                   f'{est:.2f} {unit}' + (' (calibrated)' if calibrated else ''))
     console.print(t)
-    make_backend(args).describe(table, tasks, store, console)
+    backend = make_backend(args)
+    backend.describe(table, tasks, store, console)
     todo = [x for x in tasks if not store.is_done(x.key)]
     console.print(f'{len(tasks)} tasks, {len(todo)} to run, about {total:.1f} {unit} '
                   f'({measured} projected from calibrations, the rest by the registry\'s estimates; '
                   f'dry run: nothing was started)', highlight=False)
     print_calibration(args, [x for x in todo if x.key in proj], proj, console)
+    print_memory_fit([x for x in todo if x.stage == 'train' and x.key in proj], proj, backend, console)
     print_data_checks(todo, store, console)
     print_generation_cost([x for x in todo if x.stage == 'robustness' and x.options.get('source') != 'on-the-fly'],
                           store, profile, console)
     return 0
+
+
+def print_memory_fit(tasks, proj, backend, console) -> None:
+    """A training whose calibrated per-GPU batch needs more memory than one GPU of the
+    backend has (the SLURM profile's gpu_memory_gb, this node's GPU) would fail with an
+    out-of-memory error after its time in the queue: said now, with what to change."""
+    need = [(t, proj[t.key]) for t in tasks if proj[t.key].peak_memory_gb]
+    have = backend.gpu_memory_gb('train') if need else None
+    for task, p in need:
+        if have and p.peak_memory_gb > have:
+            cfg = task.cfg.train_dataloader
+            console.print(f'[yellow]warning:[/] {task.row.table}/{task.row.id}: a training step of batch '
+                          f'{cfg.batch_size} per GPU took {p.peak_memory_gb:.1f} GiB on {p.device} (calibrate); '
+                          f'a GPU of the {backend.name} backend has {have:g} GiB: it will run out of memory. '
+                          'Train on GPUs with more memory (splitting the batch over N GPUs, gpus = N and batch/N '
+                          'per GPU, is another recipe, keyed apart)',
+                          highlight=False)
 
 
 def print_calibration(args, tasks, proj, console) -> None:

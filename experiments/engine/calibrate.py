@@ -76,6 +76,15 @@ def train_step(model, cfg, batch: int, hw: Tuple[int, int], grouped_step: bool =
     return run
 
 
+def peak_memory_gb(cuda: bool) -> float:
+    """The training step's peak memory: on a GPU what the caching allocator reserved (what
+    an out-of-memory error compares with the card), on a CPU the process's peak RSS."""
+    if cuda:
+        return round(torch.cuda.max_memory_reserved() / 2**30, 2)
+    import resource
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 2)  # KiB on Linux
+
+
 def calibrate(task, iters: int = 5, warmup: int = 2, images: int = 3) -> Dict[str, object]:
     """The calibration entry of a training task's model on this node (see the module doc)."""
     cuda = torch.cuda.is_available()
@@ -84,7 +93,10 @@ def calibrate(task, iters: int = 5, warmup: int = 2, images: int = 3) -> Dict[st
     torch.manual_seed(0)
     model = set_fused(build_segmentor(cfg, eval_mode=False).train().to(dev), True)
     batch, crop = cfg.train_dataloader.batch_size, config_crop(cfg)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
     train = timed(train_step(model, cfg, batch, crop), iters, warmup, cuda)
+    peak = peak_memory_gb(cuda)
     model.eval()
     hw = test_hw(task)
     image = training_batch(model, 1, hw, seed=2)
@@ -96,6 +108,7 @@ def calibrate(task, iters: int = 5, warmup: int = 2, images: int = 3) -> Dict[st
     details = device_details()
     return dict(
         seconds_per_iter=statistics.median(train), seconds_per_image=statistics.median(infer),
+        train_peak_memory_gb=peak, peak_memory_of='cuda max_memory_reserved' if cuda else 'process max RSS',
         iters=iters, warmup=warmup, images=images, batch=batch, crop=list(crop), test_hw=list(hw),
         mode=model.test_cfg.get('mode', 'whole'), compile=cfg.get('train_compile', ''), signature=signature(task),
         version=CALIBRATION_VERSION, row=f'{task.row.table}/{task.row.id}', config=task.row.config,

@@ -82,6 +82,8 @@ class Projection:
     seconds: Optional[float]  # per process; None: not calibrated
     device: str  # the calibration's device, or the device asked for
     signature: str
+    # training: the calibrated step's peak memory on a GPU (None: not calibrated, or on a CPU)
+    peak_memory_gb: Optional[float] = None
 
     @property
     def calibrated(self) -> bool:
@@ -99,7 +101,8 @@ def project(task, store: Store, profile: Profile, device: str = '') -> Optional[
     if cal is None:
         return Projection(None, want, sig)
     seconds = stage_seconds(task, cal, val_images(task, store), profile.robustness_images)
-    return Projection(seconds, cal['device'], sig)
+    on_gpu = cal.get('peak_memory_of', '').startswith('cuda')
+    return Projection(seconds, cal['device'], sig, cal.get('train_peak_memory_gb') if on_gpu else None)
 
 
 def projections(tasks, store: Store, profile: Profile, device: str = '') -> Dict[str, Projection]:
