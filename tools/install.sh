@@ -30,10 +30,11 @@ TORCH=$("$VENV/bin/python" "$ROOT/tools/install_choice.py" torch)
 log "torch ($TORCH) + build tools"
 "${PIP[@]}" "$TORCH" "$SETUPTOOLS" wheel ninja
 if ! "$VENV/bin/python" -c 'import mmcv, mmcv.ops' 2>/dev/null; then
-  FORCE_CUDA=$("$VENV/bin/python" "$ROOT/tools/install_choice.py" mmcv)
-  log "mmcv 2.1.0 with compiled ops (first time on a machine: about 9 minutes on 2 cores; pip caches the wheel)"
-  MMCV_WITH_OPS=1 FORCE_CUDA=$FORCE_CUDA MAX_JOBS=${MAX_JOBS:-$(nproc)} \
-    "${PIP[@]}" --no-build-isolation "$MMCV"
+  # MMCV_WITH_OPS=1 FORCE_CUDA=0|1, and for CPU ops the GPUs hidden (install_choice.build_env)
+  BUILD_ENV=$("$VENV/bin/python" "$ROOT/tools/install_choice.py" mmcv)
+  log "mmcv 2.1.0 with compiled ops ($BUILD_ENV; first time on a machine: about 9 minutes on 2 cores; pip caches the wheel)"
+  # shellcheck disable=SC2086  # one word per assignment
+  env $BUILD_ENV MAX_JOBS=${MAX_JOBS:-$(nproc)} "${PIP[@]}" --no-build-isolation "$MMCV"
 fi
 log "mmengine, mmsegmentation and the rest"
 "${PIP[@]}" "$TORCH" "${STACK[@]}"

@@ -1,8 +1,9 @@
 """Which torch the install keeps or installs, and how mmcv's ops are built for it.
 
 Run by tools/install.sh with the venv's Python: ``torch`` prints the torch
-requirement before anything is installed, ``mmcv`` prints FORCE_CUDA (0/1) once torch
-is there; what was decided, and why, goes to stderr. A torch that is already a CUDA build (a GPU node where the user
+requirement before anything is installed, ``mmcv`` prints the mmcv build's environment
+(FORCE_CUDA 0/1; the GPUs hidden for CPU ops) once torch is there (``mmcv-cpu``: that of
+CPU ops, for tools/gpu_check.sh); what was decided, and why, goes to stderr. A torch that is already a CUDA build (a GPU node where the user
 installed the build matching the node's driver, as the README says) is kept, and
 mmcv's ops are then compiled for CUDA too; ``UMIX_TORCH`` names a torch
 requirement explicitly (e.g. ``torch==2.5.1``, or ``keep``). Elsewhere the
@@ -13,7 +14,7 @@ import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
-from typing import Optional
+from typing import List, Optional
 
 CPU_PIN = 'torch==2.13.0'
 
@@ -56,6 +57,15 @@ def mmcv_ops(installed: Installed, nvcc: bool) -> Choice:
     return Choice('1', f'mmcv ops: for CUDA {installed.cuda} and the CPU')
 
 
+def build_env(force_cuda: str) -> List[str]:
+    """The environment of the mmcv build, as ``env`` words. mmcv 2.1.0's setup.py builds
+    the CUDA extension when ``torch.cuda.is_available() or FORCE_CUDA == '1'``: on a GPU
+    machine FORCE_CUDA=0 alone still starts an nvcc build of every kernel (failing without
+    a CUDA toolkit, far too long with one), so CPU ops hide the GPUs from that command."""
+    words = ['MMCV_WITH_OPS=1', f'FORCE_CUDA={force_cuda}']
+    return words + (['CUDA_VISIBLE_DEVICES='] if force_cuda == '0' else [])
+
+
 def installed_torch(python: str = sys.executable) -> Installed:
     code = ('import torch; print(torch.__version__); print(torch.version.cuda or ""); '
             'print(torch.cuda.device_count() if torch.cuda.is_available() else 0)')
@@ -70,17 +80,21 @@ def installed_torch(python: str = sys.executable) -> Installed:
 
 
 def main(argv=None) -> int:
-    """``torch``: print the torch requirement; ``mmcv``: print FORCE_CUDA (0/1)."""
+    """``torch``: print the torch requirement; ``mmcv``: print the mmcv build's environment
+    (``build_env`` of the FORCE_CUDA chosen here); ``mmcv-cpu``: that of CPU ops."""
     what = (argv or sys.argv[1:] or ['torch'])[0]
+    if what == 'mmcv-cpu':  # the GPU check's build: no choice to make or say
+        print(' '.join(build_env('0')))
+        return 0
     if what == 'torch':
         choice = torch_requirement(installed_torch(), os.environ.get('UMIX_TORCH', '').strip())
     elif what == 'mmcv':
         choice = mmcv_ops(installed_torch(), shutil.which('nvcc') is not None)
     else:
-        print(f'usage: {sys.argv[0]} torch|mmcv', file=sys.stderr)
+        print(f'usage: {sys.argv[0]} torch|mmcv|mmcv-cpu', file=sys.stderr)
         return 2
     print(f'[install] {choice.message}', file=sys.stderr)
-    print(choice.value)
+    print(' '.join(build_env(choice.value)) if what == 'mmcv' else choice.value)
     return 0
 
 
