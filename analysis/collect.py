@@ -27,7 +27,8 @@ def released_records(store: Store, profile: str) -> Dict[tuple, list]:
     """(table/row, stage) -> done records of released-checkpoint evaluations."""
     out: Dict[tuple, list] = {}
     for rec in store.records():
-        if rec.status == DONE and rec.settings.get('source') == 'released' and rec.profile == profile:
+        released = rec.settings.get('weights') == 'released' or rec.settings.get('source') == 'released'  # or older
+        if rec.status == DONE and released and rec.profile == profile:
             for ref in rec.rows:
                 out.setdefault((ref, rec.stage), []).append(rec)
     return out

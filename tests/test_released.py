@@ -61,7 +61,7 @@ def test_evaluate_identifies_matches_and_evaluates(folder, tmp_path, capsys):
     assert set(recs) == {'ade20k', 'cityscapes'}
     for r in recs.values():
         assert r.stage == 'test' and r.status == 'done' and 0 <= r.metrics['miou'] <= 100
-        assert r.settings['source'] == 'released' and len(r.settings['sha256']) == 64
+        assert r.settings['weights'] == 'released' and len(r.settings['sha256']) == 64
         assert r.key.endswith('-released-' + r.settings['sha256'][:12])
     # nothing was trained, and a report shows the released value beside the (missing) trained one
     assert main(['report', 'tiny', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(runs),
@@ -81,7 +81,7 @@ def test_released_heads_keep_their_classes_under_the_smoke_profile(folder, tmp_p
     out = ' '.join(capsys.readouterr().out.split())
     assert rc == 0, out
     (rec, ) = Store(str(runs)).records()
-    assert rec.status == 'done' and rec.profile == 'smoke' and rec.settings['source'] == 'released'
+    assert rec.status == 'done' and rec.profile == 'smoke' and rec.settings['weights'] == 'released'
     # the Cityscapes file matches a row that --rows left out: named, with the flag that includes it
     assert ('b0-city-160k.pth: matches row umix-b0-city of tiny, which this command did not select '
             '(the profile\'s rows or --rows): add --rows umix-b0-city to evaluate it') in out
@@ -111,3 +111,20 @@ def test_signatures_of_other_encoders(row_id, widths):
     sd.update(random_state(official_layout('APFormerHead2', widths=widths, embed=cfg.model.decode_head.channels)))
     sig, head = checkpoint_signature(sd)
     assert head == 'APFormerHead2' and sig == row_signature(row, cfg)
+
+
+def test_released_robustness_on_the_fly_writes_no_files(folder, tmp_path, capsys):
+    """--cityscapes-c-source on-the-fly with a released checkpoint: no Cityscapes-C file is
+    written (the full set is about 100 GB) and the record says one source throughout (the
+    released mark once overwrote the source option, and the files were generated)."""
+    runs = tmp_path / 'runs'
+    rc = main(['evaluate', 'tiny_robust', '--tables', TABLES, '--profile', 'check', '--checkpoints',
+               str(folder / 'city'), '--stages', 'robustness', '--cityscapes-c-source', 'on-the-fly',
+               '--runs-dir', str(runs)])
+    out = ' '.join(capsys.readouterr().out.split())
+    assert rc == 0, out
+    (rec, ) = Store(str(runs)).records()
+    assert rec.stage == 'robustness' and rec.status == 'done' and rec.settings['weights'] == 'released'
+    assert rec.settings['source'] == rec.metrics['source'] == 'on-the-fly'
+    assert rec.artifacts['cityscapes_c'] is None
+    assert sorted(os.listdir(runs / 'data')) == ['cityscapes']  # the built-in images only: no cityscapes-c-*

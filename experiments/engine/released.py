@@ -9,7 +9,8 @@ encoder (MiT, MSCAN or LVT, with widths and depths per stage). A row's signature
 from its config. A file matching no row, or two files matching one row, is listed with
 the reason and not evaluated. Matched files are converted to this project's layout,
 checked key by key against the row's model (strict), and evaluated by the test stage;
-the records carry the file's sha256 and ``source = released``.
+the records carry the file's sha256 and ``weights = released`` (records written before
+2026-12-04 say ``source = released``).
 """
 import copy
 import os
@@ -198,7 +199,8 @@ def released_tasks(tasks: Sequence[Task], chosen: Mapping[str, Match], stages: S
         r = copy.copy(t)
         r.key = f'{t.key}-released-{m.sha256[:12]}'
         r.needs = None
-        r.options = {**t.options, 'source': 'released', 'checkpoint': store.rel(converted), 'sha256': m.sha256,
+        # its own option: 'source' is how Cityscapes-C is read (files, on-the-fly), kept as asked
+        r.options = {**t.options, 'weights': 'released', 'checkpoint': store.rel(converted), 'sha256': m.sha256,
                      'file': os.path.abspath(m.path)}
         check_strict(converted, r.cfg)
         out.append(r)
