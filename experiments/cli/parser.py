@@ -98,8 +98,8 @@ def _where_options(add) -> None:
     add(_TABLE_CMDS, '--stages', type=_nonempty_csv('--stages'), default=None,
         help='comma-separated stages: train,test,complexity,latency,robustness (default: the rows\')')
     add(_TABLE_CMDS | {'predict', 'export'}, '--seeds', type=_seeds, default=None, help='comma-separated seeds (default: the rows\')')
-    add(_TABLE_CMDS | {'predict', 'export', 'calibrate'}, '--profile', default='paper', help='paper (default), smoke (built-in data, CPU minutes) '
-        'or tiny (tests)')
+    add(_TABLE_CMDS | {'predict', 'export', 'calibrate'}, '--profile', default='paper', help='paper (default), smoke (built-in data, CPU minutes), '
+        'check (every stage of every row runs once, before a cluster run) or tiny (tests)')
     add({'run', 'evaluate'}, '--verbose', action='store_true',
         help='stream mmengine\'s full logs to the console (default: into each task\'s log file)')
     add({'status'}, '--paths', action='store_true',
