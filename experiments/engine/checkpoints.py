@@ -1,7 +1,7 @@
 """Checkpoints written whole or not at all; the one a fine-tuning starts from, checked."""
 import os
 import re
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 from mmengine.fileio.backends import LocalBackend, register_backend
 
@@ -28,6 +28,17 @@ class AtomicLocalBackend(LocalBackend):
         atomic_write(os.fspath(filepath), obj.encode(encoding))
 
 
+def compare_keys(own: Dict[str, Any], weights: Dict[str, Any]) -> Dict[str, List[str]]:
+    """A model's state dict ``own`` against ``weights``: the keys that fit (in both, same
+    shape), those in both with another shape, those ``weights`` lacks and those it has
+    beyond the model."""
+    both = [k for k in weights if k in own]
+    same = {k for k in both if tuple(weights[k].shape) == tuple(own[k].shape)}
+    return dict(fits=[k for k in both if k in same], other_shape=sorted(k for k in both if k not in same),
+                missing=sorted(k for k in own if k not in weights),
+                unexpected=sorted(k for k in weights if k not in own))
+
+
 class StartWeightsError(SuiteError, ValueError):
     """The weights a training is to start from (``load_from``) cannot be used."""
 
@@ -49,18 +60,17 @@ def start_weights_used(task: Task, model, check: bool) -> Optional[Dict[str, Any
         return out
     found = sha256_of(path) if os.path.isfile(path) else None
     if found != planned:
-        raise StartWeightsError(f'load_from {path} ' + ('is gone' if found is None else
-                                                 f'changed since it was planned (sha256 {found[:12]}, planned '
-                                                 f'{planned[:12]})') +
-                         ': the record key holds the weights a training starts from; plan and run again')
+        why = 'is gone' if found is None else \
+            f'changed since it was planned (sha256 {found[:12]}, planned {planned[:12]})'
+        raise StartWeightsError(f'load_from {path} {why}: the record key holds the weights a training starts from; '
+                                'plan and run again')
     weights = {re.sub(r'^module\.', '', k): v for k, v in state_dict_of(load(path), path).items()}  # mmengine's revise
     own = getattr(model, 'module', model).state_dict()
-    fits = [k for k, v in weights.items() if k in own and tuple(v.shape) == tuple(own[k].shape)]
-    if not fits:
-        raise StartWeightsError(f'load_from {path}: none of its {len(weights)} tensors is one of this model\'s (another '
-                         'model, or the official release\'s layout: `umixformer-convert` converts that); nothing '
-                         'was trained')
-    out.update(loaded=len(fits), of=len(own),
-               other_shape=sorted(k for k in weights if k in own and k not in fits),
-               missing=sum(k not in weights for k in own), unexpected=sum(k not in own for k in weights))
+    keys = compare_keys(own, weights)
+    if not keys['fits']:
+        raise StartWeightsError(f'load_from {path}: none of its {len(weights)} tensors is one of this model\'s '
+                                '(another model, or the official release\'s layout: `umixformer-convert` converts '
+                                'that); nothing was trained')
+    out.update(loaded=len(keys['fits']), of=len(own), other_shape=keys['other_shape'], missing=len(keys['missing']),
+               unexpected=len(keys['unexpected']))
     return out

@@ -22,6 +22,7 @@ import torch
 
 from experiments.core.errors import SuiteError
 from experiments.core.files import sha256_of
+from experiments.engine.checkpoints import compare_keys
 from experiments.planning.configs import load_base_config
 from experiments.planning.tasks import Task
 from experiments.registry.rows import Row
@@ -176,14 +177,10 @@ def check_strict(converted: str, cfg) -> None:
     """Every key of the row's model present with its shape, and nothing else."""
     from umixformer.complexity import build_segmentor
     model = build_segmentor(cfg)
-    own = model.state_dict()
-    sd = state_dict_of(load(converted), converted)
-    missing = sorted(set(own) - set(sd))
-    unexpected = sorted(set(sd) - set(own))
-    wrong = sorted(k for k in set(own) & set(sd) if tuple(own[k].shape) != tuple(sd[k].shape))
-    if missing or unexpected or wrong:
-        raise ReleasedError(f'{converted} does not load strictly: missing {missing[:5]}, unexpected '
-                            f'{unexpected[:5]}, wrong shapes {wrong[:5]}')
+    keys = compare_keys(model.state_dict(), state_dict_of(load(converted), converted))
+    if keys['missing'] or keys['unexpected'] or keys['other_shape']:
+        raise ReleasedError(f'{converted} does not load strictly: missing {keys["missing"][:5]}, unexpected '
+                            f'{keys["unexpected"][:5]}, wrong shapes {keys["other_shape"][:5]}')
 
 
 def released_tasks(tasks: Sequence[Task], chosen: Mapping[str, Match], stages: Sequence[str], store: Store) -> List[Task]:
