@@ -5,8 +5,9 @@ folder before submission; all-or-nothing submission."""
 from typing import Dict, List, Optional, Sequence
 
 from experiments.backends.base import Backend
+from experiments.core.stages import stage_spec
 from experiments.data.datasets import check_root
-from experiments.planning.projection import PROJECTED_STAGES, projections
+from experiments.planning.projection import projections
 from experiments.planning.tasks import Task
 from experiments.registry.profiles import get_profile
 from experiments.store import Store
@@ -87,7 +88,7 @@ class SlurmBackend(Backend):
 
 def print_sizing(arrays: List[dict], console) -> None:
     """Each array's --time: from the calibration (and its requeue segments), or the profile's."""
-    for arr in (a for a in arrays if a['stage'] in PROJECTED_STAGES):
+    for arr in (a for a in arrays if stage_spec(a['stage']).projected):
         warn = arr.get('sized') is not None and arr['sizing_warns']
         text = arr['sizing'] or 'the cluster profile\'s time (not every task calibrated for this device)'
         console.print(f'{"[yellow]warning:[/] " if warn else ""}time of {arr["name"]}: {text}', highlight=False)

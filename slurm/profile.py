@@ -6,7 +6,8 @@ from typing import Optional, Sequence
 
 from experiments.backends.base import BackendError
 from experiments.core.signals import signal_number
-from experiments.registry.schema import STAGES, read_toml
+from experiments.core.stages import stage_names, stage_spec
+from experiments.registry.schema import read_toml
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -68,8 +69,8 @@ def validate_profile(prof: dict, where: str) -> None:
     if not isinstance(stages, dict):
         raise SlurmError(f'{where}: [stages] must be a table of stage tables')
     for stage, keys in stages.items():
-        if stage not in STAGES:  # (Cityscapes-C generation runs with the robustness resources)
-            raise SlurmError(f'{where}: unknown stage [stages.{stage}]; known: {", ".join(STAGES)}')
+        if stage not in stage_names():  # (Cityscapes-C generation runs with the robustness resources)
+            raise SlurmError(f'{where}: unknown stage [stages.{stage}]; known: {", ".join(stage_names())}')
         if not isinstance(keys, dict):
             raise SlurmError(f'{where}: [stages.{stage}] must be a table of profile keys')
         for key, value in keys.items():
@@ -109,9 +110,9 @@ def load_cluster_profile(path: Optional[str], overrides: Sequence[str] = ()) -> 
 def resources(prof: dict, stage: str, gpus: int, nodes: int = 1) -> dict:
     res = {k: v for k, v in prof.items() if k != 'stages'}
     res.update(prof.get('stages', {}).get(stage, {}))
-    # a timing must not share its node: latency tasks take a whole node unless the profile says otherwise
+    # a timing must not share its node: an exclusive stage takes a whole node unless the profile says otherwise
     if 'exclusive' not in prof.get('stages', {}).get(stage, {}):
-        res['exclusive'] = stage == 'latency' if 'exclusive' not in prof else prof['exclusive']
+        res['exclusive'] = prof['exclusive'] if 'exclusive' in prof else stage_spec(stage).exclusive
     res['signal'] = signal.Signals(signal_number(res['signal'])).name[3:]  # 'sigusr2' -> 'USR2' for sbatch and trap
     # a row with gpus = N always runs N processes (the global batch is N x the config's):
     # one GPU each where the profile gives GPUs, else N CPU processes (gloo)

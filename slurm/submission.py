@@ -10,9 +10,9 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import jinja2
 
 from experiments.core.files import atomic_write
+from experiments.core.stages import stage_names, stage_spec
 from experiments.planning.projection import Projection
 from experiments.planning.tasks import Task
-from experiments.registry.schema import STAGE_NEEDS, STAGES
 from experiments.store import Store
 from slurm.cluster import check_slurm, max_batch_requeue, partition_limit, run_tool
 from slurm.profile import HERE, REPO, SlurmError, resources, time_seconds
@@ -48,7 +48,7 @@ class Submission:
         self.arrays = []  # in dependency order
         where: Dict[str, Tuple[str, int]] = {}  # key -> (array name, index) in this submission
         queued = queued or {}
-        for stage in STAGES:
+        for stage in stage_names():
             for nodes, gpus in sorted({(t.row.nodes, t.row.gpus) for t in tasks if t.stage == stage}):
                 group = [t for t in tasks if t.stage == stage and (t.row.nodes, t.row.gpus) == (nodes, gpus)]
                 base = stage + (f'-{gpus}gpu' if gpus > 1 else '') + (f'-{nodes}nodes' if nodes > 1 else '')
@@ -77,7 +77,7 @@ class Submission:
             elif t.needs and not self.store.is_done(t.needs):
                 raise SlurmError(f'{t.stage} of {t.row.table}/{t.row.id} needs the record {t.needs}, '
                                  f'which is neither done, nor queued, nor part of this submission: add '
-                                 f'{STAGE_NEEDS[t.stage]} to --stages (or run it first)')
+                                 f'{stage_spec(t.stage).needs} to --stages (or run it first)')
             else:
                 free.append(t)
         out = [(None, list(enumerate(free)))] if free else []
@@ -124,7 +124,7 @@ class Submission:
         """One line per array: what it runs and what it will wait for (as submit() does)."""
         out = []
         for arr in self.arrays:
-            need = STAGE_NEEDS.get(arr['stage'])
+            need = stage_spec(arr['stage']).needs
             kind, parent = arr['parent'] or (None, None)
             wait = (f'each task after its own {need} task in array {parent} (aftercorr: a failed {need} cancels '
                     f'only its own {arr["stage"]})' if kind == 'array' else

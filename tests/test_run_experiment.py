@@ -81,7 +81,7 @@ def test_failed_task_is_recorded_and_rerun(tmp_path, monkeypatch):
         calls.append(task.key)
         raise RuntimeError('simulated failure')
 
-    monkeypatch.setitem(stages.STAGE_FUNCS, 'complexity', boom)
+    monkeypatch.setitem(stages.STAGE_RUNNERS.module_dict, 'complexity', boom)
     args = ['tiny', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path),
             '--rows', 'umix-b0', '--stages', 'complexity']
     assert main(args) == 1

@@ -5,8 +5,9 @@ import os
 import shlex
 from typing import Dict, List, Optional
 
-from experiments.core.device import DEVICE_NAME
+from experiments.core.stages import stage_names
 from experiments.core.errors import UsageError
+from experiments.planning.options import TABLE_COMMANDS, Option, device_name, option_table
 from experiments.registry.schema import DATASETS
 
 COMMANDS = ('list', 'show', 'plan', 'status', 'run', 'report', 'cityscapes-c', 'invalidate', 'evaluate', 'weights',
@@ -41,9 +42,10 @@ def _seeds(value: str) -> List[int]:
 
 
 def _device_name(value: str) -> str:
-    if not DEVICE_NAME.fullmatch(value.lower()):
-        raise argparse.ArgumentTypeError(f'a device name such as a100, h100, cuda or cpu is needed, got {value!r}')
-    return value.lower()
+    try:
+        return device_name(value)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def data_roots(values: List[str]) -> Dict[str, str]:
@@ -58,8 +60,7 @@ def data_roots(values: List[str]) -> Dict[str, str]:
 
 
 # which options each command takes (its `--help` shows those; others are refused)
-_TABLE_CMDS = {'plan', 'status', 'run', 'invalidate', 'evaluate', 'report'}
-_KEYED = _TABLE_CMDS  # the record keys they read depend on these options
+_TABLE_CMDS = set(TABLE_COMMANDS)
 COMMAND_HELP = {
     'list': 'the tables of the registry',
     'show': 'a table: its rows, configs, published values and their sources',
@@ -96,7 +97,7 @@ def _where_options(add) -> None:
     add(_TABLE_CMDS | {'predict', 'export', 'calibrate'}, '--rows', type=_nonempty_csv('--rows'), default=None,
         help='comma-separated row ids (default: all runnable)')
     add(_TABLE_CMDS, '--stages', type=_nonempty_csv('--stages'), default=None,
-        help='comma-separated stages: train,test,complexity,latency,robustness (default: the rows\')')
+        help=f'comma-separated stages: {",".join(stage_names())} (default: the rows\')')
     add(_TABLE_CMDS | {'predict', 'export'}, '--seeds', type=_seeds, default=None, help='comma-separated seeds (default: the rows\')')
     add(_TABLE_CMDS | {'predict', 'export', 'calibrate'}, '--profile', default='paper', help='paper (default), smoke (built-in data, CPU minutes), '
         'check (every stage of every row runs once, before a cluster run) or tiny (tests)')
@@ -129,36 +130,30 @@ def _where_options(add) -> None:
         help='extra folder of table files (also $UMIX_TABLES)')
 
 
+def _argparse_kwargs(opt: Option) -> dict:
+    """An option of the option table as argparse's keywords."""
+    if opt.switch:
+        return dict(action='store_true', help=opt.help)
+    kw = dict(default=opt.default, help=opt.help, metavar=opt.metavar)
+    if opt.choices is not None:
+        kw['choices'] = [c for c in opt.choices if c != '']  # '' is the default: not given
+    if opt.const is not None:
+        kw.update(nargs='?', const=opt.const)
+    if opt.parse is not None:
+        def parse(text: str, how=opt.parse):
+            try:
+                return how(text)
+            except ValueError as err:
+                raise argparse.ArgumentTypeError(str(err)) from None
+        kw['type'] = parse
+    return kw
+
+
 def _measure_options(add) -> None:
-    """How a stage measures (each in the record key), and the commands' own options."""
-    add(_KEYED, '--precision', default='fp32', choices=['fp32', 'fp16', 'bf16'],
-        help='latency: autocast precision (default fp32)')
-    add(_KEYED, '--optimize', action='store_true',
-        help='latency: the fastest configuration of the same function: fused attention (encoder and '
-        'head), projected-first fuse, channels-last where it is faster on this device (recorded)')
-    add(_KEYED, '--channels-last', action='store_true', help='latency: force the channels-last memory format')
-    add(_KEYED, '--compile', action='store_true', help='latency: torch.compile backbone and head')
-    add(_KEYED, '--latency-device', type=_device_name, default=None,
-        help='latency: the device these timings are for (e.g. a100): a row per GPU model; checked on the node '
-        'before timing (default: none declared; the record states the device it ran on)')
-    add(_KEYED, '--latency-protocol', default='mmseg-benchmark', choices=['mmseg-benchmark', 'single-image',
-                                                                          'onnxruntime'],
-        help='latency: mmseg\'s benchmark (validation images, predict mode, 5 warm-up, 200 images; the '
-        'paper\'s setting; default), one random image timed N times, or the model exported to ONNX and timed '
-        'by ONNX Runtime on the CPU (deployment)')
-    add(_KEYED | {'calibrate', 'export', 'predict'}, '--train-compile', nargs='?', const='inductor', default=None,
-        choices=['inductor', 'aot_eager', 'eager'],
-        help='train with torch.compile (mmengine\'s cfg.compile; backend inductor unless named): the same '
-        'function up to float rounding, a record of its own (its key ends in -compile); the official runs '
-        'did not compile')
-    add(_KEYED | {'cityscapes-c'}, '--cityscapes-c-protocol', default='segformer',
-        choices=['segformer', 'official-bgr'],
-        help='robustness / cityscapes-c: corrupt RGB images (segformer, default) or BGR arrays as '
-        'the official runs did (official-bgr: frost and spatter colours swapped)')
-    add({'plan', 'run', 'evaluate'}, '--cityscapes-c-source', default='files', choices=['files', 'on-the-fly'],
-        help='robustness: read Cityscapes-C generated once on disk (files, default; about 100 GB for '
-        'the full set: `plan` projects it) or corrupt each image as it is loaded (on-the-fly: no disk, '
-        'the same pixels, the corruption cost paid at every evaluation)')
+    """How a stage measures (the option table: each in the record key or the record), and the
+    commands' own options."""
+    for opt in option_table():
+        add(opt.commands, opt.flag, **_argparse_kwargs(opt))
     add({'report'}, '--layout', default='paper', choices=['paper', 'long'],
         help='tables in the paper\'s layout where the table defines one (default), or long form')
     add({'report', 'export'}, '--format', type=_csv, default=None, help='report: html,latex,csv (default: all three); '

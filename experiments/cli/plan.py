@@ -7,6 +7,7 @@ from rich.table import Table as RTable
 from experiments.cli.parser import command_line
 from experiments.cli.selection import make_backend, select_tasks
 from experiments.core.device import available_cpus
+from experiments.core.stages import stage_spec
 from experiments.data.check import verify
 from experiments.data.cityscapes_c import generation_estimate
 from experiments.data.datasets import DatasetRootError
@@ -26,9 +27,9 @@ def estimate(task, profile, done: bool, projected: Optional[Projection] = None) 
         return 0.0, False
     if projected is not None and projected.calibrated:
         seconds = projected.seconds * (task.row.world_size if task.stage == 'train' else 1)
-        return (seconds / 60 if profile.minutes_per_stage else seconds / 3600), True
-    if profile.minutes_per_stage:
-        return profile.minutes_per_stage.get(task.stage, 1.0), False
+        return (seconds / 60 if profile.cpu_minutes else seconds / 3600), True
+    if profile.cpu_minutes:
+        return stage_spec(task.stage).cpu_minutes(profile.name), False
     return task.row.gpu_hours.get(task.stage, 0.0) * (task.row.world_size if task.stage == 'train' else 1), False
 
 
@@ -38,7 +39,7 @@ def cmd_plan(args, console) -> int:
     for col in ('stage', 'row(s)', 'seed', 'record', 'state', 'estimate'):
         t.add_column(col, overflow='fold')
     total, measured = 0.0, 0
-    unit = 'CPU min' if profile.minutes_per_stage else 'GPU h'
+    unit = 'CPU min' if profile.cpu_minutes else 'GPU h'
     proj = projections(tasks, store, profile, args.calibration or '')
     for task in tasks:
         rec = store.get(task.key)

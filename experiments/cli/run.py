@@ -60,7 +60,7 @@ def cmd_evaluate(args, console) -> int:
         rec = run_task(r, store, cmd)
         result = f'miou={rec.metrics.get("miou", rec.metrics.get("miou_corrupted")):.2f}' if rec.status == 'done' \
             else rec.error.splitlines()[0]
-        console.print(f'{r.stage} {table.name}/{r.row.id} (released {os.path.basename(r.options["file"])}): '
+        console.print(f'{r.stage} {table.name}/{r.row.id} (released {os.path.basename(r.released.file)}): '
                       f'{rec.status}, {result}; record {store.path(r.key)}', highlight=False)
         failed += rec.status != 'done'
     return 1 if failed else 0

@@ -6,7 +6,7 @@ import shlex
 from experiments.backends.base import Backend, BackendOptions, get_backend
 from experiments.cli.parser import command_line, data_roots
 from experiments.planning.commands import reproduce_command
-from experiments.planning.options import LatencyOptions, PlanOptions
+from experiments.planning.options import PlanOptions, option_table
 from experiments.planning.select import Selection, select
 
 
@@ -17,11 +17,17 @@ def plan_options(args: argparse.Namespace) -> PlanOptions:
     return PlanOptions(
         table=args.table, rows=tup(args.rows), stages=tup(args.stages), seeds=tup(args.seeds), profile=args.profile,
         runs_dir=args.runs_dir, data_roots=data_roots(args.data_root), tables=tuple(args.tables),
-        weights_dir=args.weights_dir,
-        latency=LatencyOptions(args.precision, args.optimize, args.channels_last, args.compile, args.latency_protocol,
-                               args.latency_device or ''),
-        robustness_protocol=args.cityscapes_c_protocol, robustness_source=args.cityscapes_c_source,
-        train_compile=args.train_compile or '')
+        weights_dir=args.weights_dir, settings=settings(args))
+
+
+def settings(args: argparse.Namespace) -> dict:
+    """The option table's options a parsed command line gives (those not at their default)."""
+    out = {}
+    for opt in option_table():
+        value = getattr(args, opt.name, opt.default)
+        if value is not None and value != opt.default:
+            out[opt.name] = value
+    return out
 
 
 def select_tasks(args: argparse.Namespace, profile_rows: bool = True, released: bool = False) -> Selection:

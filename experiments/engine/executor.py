@@ -10,8 +10,9 @@ from experiments.core.console import capture_output
 from experiments.core import device
 from experiments.core.provenance import git_revision, now, package_versions
 from experiments.core.signals import Preempted
+from experiments.core.stages import stage_spec
 from experiments.data.check import Verification, prepare_root
-from experiments.engine.stages import STAGE_FUNCS
+from experiments.engine.stages import STAGE_RUNNERS, StageError
 from experiments.planning.tasks import Task
 from experiments.store import DONE, FAILED, INTERRUPTED, PREEMPTED, RUNNING, Record, Store
 from experiments.store.lease import Holder, Lease
@@ -30,9 +31,11 @@ def new_record(task: Task, status: str, command: str) -> Record:
 def task_settings(task: Task) -> Dict[str, object]:
     """What the task's result depends on beyond its config, for the record."""
     out: Dict[str, object] = dict(task.options)
-    if task.stage in ('test', 'robustness'):
+    if task.released is not None:
+        out.update(task.released.settings())
+    if stage_spec(task.stage).evaluates:
         out['pipeline'] = task.row.pipeline
-    if task.stage == 'train':
+    if stage_spec(task.stage).config == 'train':
         out['world_size'] = task.row.world_size
         out['global_batch'] = task.row.world_size * int(task.cfg.train_dataloader.batch_size)
     return out
@@ -99,6 +102,15 @@ def run_resuming(task: Task, store: Store, command: str, max_stops: int) -> Tupl
                                    'started over') from None
 
 
+def stage_runner(stage: str):
+    """The computation registered for a stage (``STAGE_RUNNERS``)."""
+    runner = STAGE_RUNNERS.get(stage)
+    if runner is None:
+        raise StageError(f'stage {stage!r} has no computation: register one with '
+                         f'@STAGE_RUNNERS.register_module({stage!r}) (experiments.engine.stages)')
+    return runner
+
+
 def task_log(task: Task, store: Store) -> str:
     """Where the task's full output goes: the SLURM log, else run.log in its run folder."""
     return os.environ.get('UMIX_TASK_LOG') or os.path.join(store.work_dir(task.key), 'run.log')
@@ -114,7 +126,7 @@ def _compute(task: Task, store: Store, command: str, put) -> Record:
     quiet = os.environ.get('UMIX_VERBOSE') != '1' and not os.environ.get('UMIX_TASK_LOG')
     try:
         with capture_output(log) if quiet else contextlib.nullcontext():
-            metrics, artifacts, resumed = STAGE_FUNCS[task.stage](task, store)
+            metrics, artifacts, resumed = stage_runner(task.stage)(task, store)
         record.status, record.metrics, record.artifacts, record.resumed_from = DONE, metrics, artifacts, resumed
     except (KeyboardInterrupt, Preempted) as err:
         if isinstance(err, KeyboardInterrupt):

@@ -21,10 +21,11 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 
 from experiments.core.errors import SuiteError
+from experiments.core.keys import released_key
 from experiments.core.files import sha256_of
 from experiments.engine.checkpoints import compare_keys
 from experiments.planning.configs import load_base_config
-from experiments.planning.tasks import Task
+from experiments.planning.task import ReleasedWeights, Task
 from experiments.registry.rows import Row
 from experiments.registry.tables import Table
 from experiments.store import Store
@@ -194,11 +195,10 @@ def released_tasks(tasks: Sequence[Task], chosen: Mapping[str, Match], stages: S
             continue
         converted = convert_released(m, store.root)
         r = copy.copy(t)
-        r.key = f'{t.key}-released-{m.sha256[:12]}'
+        r.key = released_key(t.key, m.sha256)
         r.needs = None
-        # its own option: 'source' is how Cityscapes-C is read (files, on-the-fly), kept as asked
-        r.options = {**t.options, 'weights': 'released', 'checkpoint': store.rel(converted), 'sha256': m.sha256,
-                     'file': os.path.abspath(m.path)}
+        # its own field: the options (e.g. how Cityscapes-C is read) stay as asked
+        r.released = ReleasedWeights(file=os.path.abspath(m.path), sha256=m.sha256, checkpoint=store.rel(converted))
         check_strict(converted, r.cfg)
         out.append(r)
     return out

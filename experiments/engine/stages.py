@@ -1,8 +1,11 @@
-"""What each stage computes. Each returns (metrics, artifacts, resumed_from)."""
+"""What each stage computes, registered by its name in ``STAGE_RUNNERS``. Each returns
+(metrics, artifacts, resumed_from)."""
 import contextlib
 import os
 import time
 from typing import Any, Dict, Optional, Tuple
+
+from mmengine.registry import Registry
 
 from experiments.core.console import report_progress
 from experiments.core.device import available_cpus
@@ -28,6 +31,9 @@ from experiments.store import Store
 from umixformer.optimize import compile_for_training, computation, set_fused
 
 StageResult = Tuple[Dict[str, Any], Dict[str, str], Optional[str]]
+# each stage's computation, by its StageSpec's name (experiments.core.stages): f(task, store) ->
+# (metrics, artifacts, the checkpoint it resumed from); a stage of your own registers here too
+STAGE_RUNNERS = Registry('suite stage', scope='experiments')
 
 
 class StageError(SuiteError, RuntimeError):
@@ -102,6 +108,7 @@ def stop_loader_workers(runner) -> None:
                   getattr(loops[0], 'dataloader_iterator', None))
 
 
+@STAGE_RUNNERS.register_module('train')
 def run_train(task: Task, store: Store) -> StageResult:
     """mmengine Runner training; resumes from the last checkpoint of its work dir."""
     work = store.work_dir(task.key)
@@ -147,9 +154,9 @@ def _grouped(runner) -> bool:
 def _finished_training(task: Task, store: Store):
     """The training record a test/robustness task reads; it must be done and its
     checkpoint still there. Returns (record, absolute checkpoint path). A task
-    evaluating a released checkpoint (``options['checkpoint']``) reads that file."""
-    if task.options.get('checkpoint'):
-        ckpt = store.abs(task.options['checkpoint'])
+    evaluating a released checkpoint (``task.released``) reads that file."""
+    if task.released is not None:
+        ckpt = store.abs(task.released.checkpoint)
         if not os.path.exists(ckpt):
             raise StageError(f'released checkpoint {ckpt} is gone; run `run-experiment evaluate` again')
         return None, ckpt
@@ -163,6 +170,7 @@ def _finished_training(task: Task, store: Store):
     return train, ckpt
 
 
+@STAGE_RUNNERS.register_module('test')
 def run_test(task: Task, store: Store) -> StageResult:
     """Single-scale mIoU with the config's IoUMetric, on the trained checkpoint."""
     train, ckpt = _finished_training(task, store)
@@ -188,6 +196,7 @@ def run_test(task: Task, store: Store) -> StageResult:
     return out, artifacts, None
 
 
+@STAGE_RUNNERS.register_module('complexity')
 def run_complexity(task: Task, store: Store) -> StageResult:
     from umixformer.complexity import build_segmentor, measure
     hw = task.input_hw  # what the key holds is what is measured
@@ -197,10 +206,12 @@ def run_complexity(task: Task, store: Store) -> StageResult:
     return metrics, {}, None
 
 
+@STAGE_RUNNERS.register_module('latency')
 def run_latency(task: Task, store: Store) -> StageResult:
     return measure_latency(task), {}, None
 
 
+@STAGE_RUNNERS.register_module('robustness')
 def run_robustness(task: Task, store: Store) -> StageResult:
     """Clean and Cityscapes-C mIoU of the trained model, aggregated as the paper."""
     import copy
@@ -262,11 +273,3 @@ def run_robustness(task: Task, store: Store) -> StageResult:
     return metrics, {'cityscapes_c': None if on_the_fly else store.rel(out), 'checkpoint': store.rel(ckpt),
                      'work_dir': store.rel(work), 'predictions': store.rel(os.path.join(work, FOLDER))}, None
 
-
-STAGE_FUNCS = {
-    'train': run_train,
-    'test': run_test,
-    'complexity': run_complexity,
-    'latency': run_latency,
-    'robustness': run_robustness,
-}

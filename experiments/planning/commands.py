@@ -3,7 +3,8 @@ import os
 import shlex
 from typing import Dict, List, Optional
 
-from experiments.planning.tasks import Task
+from experiments.planning.options import option_table, stage_settings
+from experiments.planning.task import Task
 from experiments.registry.rows import Row
 from experiments.registry.schema import TABLE_DIR
 from experiments.store import Store
@@ -23,20 +24,8 @@ def reproduce_command(task: Task, data_roots: Dict[str, str], runs_dir: Optional
         '--rows', task.row.id, '--stages', task.stage, '--profile', task.profile]
     if task.seed is not None:
         parts += ['--seeds', str(task.seed)]
-    opts = task.options
-    if opts.get('precision', 'fp32') != 'fp32':
-        parts += ['--precision', opts['precision']]
-    parts += [f'--{flag.replace("_", "-")}' for flag in ('optimize', 'channels_last', 'compile') if opts.get(flag)]
-    if opts.get('train_compile'):
-        parts += ['--train-compile', opts['train_compile']]
-    if task.stage == 'robustness' and opts.get('protocol', 'segformer') != 'segformer':
-        parts += ['--cityscapes-c-protocol', opts['protocol']]
-    if task.stage == 'robustness' and opts.get('source', 'files') != 'files':
-        parts += ['--cityscapes-c-source', opts['source']]
-    if task.stage == 'latency' and opts.get('protocol', 'mmseg-benchmark') != 'mmseg-benchmark':
-        parts += ['--latency-protocol', opts['protocol']]
-    if task.stage == 'latency' and opts.get('device'):
-        parts += ['--latency-device', opts['device']]
+    settings = stage_settings(task.stage, task.options)
+    parts += [w for opt in option_table() if task.stage in opt.stages for w in opt.words(settings[opt.name])]
     for ds, root in sorted(data_roots.items()):
         parts += ['--data-root', f'{ds}={root}']
     if runs_dir:

@@ -16,17 +16,17 @@ CPUs per GPU. Other stages keep the registry's estimate."""
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Tuple
 
+from experiments.core.keys import content_hash
+from experiments.core.stages import stage_spec
 from experiments.data.cityscapes_c import VARIANTS
 from experiments.data.datasets import LAYOUTS, synthetic_params
 from experiments.registry.profiles import Profile
 from experiments.store import Store
 from experiments.store.calibration import Calibrations
-from experiments.store.keys import content_hash
 from umixformer.input_size import config_crop, measuring_hw
 
 # what is timed (experiments.engine.calibrate): change when the timing changes
 CALIBRATION_VERSION = 'train_step(fused,grouped-adamw)+predict/v2'
-PROJECTED_STAGES = ('train', 'test', 'robustness')
 
 
 def _without_weights(node: Any) -> Any:
@@ -64,17 +64,21 @@ def val_images(task, store: Store) -> int:
 
 
 def stage_seconds(task, cal: dict, images: int, robustness_images: Optional[int] = None) -> float:
-    """Seconds one process of ``task`` takes by the calibration ``cal``."""
+    """Seconds one process of ``task`` takes by the calibration ``cal``, by its stage's cost
+    model (``StageSpec.projected``)."""
     per_image = cal['seconds_per_image']
-    if task.stage == 'train':
+    model = stage_spec(task.stage).projected
+    if model == 'training':
         loop = task.cfg.train_cfg
         iters, every = int(loop.get('max_iters', 0)), int(loop.get('val_interval', 0) or 0)
         validations = iters // every if 0 < every <= iters else 0
         return iters * cal['seconds_per_iter'] + validations * images * per_image
-    if task.stage == 'test':
+    if model == 'images':
         return images * per_image
-    n = min(images, robustness_images or images)
-    return n * (VARIANTS + 1) * per_image  # + the clean images
+    if model == 'corrupted-images':
+        n = min(images, robustness_images or images)
+        return n * (VARIANTS + 1) * per_image  # + the clean images
+    raise ValueError(f'stage {task.stage}: unknown cost model {model!r}; known: training, images, corrupted-images')
 
 
 @dataclass(frozen=True)
@@ -93,7 +97,7 @@ class Projection:
 def project(task, store: Store, profile: Profile, device: str = '') -> Optional[Projection]:
     """The task's projected seconds on ``device`` (default: the profile's) from the store's
     calibrations, or None for a stage that is not projected."""
-    if task.stage not in PROJECTED_STAGES:
+    if not stage_spec(task.stage).projected:
         return None
     want = device or profile.device
     sig = signature(task)

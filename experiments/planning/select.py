@@ -37,9 +37,8 @@ def select(options: PlanOptions, profile_rows: bool = True, released: bool = Fal
     store = Store(options.runs_dir)
 
     def planned(which: List[Row], stages) -> List[Task]:
-        return plan(which, stages, options.seeds, profile, dict(options.data_roots), store, options.latency,
-                    options.robustness_protocol, options.weights_dir, options.robustness_source,
-                    options.train_compile)
+        return plan(which, stages, options.seeds, profile, dict(options.data_roots), store, options.weights_dir,
+                    options.settings)
     tasks = planned(rows, options.stages)
     # stages cheap enough to run on every row of the table, not only the selected ones
     every = [s for s in selection.get('every_row_stages', []) if options.stages is None or s in options.stages]

@@ -5,59 +5,28 @@ number depends on (the resolved config with the data root replaced by the datase
 identity, or, for the model-only stages, the model, the measuring input and how it is
 counted or timed). Tasks with the same key are one task that several rows share."""
 import os
-from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from mmengine.config import Config
 
 from experiments.core.errors import UsageError
 from experiments.core.files import sha256_of
+from experiments.core.keys import KEY_VERSION, TRAINING_DRAWS, content_hash, run_key, world_suffix
+from experiments.core.stages import stage_names, stage_spec
 from experiments.data.datasets import builtin_identity, dataset_identity, resolve_root_path, synthetic_params
-from experiments.data.pipelines import ROBUSTNESS_PROTOCOLS, apply_pipeline
+from experiments.data.pipelines import apply_pipeline
 from experiments.planning.configs import load_base_config
-from experiments.planning.options import LatencyOptions
+from experiments.planning.options import check_settings, key_suffixes, option_table, stage_options
+from experiments.planning.task import ReleasedWeights, Task
 from experiments.registry.profiles import Profile, apply_profile
 from experiments.registry.rows import Row
-from experiments.registry.schema import MODEL_STAGES, STAGE_NEEDS, STAGES
 from experiments.registry.weights import checkpoint_refs, localise
 from experiments.registry.weights import weights_dir as default_weights_dir
 from experiments.store import Store
-from experiments.store.keys import KEY_VERSION, SEEDED_STAGES, content_hash, run_key
 from umixformer.input_size import measuring_hw
 
-# how complexity is counted (umixformer.complexity): change when the counts change (the
-# meta-tensor counter reproduces FlopAnalyzer exactly, so it keeps the name)
-COMPLEXITY_COUNTER = 'mmengine-FlopAnalyzer/tensor-mode/sdpa-as-matmuls/v1'
-# latency keys: 2 = without the planning machine's device (1 held it)
-LATENCY_KEY_VERSION = 2
-# what a training's augmentation draws are a function of (experiments.engine.resume): in
-# the key of every run, since a training made with other draws is another result
-TRAINING_DRAWS = 'per-sample-seed(seed,stream-position)/v1'
-# torch.compile backends a training may use (inductor: the default, generated kernels;
-# aot_eager / eager: the traced graphs run by PyTorch, for debugging a graph break)
-COMPILE_BACKENDS = ('inductor', 'aot_eager', 'eager')
-
-
-@dataclass
-class Task:
-    stage: str
-    row: Row
-    seed: Optional[int]
-    key: str
-    config_hash: str
-    cfg: Config  # the resolved config (profile, data root, seed applied)
-    base_cfg: Config  # the config file as written
-    data_root: Optional[str]
-    profile: str
-    rows: List[str] = field(default_factory=list)
-    needs: Optional[str] = None  # key of the record this task reads
-    options: Dict[str, object] = field(default_factory=dict)  # latency: precision, optimize, ...
-    input_hw: Tuple[int, int] = (0, 0)  # complexity, latency: the measuring input the key holds
-
-    @property
-    def label(self) -> str:
-        seed = f' seed {self.seed}' if self.seed is not None else ''
-        return f'{self.stage:<10} {self.row.table}/{self.row.id}{seed}'
+__all__ = ['ReleasedWeights', 'Task', 'plan', 'run_hash', 'start_weights']
 
 
 def run_hash(cfg: Config, identity: str) -> str:
@@ -80,48 +49,34 @@ class _Request:
     profile: Profile
     data_roots: Dict[str, str]
     store: Store
-    latency: LatencyOptions
-    robustness_protocol: str
-    robustness_source: str
     weights_dir: Optional[str]
-    train_compile: str = ''
+    settings: Mapping[str, Any]
+
+    def options(self, stage: str) -> Dict[str, Any]:
+        return stage_options(stage, self.settings)
 
     def reads_data(self, stages: Sequence[str]) -> bool:
         """Whether these stages read the dataset (the benchmark latency protocol does)."""
-        return any(s not in MODEL_STAGES for s in stages) or (
-            'latency' in stages and self.latency.protocol == 'mmseg-benchmark')
-
-    def stage_options(self, stage: str) -> Dict[str, object]:
-        if stage == 'latency':
-            return dict(vars(self.latency))
-        if stage in MODEL_STAGES:
-            return {}
-        out: Dict[str, object] = {'train_compile': self.train_compile} if self.train_compile else {}
-        if stage == 'robustness':
-            out.update(protocol=self.robustness_protocol, source=self.robustness_source)
-        return out
+        return any(stage_spec(s).reads_dataset(self.options(s)) for s in stages)
 
 
 def _row_stages(row: Row, wanted: Optional[set]) -> List[str]:
     """The row's stages that were asked for, with the stages they need."""
     out = [s for s in row.stages if wanted is None or s in wanted]
     for s in list(out):
-        need = STAGE_NEEDS.get(s)
+        need = stage_spec(s).needs
         if need and need not in out and need in row.stages:
             out.append(need)
     return out
 
 
-def _measure_hashes(model: dict, hw: Tuple[int, int], identity: str, req: _Request) -> Dict[str, str]:
-    """A measurement depends on the model, the input size and how it is counted / timed;
-    latency not on the planning machine's device (a login node plans what a GPU node
-    times): a declared --latency-device only; the record states the device."""
-    return {'complexity': content_hash({'model': model, 'input_hw': hw, 'counter': COMPLEXITY_COUNTER,
-                                        'key_version': KEY_VERSION}),
-            'latency': content_hash({'model': model, 'input_hw': hw, 'options': vars(req.latency),
-                                     'key_version': KEY_VERSION, 'latency_key': LATENCY_KEY_VERSION,
-                                     # the benchmark protocol times the validation images
-                                     'data': identity if req.latency.protocol == 'mmseg-benchmark' else ''})}
+def _measure_hash(stage: str, model: dict, hw: Tuple[int, int], identity: str, req: _Request) -> str:
+    """A model-only stage's hash: the model, the input size and how it is counted or timed
+    (its spec's ``key_facts``); a timing not the planning machine's device (a login node
+    plans what a GPU node times): a declared --latency-device only; the record states it."""
+    spec = stage_spec(stage)
+    facts = spec.key_facts(req.options(stage), identity) if spec.key_facts else {}
+    return content_hash({'model': model, 'input_hw': hw, 'key_version': KEY_VERSION, **facts})
 
 
 def start_weights(row: Row, cfg: Config) -> Dict[str, str]:
@@ -162,70 +117,64 @@ def _row_tasks(row: Row, stages: List[str], seeds: Sequence[int], req: _Request)
     else:
         identity = ''
     hw = measuring_hw(row.dataset, base)
-    measure = _measure_hashes(base.to_dict().get('model'), hw, identity, req)
+    model = base.to_dict().get('model')
     # what the training starts from: in every key that reads the training
-    start = start_weights(row, base) if any(s not in MODEL_STAGES for s in stages) else {}
-    # N processes train with a global batch of N x the config's: another result, another key
-    suffix = f'-w{row.world_size}' if row.world_size > 1 else ''
-    if req.train_compile:  # a labelled option (the official runs did not compile): readable in the key
-        suffix += '-compile' + ('' if req.train_compile == 'inductor' else f'.{req.train_compile}')
+    start = start_weights(row, base) if any(not stage_spec(s).model_only for s in stages) else {}
     out = []
     for seed in seeds:
         train_cfg = apply_profile(base, req.profile, row.dataset, root, seed, builtin=is_builtin)
         if req.profile.pretrained:  # read the encoder weights from the weights folder only
             localise(train_cfg, req.weights_dir or default_weights_dir(req.store.root))
-        if req.train_compile:  # the training stage compiles (umixformer.optimize.compile_for_training)
-            train_cfg.train_compile = req.train_compile
+        for opt in option_table():  # e.g. the training compiles (umixformer.optimize.compile_for_training)
+            if opt.config_key and req.settings.get(opt.name, opt.default) != opt.default:
+                train_cfg[opt.config_key] = req.settings[opt.name]
         for name, value in start.items():
             train_cfg[name] = value
-        train_hash = run_hash(train_cfg, identity)
+        hashes = {'train': run_hash(train_cfg, identity)}
         eval_cfg = apply_pipeline(train_cfg, row.pipeline)
-        eval_hash = run_hash(eval_cfg, identity)
-        for stage in (s for s in STAGES if s in stages):
-            if stage in MODEL_STAGES:
-                chash = measure[stage]
-                key = run_key(stage, row.config, chash, 'model', None)
-                if stage == 'latency':  # readable: a timing belongs to its settings (and declared device)
-                    key += f'-{req.latency.suffix()}'
+        hashes['eval'] = run_hash(eval_cfg, identity)
+
+        def trained_key(stage: str) -> str:
+            """The key of a stage that reads the training: per profile and seed, its processes, its options."""
+            spec = stage_spec(stage)
+            return (run_key(stage, row.config, hashes[spec.config], req.profile.name, seed if spec.seeded else None)
+                    + world_suffix(row.world_size) + key_suffixes(stage, req.settings))
+        for stage in (s for s in stage_names() if s in stages):
+            spec, options = stage_spec(stage), req.options(stage)
+            if spec.model_only:
+                chash = _measure_hash(stage, model, hw, identity, req)
+                # readable: e.g. a timing belongs to its settings (and declared device)
+                key = run_key(stage, row.config, chash, 'model', None) + (
+                    spec.key_suffix(options) if spec.key_suffix else '')
             else:
-                chash = train_hash if stage == 'train' else eval_hash
-                key = run_key(stage, row.config, chash, req.profile.name, seed) + suffix
-                if stage == 'robustness' and req.robustness_protocol != 'segformer':
-                    key += f'-{req.robustness_protocol}'
-            need = STAGE_NEEDS.get(stage)
+                chash, key = hashes[spec.config], trained_key(stage)
             out.append(Task(
-                stage=stage, row=row, seed=seed if stage in SEEDED_STAGES else None, key=key, config_hash=chash,
-                cfg=train_cfg if stage == 'train' else eval_cfg, base_cfg=base,  # latency: the test loader
-                data_root=root if stage not in MODEL_STAGES or req.reads_data([stage]) else None,
+                stage=stage, row=row, seed=seed if spec.seeded else None, key=key, config_hash=chash,
+                cfg=train_cfg if spec.config == 'train' else eval_cfg, base_cfg=base,  # latency: the test loader
+                data_root=root if spec.reads_dataset(options) else None,
                 profile=req.profile.name, rows=[f'{row.table}/{row.id}'],
-                needs=run_key(need, row.config, train_hash, req.profile.name, seed) + suffix if need else None,
-                input_hw=hw, options=req.stage_options(stage)))
+                needs=trained_key(spec.needs) if spec.needs else None, input_hw=hw, options=options))
     return out
 
 
 def plan(rows: Sequence[Row], stages: Optional[Iterable[str]], seeds: Optional[Sequence[int]],
-         profile: Profile, data_roots: Dict[str, str], store: Store,
-         latency: LatencyOptions = LatencyOptions(),
-         robustness_protocol: str = 'segformer', weights_dir: Optional[str] = None,
-         robustness_source: str = 'files', train_compile: str = '') -> List[Task]:
+         profile: Profile, data_roots: Dict[str, str], store: Store, weights_dir: Optional[str] = None,
+         settings: Optional[Mapping[str, Any]] = None) -> List[Task]:
     """The tasks for these rows, deduplicated by record key, in execution order.
 
     A requested stage pulls in the stage it needs (test needs train). Training is
     keyed by the config with the official evaluation pipeline (validation does
     not change the weights), so a row evaluated with another pipeline shares it.
-    ``train_compile``: a ``torch.compile`` backend to train with ('' trains as the
-    official runs, uncompiled); in the config (``train_compile``), hence in every key
-    that reads the training, and named there (``-compile``)."""
-    if train_compile and train_compile not in COMPILE_BACKENDS:
-        raise UsageError(f'unknown torch.compile backend {train_compile!r}; known: {", ".join(COMPILE_BACKENDS)}')
-    if robustness_protocol not in ROBUSTNESS_PROTOCOLS:
-        raise UsageError(f'unknown Cityscapes-C protocol {robustness_protocol!r}; known: '
-                         f'{", ".join(ROBUSTNESS_PROTOCOLS)}')
+    ``settings``: option name -> value for options of the option table
+    (``experiments.planning.options``) other than their defaults, e.g.
+    ``{'train_compile': 'inductor'}``: in the config, hence in every key that reads the
+    training, and named there (``-compile``)."""
+    settings = dict(settings or {})
+    check_settings(settings)
     wanted = None if stages is None else set(stages)
-    if wanted is not None and wanted - set(STAGES):
-        raise UsageError(f'unknown stage(s) {sorted(wanted - set(STAGES))}; known: {", ".join(STAGES)}')
-    req = _Request(profile, data_roots, store, latency, robustness_protocol, robustness_source, weights_dir,
-                   train_compile)
+    if wanted is not None and wanted - set(stage_names()):
+        raise UsageError(f'unknown stage(s) {sorted(wanted - set(stage_names()))}; known: {", ".join(stage_names())}')
+    req = _Request(profile, data_roots, store, weights_dir, settings)
     tasks: Dict[str, Task] = {}
     for row in rows:
         row_stages = _row_stages(row, wanted)
@@ -236,5 +185,5 @@ def plan(rows: Sequence[Row], stages: Optional[Iterable[str]], seeds: Optional[S
                 tasks[task.key].rows += [r for r in task.rows if r not in tasks[task.key].rows]
             else:
                 tasks[task.key] = task
-    # train first, then the stages reading it, then model-only measurements
-    return sorted(tasks.values(), key=lambda t: STAGES.index(t.stage))
+    # in the stages' order: a stage after the one it needs
+    return sorted(tasks.values(), key=lambda t: stage_names().index(t.stage))

@@ -40,8 +40,8 @@ class Profile:
     # on the built-in data, heads classify the label values it holds (21 for ADE20K, not 150):
     # the full-resolution 150-way loss and its upsampling were a third of a CPU step
     builtin_classes: bool = False
-    # rough cost of one row's stage on the machine this profile targets
-    minutes_per_stage: Optional[Dict[str, float]] = None
+    # planned in CPU minutes (each stage's ``StageSpec.minutes`` of this profile), not GPU-hours
+    cpu_minutes: bool = False
     # the device its runs are planned for: `plan` projects hours from calibrations made on one
     device: str = 'cuda'
 
@@ -73,8 +73,7 @@ PROFILES = {
         pretrained=False,
         robustness_images=8,
         builtin_classes=True,
-        minutes_per_stage={'train': 1.5, 'test': 0.1, 'complexity': 0.3, 'latency': 0.5,
-                           'robustness': 2.0},
+        cpu_minutes=True,
         device='cpu'),
     'tiny': Profile(
         name='tiny',
@@ -91,8 +90,7 @@ PROFILES = {
         num_workers=0,
         pretrained=False,
         robustness_images=2,
-        minutes_per_stage={'train': 0.3, 'test': 0.1, 'complexity': 0.3, 'latency': 0.3,
-                           'robustness': 0.5},
+        cpu_minutes=True,
         device='cpu'),
     'check': Profile(
         name='check',
@@ -113,7 +111,7 @@ PROFILES = {
         eval_images=2,
         qualitative_images=1,
         builtin_classes=True,
-        minutes_per_stage={'train': 0.1, 'test': 0.1, 'complexity': 0.1, 'latency': 0.3, 'robustness': 0.5},
+        cpu_minutes=True,
         device='cpu'),
 }
 

@@ -9,8 +9,8 @@ from typing import Any, List, Mapping, Optional, Tuple
 
 from experiments.core.metrics import metric
 from experiments.data.pipelines import PIPELINES
-from experiments.registry.schema import (CONFIG_DIR, DATASETS, DEFAULT_GPU_HOURS, METRICS, ROW_FIELDS, ROW_ID,
-                                         STAGE_NEEDS, STAGES, RegistryError, check_type)
+from experiments.core.stages import stage_names, stage_spec, stage_specs
+from experiments.registry.schema import CONFIG_DIR, DATASETS, METRICS, ROW_FIELDS, ROW_ID, RegistryError, check_type
 
 
 @dataclass(frozen=True)
@@ -84,11 +84,11 @@ def _stages(where: str, merged: Mapping[str, Any]) -> List[str]:
     stages = merged.get('stages', [])
     if not isinstance(stages, list) or not all(isinstance(s, str) for s in stages):
         raise RegistryError(f'{where}: field \'stages\' must be a list of stage names, got {stages!r}')
-    bad = [s for s in stages if s not in STAGES]
+    bad = [s for s in stages if s not in stage_names()]
     if bad:
-        raise RegistryError(f'{where}: field \'stages\': unknown stage(s) {bad}; known: {", ".join(STAGES)}')
+        raise RegistryError(f'{where}: field \'stages\': unknown stage(s) {bad}; known: {", ".join(stage_names())}')
     for s in stages:
-        need = STAGE_NEEDS.get(s)
+        need = stage_spec(s).needs
         if need and need not in stages:
             raise RegistryError(f'{where}: field \'stages\': {s!r} needs {need!r} in the same row')
     return stages
@@ -176,10 +176,10 @@ def parse_row(path: str, table: str, index: int, raw: Mapping[str, Any], default
     return Row(table=table, id=merged['id'], method=merged['method'],
                encoder=str(merged.get('encoder', '')), dataset=merged['dataset'],
                group=str(merged.get('group', '')), config=config, seeds=tuple(seeds),
-               stages=tuple(s for s in STAGES if s in stages), schedule=str(merged.get('schedule', '')),
+               stages=tuple(s for s in stage_names() if s in stages), schedule=str(merged.get('schedule', '')),
                published=dict(published), provenance=str(merged.get('provenance', '')),
                cited=cited, notes=str(merged.get('notes', '')),
-               gpu_hours={**DEFAULT_GPU_HOURS, **merged.get('gpu_hours', {})},
+               gpu_hours={**{s.name: s.gpu_hours for s in stage_specs()}, **merged.get('gpu_hours', {})},
                gpus=int(merged.get('gpus', 1)), nodes=int(merged.get('nodes', 1)),
                pipeline=merged.get('pipeline', 'official'), tolerance=dict(tolerance),
                approximate=tuple(approximate), table_dir=os.path.dirname(os.path.abspath(path)))

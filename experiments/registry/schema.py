@@ -1,6 +1,7 @@
-"""What a table file may say: its fields, the stages, datasets and metrics it can name.
+"""What a table file may say: its fields, the datasets and metrics it can name.
 
-The metrics and their tolerances are the catalogue's (``experiments.core.metrics``)."""
+The stages are ``experiments.core.stages``', the metrics and their tolerances the catalogue's
+(``experiments.core.metrics``)."""
 import os
 import re
 import tomllib
@@ -13,11 +14,6 @@ SUITE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(SUITE_DIR, 'configs')
 TABLE_DIR = os.path.join(SUITE_DIR, 'tables')
 
-STAGES = ('train', 'test', 'complexity', 'latency', 'robustness')
-# a stage that needs another stage's result of the same (row, seed)
-STAGE_NEEDS = {'test': 'train', 'robustness': 'train'}
-# stages that measure the model itself: independent of profile, data and seed
-MODEL_STAGES = ('complexity', 'latency')
 DATASETS = ('ade20k', 'cityscapes')
 METRICS = PUBLISHED
 # what --rows can name (a comma separates ids there) and a file name can hold
@@ -27,8 +23,6 @@ ROW_FIELDS = {'id', 'group', 'method', 'encoder', 'dataset', 'config', 'seeds', 
               'tolerance', 'approximate'}
 TABLE_FIELDS = {'name', 'title', 'source', 'metrics', 'defaults', 'rows', 'profiles', 'notes', 'reference',
                 'expectations', 'layout'}
-DEFAULT_GPU_HOURS = {'train': 24.0, 'test': 0.3, 'complexity': 0.02, 'latency': 0.05,
-                     'robustness': 6.0}
 
 
 class RegistryError(SuiteError, ValueError):

@@ -1,0 +1,123 @@
+"""The stages: every fact of one stage in one ``StageSpec``, read by the registry,
+planning, projection, the executor and the SLURM side.
+
+A stage's computation is registered by the same name in the job side
+(``experiments.engine.stages.STAGE_RUNNERS``, mmengine's registry); a test checks that
+every spec has one. Adding a stage is ``register_stage(StageSpec(...))`` and one
+registered function, from any module imported before planning (``--plugins`` on the
+command line, or an import in your own code)."""
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, Mapping, Optional, Tuple
+
+from experiments.core.keys import COMPLEXITY_COUNTER, LATENCY_KEY_VERSION, latency_suffix
+
+Options = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One stage.
+
+    Args:
+        name: Its name on the command line, in table files and at the start of its record keys.
+        needs: The stage whose record (same row, seed) it reads, e.g. test needs train.
+        seeded: Its result depends on the trained weights: one record per seed (``-sN``).
+        model_only: It measures the model itself, independently of profile, data and seed
+            (its key holds the model, the measuring input and ``key_facts``).
+        config: Which resolved config its task carries: 'train' (the training's) or 'eval'
+            (with the row's evaluation pipeline; also a model-only stage's test loader).
+        key_facts: A model-only stage's further hash content: f(options, data identity).
+        key_suffix: A model-only stage's readable key suffix: f(options) ('' for none).
+        reads_data: Whether a model-only stage reads the dataset: f(options).
+        gpu_hours: The registry's estimate of one row's run (a table may override it).
+        minutes: Minutes per run on a CPU, per built-in-data profile (else ``default_minutes``).
+        projected: How its hours are projected from a calibration (``run-experiment calibrate``;
+            ``experiments.planning.projection``): 'training' (iterations and the validations
+            during training), 'images' (the validation images), 'corrupted-images' (the clean
+            images and every Cityscapes-C variant); '' keeps the registry's estimate.
+        exclusive: On SLURM it takes a whole node unless the cluster profile says otherwise.
+        evaluates: Its record states the row's evaluation pipeline.
+        description: One line for ``--help``.
+    """
+    name: str
+    needs: Optional[str] = None
+    seeded: bool = False
+    model_only: bool = False
+    config: str = 'eval'
+    key_facts: Optional[Callable[[Options, str], Dict[str, Any]]] = None
+    key_suffix: Optional[Callable[[Options], str]] = None
+    reads_data: Optional[Callable[[Options], bool]] = None
+    gpu_hours: float = 1.0
+    minutes: Mapping[str, float] = field(default_factory=dict)
+    default_minutes: float = 1.0
+    projected: str = ''
+    exclusive: bool = False
+    evaluates: bool = False
+    description: str = ''
+
+    def reads_dataset(self, options: Options) -> bool:
+        """Whether its task reads the dataset root (every stage that is not model-only does)."""
+        if not self.model_only:
+            return True
+        return bool(self.reads_data and self.reads_data(options))
+
+    def cpu_minutes(self, profile: str) -> float:
+        return self.minutes.get(profile, self.default_minutes)
+
+
+_SPECS: Dict[str, StageSpec] = {}
+
+
+def register_stage(spec: StageSpec) -> StageSpec:
+    """Adds a stage (after the ones registered before it: the execution order)."""
+    if spec.name in _SPECS:
+        raise ValueError(f'stage {spec.name!r} is registered already')
+    if spec.needs is not None and spec.needs not in _SPECS:
+        raise ValueError(f'stage {spec.name!r} needs {spec.needs!r}, which is not registered (register it first)')
+    if spec.config not in ('train', 'eval'):
+        raise ValueError(f'stage {spec.name!r}: config must be train or eval, got {spec.config!r}')
+    _SPECS[spec.name] = spec
+    return spec
+
+
+def stage_spec(name: str) -> StageSpec:
+    return _SPECS[name]
+
+
+def stage_names() -> Tuple[str, ...]:
+    """Every stage, in execution order (a stage after the one it needs)."""
+    return tuple(_SPECS)
+
+
+def stage_specs() -> Tuple[StageSpec, ...]:
+    return tuple(_SPECS.values())
+
+
+# the paper's stages (their minutes: one row on a 2-core CPU with the built-in data)
+register_stage(StageSpec(
+    'train', seeded=True, config='train', gpu_hours=24.0, projected='training',
+    minutes={'smoke': 1.5, 'tiny': 0.3, 'check': 0.1},
+    description='train the row\'s config (mmengine Runner), checkpoints resumable'))
+register_stage(StageSpec(
+    'test', needs='train', seeded=True, gpu_hours=0.3, projected='images', evaluates=True,
+    minutes={'smoke': 0.1, 'tiny': 0.1, 'check': 0.1},
+    description='mIoU of the trained weights on the validation set, with the row\'s pipeline'))
+register_stage(StageSpec(
+    'complexity', model_only=True, gpu_hours=0.02, minutes={'smoke': 0.3, 'tiny': 0.3, 'check': 0.1},
+    key_facts=lambda options, identity: {'counter': COMPLEXITY_COUNTER},
+    description='parameters and GFLOPs at the paper\'s input size'))
+register_stage(StageSpec(
+    'latency', model_only=True, gpu_hours=0.05, minutes={'smoke': 0.5, 'tiny': 0.3, 'check': 0.3},
+    exclusive=True,  # a timing must not share its node
+    # a timing depends on its settings, not on the planning machine's device (a login node
+    # plans what a GPU node times); mmseg's benchmark times the validation images
+    key_facts=lambda options, identity: {
+        'options': dict(options), 'latency_key': LATENCY_KEY_VERSION,
+        'data': identity if options['protocol'] == 'mmseg-benchmark' else ''},
+    key_suffix=latency_suffix,
+    reads_data=lambda options: options['protocol'] == 'mmseg-benchmark',
+    description='inference time (mmseg\'s benchmark protocol by default)'))
+register_stage(StageSpec(
+    'robustness', needs='train', seeded=True, gpu_hours=6.0, projected='corrupted-images', evaluates=True,
+    minutes={'smoke': 2.0, 'tiny': 0.5, 'check': 0.5},
+    description='mIoU on Cityscapes-C (16 corruptions x 5 severities) and the clean images'))
