@@ -21,7 +21,7 @@ states where the registry gives one (``[[expectations]]``).
 """
 import math
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,7 @@ from experiments.planning.tasks import Task
 from experiments.registry.rows import Row
 from experiments.registry.tables import Table
 from experiments.registry.tolerance import tolerance_for
-from experiments.store import DONE, Store, finite
+from experiments.store import Record
 
 BUILTIN_PROFILES = ('smoke', 'tiny')
 VERDICTS = ('reproduced', 'within noise', 'off', 'not measured')
@@ -74,27 +74,6 @@ def interval_text(n: int) -> str:
     return f'{n} seed{"s" if n != 1 else ""}: no interval' if n < 3 else ''
 
 
-def collect_stats(table: Table, tasks: Sequence[Task], store: Store) -> Dict[Tuple[str, str], Stat]:
-    """(row id, metric) -> values over seeds of the done records."""
-    by_row: Dict[str, List[Task]] = {}
-    for t in tasks:
-        for ref in t.rows:
-            by_row.setdefault(ref, []).append(t)
-    out: Dict[Tuple[str, str], Stat] = {}
-    for row in table.rows:
-        recs = {}
-        for t in by_row.get(f'{table.name}/{row.id}', []):
-            rec = store.get(t.key)
-            if rec is not None and rec.status == DONE:
-                recs.setdefault(t.stage, []).append((t.seed, rec))
-        for metric in table.metrics:
-            stage, field = catalogue(metric).stage, catalogue(metric).field
-            pairs = sorted(((s, r.metrics[field]) for s, r in recs.get(stage, []) if finite(r.metrics.get(field))),
-                           key=lambda p: (p[0] is None, p[0]))
-            out[(row.id, metric)] = Stat([float(v) for _, v in pairs], [s for s, _ in pairs])
-    return out
-
-
 def rounding_half_width(published: float) -> float:
     """Half a unit of the published value's last decimal (3.8 -> 0.05, 41.2 -> 0.05, 125 -> 0.5)."""
     text = repr(float(published))
@@ -133,54 +112,10 @@ def judge(row: Row, metric: str, stat: Stat, profile: str) -> Dict[str, object]:
     return out
 
 
-def verdict_frame(table: Table, tasks: Sequence[Task], store: Store, profile: str) -> pd.DataFrame:
-    """One line per (runnable row, metric): mean, std, n, 95 % interval, published
-    value, difference, tolerance and verdict."""
-    stats = collect_stats(table, tasks, store)
-    lines = [judge(row, m, stats[(row.id, m)], profile) for row in table.runnable() for m in table.metrics]
-    return pd.DataFrame(lines)
-
-
-def ablation_frame(table: Table, tasks: Sequence[Task], store: Store, profile: str) -> pd.DataFrame:
-    """Each row's difference to the table's reference row (same seeds paired), with
-    the paper's stated difference where the registry has one. Empty without a reference."""
-    if not table.reference:
-        return pd.DataFrame()
-    stats = collect_stats(table, tasks, store)
-    expect = {(e['row'], e['metric']): e for e in table.expectations}
-    lines = []
-    for row in table.runnable():
-        if row.id == table.reference:
-            continue
-        for metric in table.metrics:
-            a, ref = stats[(row.id, metric)], stats[(table.reference, metric)]
-            common = sorted(set(a.seeds) & set(ref.seeds), key=lambda s: (s is None, s))
-            diffs = [a.values[a.seeds.index(s)] - ref.values[ref.seeds.index(s)] for s in common]
-            lo, hi = bootstrap_interval(diffs)
-            mean = float(np.mean(diffs)) if diffs else math.nan
-            e = expect.get((row.id, metric))
-            line = dict(row=row.id, metric=metric, reference=table.reference, delta=mean, n=len(diffs),
-                        ci_low=lo, ci_high=hi, interval=interval_text(len(diffs)),
-                        expected=e['delta'] if e else math.nan, expected_source=e.get('source', '') if e else '',
-                        verdict='')
-            if e:
-                if not diffs:
-                    line['verdict'] = 'not measured'
-                elif catalogue(metric).depends_on_data and profile in BUILTIN_PROFILES:
-                    line['verdict'] = 'built-in data: no comparison'
-                elif np.sign(mean) != np.sign(e['delta']):
-                    line['verdict'] = f'opposite sign ({mean:+.2f} vs {e["delta"]:+.2f})'
-                elif abs(mean - e['delta']) <= tolerance_for(row, metric) or (
-                        len(diffs) >= 3 and lo <= e['delta'] <= hi):
-                    line['verdict'] = 'as published'
-                else:
-                    line['verdict'] = f'same sign, size {mean:+.2f} vs {e["delta"]:+.2f}'
-            lines.append(line)
-    return pd.DataFrame(lines)
-
-
-def scorecard(table: Table, verdicts: pd.DataFrame, tasks: Sequence[Task], store: Store) -> Dict[str, object]:
-    """Counts of verdicts of the compared values and the compute the table's records spent."""
+def scorecard(table: Table, verdicts: pd.DataFrame, tasks: Sequence[Task], records: Mapping[str, Record]
+              ) -> Dict[str, object]:
+    """Counts of verdicts of the compared values and the compute the table's records
+    (key -> record, as ``analysis.results.TableResults.records``) spent."""
     counts = {v: 0 for v in VERDICTS}
     for v in verdicts['verdict'] if len(verdicts) else []:
         if v.startswith('off by'):
@@ -189,7 +124,7 @@ def scorecard(table: Table, verdicts: pd.DataFrame, tasks: Sequence[Task], store
             counts[v] += 1
     spent: Dict[str, Tuple[float, float]] = {}  # record key -> (GPU s, CPU s)
     for t in tasks:
-        rec = store.get(t.key)
+        rec = records.get(t.key)
         if rec is None or t.key in spent:
             continue
         if rec.device.startswith('cuda'):

@@ -8,10 +8,10 @@ from typing import Dict, List, Optional, Sequence
 import jinja2
 import pandas as pd
 
-from analysis.collect import table_frame
 from analysis.curves import training_curves
 from analysis.per_class import gains_and_losses, per_class_differences
-from analysis.verdicts import BUILTIN_PROFILES, ablation_frame, scorecard, verdict_frame
+from analysis.results import EFFECTIVE_PARAMS, Verdict, read_results
+from analysis.verdicts import BUILTIN_PROFILES, scorecard
 from experiments.core.errors import UsageError
 from experiments.core.files import atomic_write
 from experiments.core.metrics import fmt
@@ -99,7 +99,7 @@ def table_context(table, df: pd.DataFrame, profile: str, verdicts: Optional[pd.D
             diff_key = f'{m}_diff' if catalogue(m).points else f'{m}_diff_pct'
             v = vmap.get((line['row'], m))
             diff = fmt(line.get(diff_key), 1, signed=True)
-            if v is not None and v['verdict'] == 'built-in data: no comparison':
+            if v is not None and Verdict.of(v['verdict']) is Verdict.BUILTIN_DATA:
                 diff = None
             cells.append(dict(value=fmt(line[m]), published=fmt(line[f'{m}_published']), diff=diff,
                               best=bool(best[m].get(idx, False)), n=int(line.get(f'{m}_n', 0) or 0),
@@ -111,7 +111,7 @@ def table_context(table, df: pd.DataFrame, profile: str, verdicts: Optional[pd.D
         row = dict(method=line['method'], encoder=line['encoder'], dataset=line['dataset'], cited=line['cited'],
                    provenance=line['provenance'], config_hash=line.get('config_hash', ''),
                    git_revision=line.get('git_revision', ''), device=line.get('device', ''),
-                   params_effective=fmt(line.get('params_effective_m')), cells=cells)
+                   params_effective=fmt(line.get(EFFECTIVE_PARAMS)), cells=cells)
         name = line['group'] or ''
         if not groups or groups[-1]['name'] != name:
             groups.append(dict(name=name, rows=[]))
@@ -181,7 +181,7 @@ def _figures(table, df: pd.DataFrame, store: Store, tasks, profile: str, ablatio
     elif 'latency_ms' in table.metrics:
         frames = {'this run\'s computation': df}
         for label, variant in (latency_variants or {}).items():
-            frames[label] = table_frame(table, variant, store)
+            frames[label] = read_results(table, variant, store, profile).frame()
         png = plots.latency_bars(frames)
         if png:
             figs['latency'] = png
@@ -240,9 +240,9 @@ def render_table(table, tasks, store: Store, out_dir: str, profile: str,
         raise UsageError(f'unknown report format(s) {sorted(bad)}; known: {", ".join(FORMATS)}')
     if layout not in LAYOUTS:
         raise UsageError(f'unknown layout {layout!r}; known: {", ".join(LAYOUTS)}')
-    df = table_frame(table, tasks, store)
-    verdicts = verdict_frame(table, tasks, store, profile)
-    ablation = ablation_frame(table, tasks, store, profile)
+    results = read_results(table, tasks, store, profile)
+    store = results.store  # every record of the table read once, above
+    df, verdicts, ablation = results.frame(), results.verdict_frame(), results.ablation_frame()
     if len(verdicts):  # the verdict columns beside the values, per metric
         wide = verdicts.pivot(index='row', columns='metric',
                               values=['verdict', 'ci_low', 'ci_high', 'tolerance'])
@@ -262,7 +262,7 @@ def render_table(table, tasks, store: Store, out_dir: str, profile: str,
                                          diff=fmt(x['diff'], 2, signed=True)) for x in v]
                                 for k, v in gains_and_losses(p['frame']).items()})
                         for p in per_class]
-    written: Dict[str, object] = {'scorecard': scorecard(table, verdicts, tasks, store)}
+    written: Dict[str, object] = {'scorecard': scorecard(table, verdicts, tasks, results.records)}
     # drawn once for both the HTML page and the LaTeX figure
     qualitative_figs = qualitative.figures(tasks, store) if {'html', 'latex'} & set(formats) else {}
     if 'csv' in formats:

@@ -17,7 +17,7 @@ from experiments.store import Store
 @pytest.fixture(scope='module')
 def tracked(tmp_path_factory):
     runs = tmp_path_factory.mktemp('tracked') / 'runs'
-    old = {k: os.environ.get(k) for k in ('UMIX_TRACKERS', 'WANDB_MODE', 'MLFLOW_TRACKING_URI')}
+    old = {k: os.environ.get(k) for k in ('WANDB_MODE', 'MLFLOW_TRACKING_URI')}
     os.environ.pop('MLFLOW_TRACKING_URI', None)
     try:
         assert main(['tiny', '--tables', TINY_TABLES, '--profile', 'tiny', '--rows', 'umix-b0', '--stages',

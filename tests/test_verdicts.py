@@ -8,7 +8,8 @@ import subprocess
 import pandas as pd
 import pytest
 
-from analysis.verdicts import Stat, ablation_frame, bootstrap_interval, judge, verdict_frame
+from analysis.results import ablation_frame, verdict_frame
+from analysis.verdicts import Stat, bootstrap_interval, judge
 from conftest import require_tool
 from experiments.registry.profiles import get_profile
 from experiments.registry.rows import Row

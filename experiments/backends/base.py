@@ -16,7 +16,22 @@ from experiments.store import Store
 if TYPE_CHECKING:  # annotations only: naming a backend (or checking a cluster profile) loads no model code
     from experiments.planning.tasks import Task
 
+# name -> 'module:Class', imported when chosen; ``register_backend`` adds one
 BACKENDS = {'local': 'experiments.backends.local:LocalBackend', 'slurm': 'slurm.backend:SlurmBackend'}
+
+
+def register_backend(name: str, where: str) -> None:
+    """Adds a backend: ``where`` is 'module:Class' of a ``Backend`` subclass (imported when
+    chosen with ``--backend NAME``, and by ``status`` for the jobs it queued)."""
+    if name in BACKENDS:
+        raise ValueError(f'backend {name!r} is registered already')
+    if ':' not in where:
+        raise ValueError(f'backend {name!r}: give its class as module:Class, got {where!r}')
+    BACKENDS[name] = where
+
+
+def backend_names() -> Tuple[str, ...]:
+    return tuple(BACKENDS)
 
 
 class BackendError(SuiteError, RuntimeError):
@@ -32,7 +47,6 @@ class BackendOptions:
         slurm_profile: The cluster profile file (SLURM).
         slurm: ``KEY=VALUE`` overrides of the cluster profile.
         tables: Extra table folders (absolute), for the jobs to re-plan from.
-        verbose: Stream mmengine's logs to the console (local).
         wait: Wait for records another process is computing (local).
         workers: Processes for Cityscapes-C generation (default: the CPUs this job may use).
         rerun: The command that runs this again (printed when tasks fail).
@@ -42,7 +56,6 @@ class BackendOptions:
     slurm_profile: Optional[str] = None
     slurm: Tuple[str, ...] = ()
     tables: Tuple[str, ...] = ()
-    verbose: bool = False
     wait: bool = False
     workers: Optional[int] = None
     rerun: str = ''

@@ -92,8 +92,6 @@ class LocalBackend(Backend):
             raise BackendError(f'{", ".join(multi)}: trains as several processes (global batch = gpus x the '
                                'config\'s batch); the local backend runs one process. Run it with --backend slurm '
                                '(srun, one process per GPU), or drop those rows (--rows)')
-        if self.options.verbose:
-            os.environ['UMIX_VERBOSE'] = '1'
         rerun = self.options.rerun
         console = terminal_console()
         results, busy = run_local(tasks, store, self.command_for, console, wait=self.options.wait,

@@ -5,14 +5,13 @@ import time
 from dataclasses import dataclass
 from typing import List
 
-from experiments.backends.base import backend_class
-from experiments.core.metrics import fmt
+from experiments.backends.base import backend_class, backend_names
+from experiments.core.metrics import CATALOGUE, fmt
 from experiments.planning.commands import invalidate_command
 from experiments.planning.tasks import Task
 from experiments.store import Record, Store
 from experiments.store.lease import Lease
 
-RESULT_FIELDS = ('miou', 'gflops', 'params_m', 'latency_ms', 'final_loss')
 
 
 @dataclass
@@ -36,7 +35,10 @@ def _running(rec: Record, lease: Lease) -> str:
 
 def _result(rec: Record) -> str:
     if rec.status == 'done':
-        text = ', '.join(f'{k}={fmt(rec.metrics[k])}' for k in RESULT_FIELDS if k in rec.metrics)
+        # the catalogue's metrics of its stage, by their names (those of the console comparison and
+        # the reports: params_m is the paper's count, params_effective_m the built one)
+        shown = [m for m in CATALOGUE.values() if m.stage == rec.stage and m.shown_in_status and m.field in rec.metrics]
+        text = ', '.join(f'{m.name}={fmt(rec.metrics[m.field])}' for m in shown)
         return text + (f' (resumed from {os.path.basename(rec.resumed_from)})' if rec.resumed_from else '')
     if rec.status in ('failed', 'interrupted', 'preempted') and rec.error:  # why it stopped
         line = rec.error.splitlines()[0][:120]
@@ -71,5 +73,7 @@ def task_status(task: Task, store: Store, job: dict, rerun: str) -> TaskStatus:
 
 def task_statuses(tasks: List[Task], store: Store, rerun: str) -> List[TaskStatus]:
     """The state of every task, with what SLURM queued for them (submissions in the store)."""
-    jobs = backend_class('slurm').jobs(store, [t.key for t in tasks])
+    jobs: dict = {}
+    for name in backend_names():  # what each backend queued (the local one: nothing)
+        jobs.update(backend_class(name).jobs(store, [t.key for t in tasks]))
     return [task_status(t, store, jobs.get(t.key), rerun) for t in tasks]

@@ -33,7 +33,6 @@ from rich.console import Console
 from experiments.cli.parser import COMMAND_HELP, COMMANDS, parse_args
 from experiments.core.errors import SuiteError
 from experiments.core.signals import Interrupted
-from experiments.engine.trackers import set_requested
 
 # the module of each command; its handler is cmd_<command>
 HANDLERS = {'list': 'browse', 'show': 'browse', 'plan': 'plan', 'status': 'status', 'invalidate': 'status',
@@ -89,10 +88,33 @@ def _help() -> int:
     return 0
 
 
+def load_plugins(names: str) -> None:
+    """Imports the modules of ``$UMIX_PLUGINS`` (comma-separated): your stages, options,
+    metrics and backends register themselves when imported, before any command line is
+    parsed (a SLURM job inherits the variable: its node registers the same)."""
+    for name in (n.strip() for n in names.split(',')):
+        if not name:
+            continue
+        try:
+            importlib.import_module(name)
+        except Exception as err:
+            raise PluginError(f'$UMIX_PLUGINS names {name!r}, which does not import ({type(err).__name__}: {err}); '
+                              'put its folder on PYTHONPATH or correct the name') from err
+
+
+class PluginError(SuiteError, ImportError):
+    """A plugin module of $UMIX_PLUGINS does not import."""
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     for msg in _QUIET:
         warnings.filterwarnings('ignore', message='.*' + msg.replace('`', '.'))
     argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        load_plugins(os.environ.get('UMIX_PLUGINS', ''))
+    except PluginError as err:
+        print(f'run-experiment: error: {err}', file=sys.stderr)
+        return 2
     if argv[:1] == ['exec-task']:
         if len(argv) != 3:
             print('usage: run-experiment exec-task MANIFEST INDEX', file=sys.stderr)
@@ -114,8 +136,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         # the terminal closed or the ssh session dropped; under nohup SIGHUP is ignored and stays so
         if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:
             signal.signal(signal.SIGHUP, on_signal)
-    if getattr(args, 'tracker', None):  # the jobs started from here log there too (not part of any key)
-        set_requested(args.tracker)
     try:
         return handler(args.command)(args, console)
     except KeyboardInterrupt as err:

@@ -1,8 +1,8 @@
 """What several commands print: the comparison with the paper, the scorecard, a data check."""
 from rich.table import Table as RTable
 
-from analysis.collect import table_frame
-from analysis.verdicts import scorecard, verdict_frame
+from analysis.results import EFFECTIVE_PARAMS, Verdict, read_results
+from analysis.verdicts import scorecard
 from experiments.core.metrics import fmt, metric
 
 
@@ -12,15 +12,16 @@ def dash(value, digits: int = 2) -> str:
 
 
 def print_comparison(table, tasks, store, rows, console, profile: str = 'paper') -> None:
-    df = table_frame(table, tasks, store, rows)
-    verdicts = verdict_frame(table, tasks, store, profile)
-    vmap = {(v['row'], v['metric']): v for v in verdicts.to_dict('records')}
+    """The table's cells (``analysis.results``) against the paper, then its scorecard."""
+    results = read_results(table, tasks, store, profile)
+    cells = results.cells(rows)
+    frame = results.frame(rows)
     t = RTable(title=f'{table.title}: reproduced vs published ({table.source})')
     for col in ('row', 'dataset'):
         t.add_column(col)
     show_effective = 'params_m' in table.metrics
     if show_effective:  # what this implementation builds, beside the published-layout count
-        t.add_column('params eff.', justify='right')
+        t.add_column(EFFECTIVE_PARAMS, justify='right')
     show_device = bool({'latency_ms', 'fps'} & set(table.metrics))
     if show_device:  # a timing belongs to the device it ran on
         t.add_column('timed on', overflow='fold')
@@ -28,23 +29,23 @@ def print_comparison(table, tasks, store, rows, console, profile: str = 'paper')
         t.add_column(m, justify='right')
         t.add_column('paper', justify='right')
         t.add_column(metric(m).diff_label, justify='right')
-    for _, line in df.iterrows():
-        cells = [f'{line["method"]} ({line["encoder"]})' if line['encoder'] else line['method'], line['dataset']]
+    for row, (_, line) in zip(rows or table.rows, frame.iterrows()):
+        out = [f'{row.method} ({row.encoder})' if row.encoder else row.method, row.dataset]
         if show_effective:
-            cells.append(dash(line.get('params_effective_m')))
+            out.append(dash(line.get(EFFECTIVE_PARAMS)))
         if show_device:
-            cells.append(line.get('latency_device') or '—')
+            out.append(line.get('latency_device') or '—')
         for m in table.metrics:
+            c = cells[(row.id, m)]
             diff = dash(line.get(f'{m}_diff', line.get(f'{m}_diff_pct')), 1)
-            v = vmap.get((line['row'], m), {})
-            if v.get('verdict') == 'built-in data: no comparison':
+            if c.verdict is Verdict.BUILTIN_DATA:
                 diff = 'built-in data'
-            elif v.get('symbol') and v['symbol'] != '–':
-                diff = f'{diff} {v["symbol"]}'
-            cells += [dash(line[m]), dash(line[f'{m}_published']), diff]
-        t.add_row(*cells)
+            elif c.symbol and c.symbol != '–':
+                diff = f'{diff} {c.symbol}'
+            out += [dash(c.value), dash(c.published), diff]
+        t.add_row(*out)
     console.print(t)
-    print_scorecard([scorecard(table, verdicts, tasks, store)], console)
+    print_scorecard([scorecard(table, results.verdict_frame(), tasks, results.records)], console)
 
 
 def print_scorecard(cards, console) -> None:

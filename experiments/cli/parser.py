@@ -5,6 +5,7 @@ import os
 import shlex
 from typing import Dict, List, Optional
 
+from experiments.backends.base import backend_names
 from experiments.core.stages import stage_names
 from experiments.core.errors import UsageError
 from experiments.planning.options import TABLE_COMMANDS, Option, device_name, option_table
@@ -101,17 +102,13 @@ def _where_options(add) -> None:
     add(_TABLE_CMDS | {'predict', 'export'}, '--seeds', type=_seeds, default=None, help='comma-separated seeds (default: the rows\')')
     add(_TABLE_CMDS | {'predict', 'export', 'calibrate'}, '--profile', default='paper', help='paper (default), smoke (built-in data, CPU minutes), '
         'check (every stage of every row runs once, before a cluster run) or tiny (tests)')
-    add({'run', 'evaluate'}, '--verbose', action='store_true',
-        help='stream mmengine\'s full logs to the console (default: into each task\'s log file)')
     add({'status'}, '--paths', action='store_true',
         help='also each task\'s log and record file (default: one line per task and a count per state)')
-    add({'run', 'evaluate'}, '--tracker', action='append', default=[], choices=['tensorboard', 'mlflow', 'wandb'],
-        help='also log training and test to this tracker (mmengine vis backend; repeatable): tensorboard, mlflow '
-        '($MLFLOW_TRACKING_URI, default file://<runs-dir>/mlruns) or wandb (offline unless $WANDB_MODE)')
     add({'run'}, '--wait', action='store_true',
         help='wait for records another process is computing instead of skipping them')
-    add({'plan', 'run', 'cityscapes-c'}, '--backend', default='local', choices=['local', 'slurm'],
-        help='local: this machine, one task after another; slurm: sbatch arrays')
+    add({'plan', 'run', 'cityscapes-c'}, '--backend', default='local', choices=backend_names(),
+        help='local: this machine, one task after another; slurm: sbatch arrays'
+        + ''.join(f'; {name}' for name in backend_names()[2:]))
     add({'plan', 'run', 'cityscapes-c'}, '--slurm-profile', default=os.environ.get('UMIX_SLURM_PROFILE'),
         help='cluster profile (TOML, see slurm/profiles/example.toml; also $UMIX_SLURM_PROFILE)')
     add({'plan', 'run', 'cityscapes-c'}, '--slurm', action='append', default=[], metavar='KEY=VALUE',
@@ -134,6 +131,8 @@ def _argparse_kwargs(opt: Option) -> dict:
     """An option of the option table as argparse's keywords."""
     if opt.switch:
         return dict(action='store_true', help=opt.help)
+    if opt.repeat:
+        return dict(action='append', default=[], choices=opt.choices, help=opt.help)
     kw = dict(default=opt.default, help=opt.help, metavar=opt.metavar)
     if opt.choices is not None:
         kw['choices'] = [c for c in opt.choices if c != '']  # '' is the default: not given

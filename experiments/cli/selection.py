@@ -25,6 +25,8 @@ def settings(args: argparse.Namespace) -> dict:
     out = {}
     for opt in option_table():
         value = getattr(args, opt.name, opt.default)
+        if opt.repeat:  # argparse's list, each value once
+            value = tuple(dict.fromkeys(value or ()))
         if value is not None and value != opt.default:
             out[opt.name] = value
     return out
@@ -52,7 +54,7 @@ def make_backend(args: argparse.Namespace) -> Backend:
         return reproduce_command(t, roots, runs, weights)
     options = BackendOptions(
         slurm_profile=args.slurm_profile, slurm=tuple(args.slurm), tables=tuple(os.path.abspath(d) for d in args.tables),
-        verbose=bool(getattr(args, 'verbose', False)), wait=bool(getattr(args, 'wait', False)), workers=args.workers,
+        wait=bool(getattr(args, 'wait', False)), workers=args.workers,
         rerun=rerun_command(args),
         status=command_line('status', args), calibration=getattr(args, 'calibration', None) or '')
     return get_backend(args.backend, options, command_for, lambda t: shlex.split(command_for(t))[1:])

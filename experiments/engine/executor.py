@@ -123,7 +123,7 @@ def _compute(task: Task, store: Store, command: str, put) -> Record:
     put(record)
     t0 = time.monotonic()
     # mmengine/mmseg output goes to the log, not the console (a SLURM task's output is its log)
-    quiet = os.environ.get('UMIX_VERBOSE') != '1' and not os.environ.get('UMIX_TASK_LOG')
+    quiet = not task.runtime.get('verbose') and not os.environ.get('UMIX_TASK_LOG')
     try:
         with capture_output(log) if quiet else contextlib.nullcontext():
             metrics, artifacts, resumed = stage_runner(task.stage)(task, store)

@@ -50,7 +50,7 @@ def _runner(task: Task, work_dir: str, tracked_in: Optional[str] = None, **overr
     # the same name, with the first run's folder and its backends already closed
     vis = dict(cfg.get('visualizer') or dict(type='SegLocalVisualizer'), name=cfg.experiment_name)
     if tracked_in is not None:
-        vis = with_trackers(vis, task.row.table, task.key, tracked_in)
+        vis = with_trackers(vis, task.runtime.get('tracker', ()), task.row.table, task.key, tracked_in)
     cfg.visualizer = vis
     # a multi-process row under srun has joined its process group already (exec-task,
     # experiments.engine.distributed): mmengine then skips its own launcher

@@ -2,10 +2,11 @@
 
     run-experiment run TABLE --tracker tensorboard [--tracker mlflow] [--tracker wandb]
 
-``--tracker`` sets ``$UMIX_TRACKERS`` for the jobs it starts (local, or SLURM through
-sbatch's exported environment); the training and test stages then add the backends to
-the config's visualizer beside its ``LocalVisBackend``. Trackers change where numbers
-are logged, never what is computed: they are not in any record key.
+``--tracker`` is a runtime option (``experiments.planning.options``): it travels with each
+task (``Task.runtime``) and its command, which is what a SLURM job runs; the training and
+test stages then add the backends to the config's visualizer beside its
+``LocalVisBackend``. Trackers change where numbers are logged, never what is computed:
+they are in no record key and no record's settings.
 
 * tensorboard: ``TensorboardVisBackend``, event files under each run's ``vis_data/``.
 * mlflow: ``MLflowVisBackend``, experiment = the table, run = the record key, tracking
@@ -17,32 +18,11 @@ are logged, never what is computed: they are not in any record key.
 import os
 from typing import Dict, List, Sequence
 
-from experiments.core.errors import UsageError
 
-TRACKERS = ('tensorboard', 'mlflow', 'wandb')
-ENV = 'UMIX_TRACKERS'
-
-
-def requested() -> List[str]:
-    """The trackers of ``$UMIX_TRACKERS`` (comma-separated), checked."""
-    names = [n for n in os.environ.get(ENV, '').split(',') if n]
-    unknown = sorted(set(names) - set(TRACKERS))
-    if unknown:
-        raise UsageError(f'${ENV} names unknown tracker(s) {unknown}; known: {", ".join(TRACKERS)}')
-    return names
-
-
-def set_requested(names: Sequence[str]) -> None:
-    """What ``--tracker`` does: the jobs started from here log to these trackers."""
-    requested_names = list(dict.fromkeys(names))
-    if requested_names:
-        os.environ[ENV] = ','.join(requested_names)
-
-
-def backends(table: str, key: str, runs_root: str) -> List[Dict]:
-    """mmengine vis backend configs of the requested trackers for one task."""
+def backends(names: Sequence[str], table: str, key: str, runs_root: str) -> List[Dict]:
+    """mmengine vis backend configs of these trackers for one task."""
     out = []
-    for name in requested():
+    for name in names:
         if name == 'tensorboard':
             out.append(dict(type='TensorboardVisBackend'))
         elif name == 'mlflow':
@@ -58,9 +38,9 @@ def backends(table: str, key: str, runs_root: str) -> List[Dict]:
     return out
 
 
-def with_trackers(visualizer: Dict, table: str, key: str, runs_root: str) -> Dict:
-    """The config's visualizer with the requested backends added (unchanged without any)."""
-    extra = backends(table, key, runs_root)
+def with_trackers(visualizer: Dict, names: Sequence[str], table: str, key: str, runs_root: str) -> Dict:
+    """The config's visualizer with these trackers' backends added (unchanged without any)."""
+    extra = backends(names, table, key, runs_root)
     if not extra:
         return visualizer
     vis = dict(visualizer)

@@ -24,8 +24,8 @@ def reproduce_command(task: Task, data_roots: Dict[str, str], runs_dir: Optional
         '--rows', task.row.id, '--stages', task.stage, '--profile', task.profile]
     if task.seed is not None:
         parts += ['--seeds', str(task.seed)]
-    settings = stage_settings(task.stage, task.options)
-    parts += [w for opt in option_table() if task.stage in opt.stages for w in opt.words(settings[opt.name])]
+    settings = stage_settings(task.stage, task.options, task.runtime)
+    parts += [w for opt in option_table() if opt.applies(task.stage) for w in opt.words(settings[opt.name])]
     for ds, root in sorted(data_roots.items()):
         parts += ['--data-root', f'{ds}={root}']
     if runs_dir:

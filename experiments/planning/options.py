@@ -17,6 +17,9 @@ from experiments.core.keys import compile_suffix
 
 # the commands whose record keys depend on the options (they plan the same tasks)
 TABLE_COMMANDS = frozenset({'plan', 'status', 'run', 'invalidate', 'evaluate', 'report'})
+EVERY_STAGE = ('*', )  # an option every stage's tasks carry (a stage registered later too)
+# mmengine vis backends a run may log to besides its own files (experiments.engine.trackers)
+TRACKERS = ('tensorboard', 'mlflow', 'wandb')
 
 
 @dataclass(frozen=True)
@@ -33,15 +36,23 @@ class Option:
         choices: The values it takes (None: any, after ``parse``).
         parse: Text -> value on the command line (raise ValueError with the reason).
         switch: A flag without a value (False/True).
+        repeat: A flag given once per value (``--tracker a --tracker b``): a tuple of values.
+        runtime: How a task runs, not what it computes: in ``Task.runtime`` and its command
+            (what a job runs), never in its key or its record's settings.
         const: The value of the flag given without one (``--train-compile`` = inductor).
         recorded_as: Its name in ``Task.options`` and the record (default: ``name``).
         omit_default: Left out of ``Task.options`` while it has its default (an option added
             after records were made, which then say nothing of it).
+        in_key: How a value other than the default reaches its stages' record keys (a
+            number computed otherwise is another record): 'hash' (joins the key's hash;
+            the default for a new option), 'config' (set in the resolved config under
+            ``config_key``, hence in its hash), 'stage' (the stage's ``key_facts`` hash it:
+            latency's options), 'suffix' (its readable suffix alone: the Cityscapes-C protocol,
+            as keys were made before) or 'none' (the same numbers whatever its value: how
+            Cityscapes-C is read; the runtime options).
         key_suffix: Its readable part of its stages' keys, f(value), for a value other than
-            the default (its value must reach the key's hash too: via ``config_key`` or the
-            stage's ``key_facts``).
-        config_key: Set in the task's resolved config under this name (and thus in the
-            config hash of its key) when not the default.
+            the default.
+        config_key: With ``in_key='config'``: its name in the task's resolved config.
         metavar: The value's name in ``--help``.
     """
     name: str
@@ -52,9 +63,12 @@ class Option:
     choices: Optional[Tuple[Any, ...]] = None
     parse: Optional[Callable[[str], Any]] = None
     switch: bool = False
+    repeat: bool = False
+    runtime: bool = False
     const: Any = None
     recorded_as: str = ''
     omit_default: bool = False
+    in_key: str = 'hash'
     key_suffix: Optional[Callable[[Any], str]] = None
     config_key: str = ''
     metavar: Optional[str] = None
@@ -67,8 +81,19 @@ class Option:
     def recorded(self) -> str:
         return self.recorded_as or self.name
 
+    def applies(self, stage: str) -> bool:
+        """Whether the tasks of ``stage`` carry it."""
+        return self.stages == EVERY_STAGE or stage in self.stages
+
     def check(self, value: Any) -> Any:
         """The value, or UsageError naming the flag and what it takes."""
+        if self.repeat:
+            for v in value:
+                self._check_one(v)
+            return value
+        return self._check_one(value)
+
+    def _check_one(self, value: Any) -> Any:
         if self.choices is not None and value not in self.choices:
             known = ', '.join(str(c) for c in self.choices if c != '')
             raise UsageError(f'{self.flag}: {value!r} is not one of {known}')
@@ -80,16 +105,25 @@ class Option:
             return []
         if self.switch:
             return [self.flag]
+        if self.repeat:
+            return [w for v in value for w in (self.flag, str(v))]
         return [self.flag, str(value)]
 
 
 _OPTIONS: Dict[str, Option] = {}
 
 
+IN_KEY = ('hash', 'config', 'stage', 'suffix', 'none')
+
+
 def register_option(option: Option) -> Option:
     """Adds an option to the table (its flag, its stages' tasks, their commands)."""
     if option.name in _OPTIONS:
         raise ValueError(f'option {option.name!r} is registered already')
+    if option.in_key not in IN_KEY or (option.in_key == 'config') != bool(option.config_key) or (
+            option.in_key == 'suffix' and not option.key_suffix) or (option.runtime and option.in_key != 'none'):
+        raise ValueError(f'option {option.name!r}: in_key must be one of {", ".join(IN_KEY)}, with config_key '
+                         'exactly for config, a key_suffix for suffix, and none for a runtime option')
     _OPTIONS[option.name] = option
     return option
 
@@ -99,26 +133,35 @@ def option_table() -> Tuple[Option, ...]:
     return tuple(_OPTIONS.values())
 
 
-def stage_options(stage: str, settings: Mapping[str, Any]) -> Dict[str, Any]:
-    """A task's frozen options: its stage's options under their recorded names."""
+def stage_options(stage: str, settings: Mapping[str, Any], runtime: bool = False) -> Dict[str, Any]:
+    """A task's frozen options: its stage's options under their recorded names (the runtime
+    ones with ``runtime=True``)."""
     out: Dict[str, Any] = {}
     for opt in option_table():
-        if stage in opt.stages:
+        if opt.applies(stage) and opt.runtime == runtime:
             value = settings.get(opt.name, opt.default)
             if not (opt.omit_default and value == opt.default):
                 out[opt.recorded] = value
     return out
 
 
-def stage_settings(stage: str, options: Mapping[str, Any]) -> Dict[str, Any]:
-    """The settings (option name -> value) a task's frozen options were made from."""
-    return {o.name: options.get(o.recorded, o.default) for o in option_table() if stage in o.stages}
+def stage_settings(stage: str, options: Mapping[str, Any], runtime: Mapping[str, Any] = {}) -> Dict[str, Any]:
+    """The settings (option name -> value) a task's frozen options (and runtime ones) were made from."""
+    return {o.name: (runtime if o.runtime else options).get(o.recorded, o.default) for o in option_table()
+            if o.applies(stage)}
+
+
+def hashed_options(stage: str, settings: Mapping[str, Any]) -> Dict[str, Any]:
+    """The options of a stage whose values join its key's hash (``in_key='hash'``), where not
+    their default ({} for every built-in option: their keys are as before)."""
+    return {o.name: settings[o.name] for o in option_table()
+            if o.applies(stage) and o.in_key == 'hash' and settings.get(o.name, o.default) != o.default}
 
 
 def key_suffixes(stage: str, settings: Mapping[str, Any]) -> str:
     """The readable suffixes the options of a stage add to its keys (table order)."""
     return ''.join(o.key_suffix(settings.get(o.name, o.default)) for o in option_table()
-                   if stage in o.stages and o.key_suffix and settings.get(o.name, o.default) != o.default)
+                   if o.applies(stage) and o.key_suffix and settings.get(o.name, o.default) != o.default)
 
 
 def check_settings(settings: Mapping[str, Any]) -> None:
@@ -181,33 +224,42 @@ for _option in (
     # how latency is timed: its key hashes all six (experiments.core.stages) and reads them
     # in its suffix (experiments.core.keys.latency_suffix)
     Option('precision', 'fp32', 'latency: autocast precision (default fp32)', LATENCY,
-           choices=('fp32', 'fp16', 'bf16')),
+           choices=('fp32', 'fp16', 'bf16'), in_key='stage'),
     Option('optimize', False, 'latency: the fastest configuration of the same function: fused attention (encoder '
            'and head), projected-first fuse, channels-last where it is faster on this device (recorded)', LATENCY,
-           switch=True),
-    Option('channels_last', False, 'latency: force the channels-last memory format', LATENCY, switch=True),
-    Option('compile', False, 'latency: torch.compile backbone and head', LATENCY, switch=True),
+           switch=True, in_key='stage'),
+    Option('channels_last', False, 'latency: force the channels-last memory format', LATENCY, switch=True,
+           in_key='stage'),
+    Option('compile', False, 'latency: torch.compile backbone and head', LATENCY, switch=True, in_key='stage'),
     Option('latency_protocol', 'mmseg-benchmark', 'latency: mmseg\'s benchmark (validation images, predict mode, '
            '5 warm-up, 200 images; the paper\'s setting; default), one random image timed N times, or the model '
            'exported to ONNX and timed by ONNX Runtime on the CPU (deployment)', LATENCY,
-           choices=('mmseg-benchmark', 'single-image', 'onnxruntime'), recorded_as='protocol'),
+           choices=('mmseg-benchmark', 'single-image', 'onnxruntime'), recorded_as='protocol', in_key='stage'),
     Option('latency_device', '', 'latency: the device these timings are for (e.g. a100): a row per GPU model; '
            'checked on the node before timing (default: none declared; the record states the device it ran on)',
-           LATENCY, parse=device_name, recorded_as='device'),
+           LATENCY, parse=device_name, recorded_as='device', in_key='stage'),
     # a training option: in the config (hence every key that reads the training) and named there
     Option('train_compile', '', 'train with torch.compile (mmengine\'s cfg.compile; backend inductor unless named): '
            'the same function up to float rounding, a record of its own (its key ends in -compile); the official '
            'runs did not compile', ('train', ) + EVALUATED,
            commands=TABLE_COMMANDS | {'calibrate', 'export', 'predict'},
            choices=('', 'inductor', 'aot_eager', 'eager'), const='inductor', omit_default=True,
-           key_suffix=compile_suffix, config_key='train_compile'),
+           in_key='config', key_suffix=compile_suffix, config_key='train_compile'),
     Option('cityscapes_c_protocol', 'segformer', 'robustness / cityscapes-c: corrupt RGB images (segformer, '
            'default) or BGR arrays as the official runs did (official-bgr: frost and spatter colours swapped)',
            ('robustness', ), commands=TABLE_COMMANDS | {'cityscapes-c'}, choices=('segformer', 'official-bgr'),
-           recorded_as='protocol', key_suffix=lambda value: f'-{value}'),
+           recorded_as='protocol', in_key='suffix', key_suffix=lambda value: f'-{value}'),
     Option('cityscapes_c_source', 'files', 'robustness: read Cityscapes-C generated once on disk (files, default; '
            'about 100 GB for the full set: `plan` projects it) or corrupt each image as it is loaded (on-the-fly: '
            'no disk, the same pixels, the corruption cost paid at every evaluation)', ('robustness', ),
-           commands=frozenset({'plan', 'run', 'evaluate'}), choices=('files', 'on-the-fly'), recorded_as='source'),
+           commands=frozenset({'plan', 'run', 'evaluate'}), choices=('files', 'on-the-fly'), recorded_as='source',
+           in_key='none'),
+    # how a task runs: with the task (its command is what a SLURM job runs), in no key or record
+    Option('verbose', False, 'stream mmengine\'s full logs to the console (default: into each task\'s log file)',
+           EVERY_STAGE, commands=frozenset({'run', 'evaluate'}), switch=True, runtime=True, in_key='none'),
+    Option('tracker', (), 'also log training and test to this tracker (mmengine vis backend; repeatable): '
+           'tensorboard, mlflow ($MLFLOW_TRACKING_URI, default file://<runs-dir>/mlruns) or wandb (offline unless '
+           '$WANDB_MODE)', EVERY_STAGE, commands=frozenset({'run', 'evaluate'}), choices=TRACKERS, repeat=True,
+           runtime=True, in_key='none'),
 ):
     register_option(_option)

@@ -37,6 +37,8 @@ class Task:
     options: Dict[str, object] = field(default_factory=dict)
     input_hw: Tuple[int, int] = (0, 0)  # complexity, latency: the measuring input the key holds
     released: Optional[ReleasedWeights] = None  # evaluates a released checkpoint, not the row's training
+    # how it runs, not what it computes (the option table's runtime options: verbose, tracker)
+    runtime: Dict[str, object] = field(default_factory=dict)
 
     @property
     def label(self) -> str:

@@ -17,7 +17,7 @@ from experiments.core.stages import stage_names, stage_spec
 from experiments.data.datasets import builtin_identity, dataset_identity, resolve_root_path, synthetic_params
 from experiments.data.pipelines import apply_pipeline
 from experiments.planning.configs import load_base_config
-from experiments.planning.options import check_settings, key_suffixes, option_table, stage_options
+from experiments.planning.options import check_settings, hashed_options, key_suffixes, option_table, stage_options
 from experiments.planning.task import ReleasedWeights, Task
 from experiments.registry.profiles import Profile, apply_profile
 from experiments.registry.rows import Row
@@ -70,13 +70,20 @@ def _row_stages(row: Row, wanted: Optional[set]) -> List[str]:
     return out
 
 
+def _with_options(chash: str, stage: str, req: _Request) -> str:
+    """A hash with the stage's hashed options (``in_key='hash'``) where any differs from its default."""
+    extra = hashed_options(stage, req.settings)
+    return content_hash({'hash': chash, 'options': extra}) if extra else chash
+
+
 def _measure_hash(stage: str, model: dict, hw: Tuple[int, int], identity: str, req: _Request) -> str:
     """A model-only stage's hash: the model, the input size and how it is counted or timed
     (its spec's ``key_facts``); a timing not the planning machine's device (a login node
     plans what a GPU node times): a declared --latency-device only; the record states it."""
     spec = stage_spec(stage)
     facts = spec.key_facts(req.options(stage), identity) if spec.key_facts else {}
-    return content_hash({'model': model, 'input_hw': hw, 'key_version': KEY_VERSION, **facts})
+    return _with_options(content_hash({'model': model, 'input_hw': hw, 'key_version': KEY_VERSION, **facts}), stage,
+                         req)
 
 
 def start_weights(row: Row, cfg: Config) -> Dict[str, str]:
@@ -126,7 +133,7 @@ def _row_tasks(row: Row, stages: List[str], seeds: Sequence[int], req: _Request)
         if req.profile.pretrained:  # read the encoder weights from the weights folder only
             localise(train_cfg, req.weights_dir or default_weights_dir(req.store.root))
         for opt in option_table():  # e.g. the training compiles (umixformer.optimize.compile_for_training)
-            if opt.config_key and req.settings.get(opt.name, opt.default) != opt.default:
+            if opt.in_key == 'config' and req.settings.get(opt.name, opt.default) != opt.default:
                 train_cfg[opt.config_key] = req.settings[opt.name]
         for name, value in start.items():
             train_cfg[name] = value
@@ -134,10 +141,13 @@ def _row_tasks(row: Row, stages: List[str], seeds: Sequence[int], req: _Request)
         eval_cfg = apply_pipeline(train_cfg, row.pipeline)
         hashes['eval'] = run_hash(eval_cfg, identity)
 
+        def trained_hash(stage: str) -> str:
+            return _with_options(hashes[stage_spec(stage).config], stage, req)
+
         def trained_key(stage: str) -> str:
             """The key of a stage that reads the training: per profile and seed, its processes, its options."""
             spec = stage_spec(stage)
-            return (run_key(stage, row.config, hashes[spec.config], req.profile.name, seed if spec.seeded else None)
+            return (run_key(stage, row.config, trained_hash(stage), req.profile.name, seed if spec.seeded else None)
                     + world_suffix(row.world_size) + key_suffixes(stage, req.settings))
         for stage in (s for s in stage_names() if s in stages):
             spec, options = stage_spec(stage), req.options(stage)
@@ -145,15 +155,16 @@ def _row_tasks(row: Row, stages: List[str], seeds: Sequence[int], req: _Request)
                 chash = _measure_hash(stage, model, hw, identity, req)
                 # readable: e.g. a timing belongs to its settings (and declared device)
                 key = run_key(stage, row.config, chash, 'model', None) + (
-                    spec.key_suffix(options) if spec.key_suffix else '')
+                    spec.key_suffix(options) if spec.key_suffix else '') + key_suffixes(stage, req.settings)
             else:
-                chash, key = hashes[spec.config], trained_key(stage)
+                chash, key = trained_hash(stage), trained_key(stage)
             out.append(Task(
                 stage=stage, row=row, seed=seed if spec.seeded else None, key=key, config_hash=chash,
                 cfg=train_cfg if spec.config == 'train' else eval_cfg, base_cfg=base,  # latency: the test loader
                 data_root=root if spec.reads_dataset(options) else None,
                 profile=req.profile.name, rows=[f'{row.table}/{row.id}'],
-                needs=trained_key(spec.needs) if spec.needs else None, input_hw=hw, options=options))
+                needs=trained_key(spec.needs) if spec.needs else None, input_hw=hw, options=options,
+                runtime=stage_options(stage, req.settings, runtime=True)))
     return out
 
 

@@ -7,10 +7,10 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, List, Mapping, Optional, Tuple
 
-from experiments.core.metrics import metric
+from experiments.core.metrics import metric, published_metrics
 from experiments.data.pipelines import PIPELINES
 from experiments.core.stages import stage_names, stage_spec, stage_specs
-from experiments.registry.schema import CONFIG_DIR, DATASETS, METRICS, ROW_FIELDS, ROW_ID, RegistryError, check_type
+from experiments.registry.schema import CONFIG_DIR, DATASETS, ROW_FIELDS, ROW_ID, RegistryError, check_type
 
 
 @dataclass(frozen=True)
@@ -99,8 +99,8 @@ def _published(where: str, merged: Mapping[str, Any]) -> Mapping[str, float]:
     if not isinstance(published, Mapping):
         raise RegistryError(f'{where}: field \'published\' must be a table of metric = value')
     for k, v in published.items():
-        if k not in METRICS:
-            raise RegistryError(f'{where}: field \'published\': unknown metric {k!r}; known: {", ".join(METRICS)}')
+        if k not in published_metrics():
+            raise RegistryError(f'{where}: field \'published\': unknown metric {k!r}; known: {", ".join(published_metrics())}')
         if not isinstance(v, (int, float)) or isinstance(v, bool):
             raise RegistryError(f'{where}: field \'published\': {k} must be a number '
                                 '(leave an unknown value out, never write 0)')
@@ -134,12 +134,12 @@ def _config(where: str, path: str, raw: Mapping[str, Any], merged: Mapping[str, 
 def _comparison(where: str, merged: Mapping[str, Any]) -> Tuple[Mapping[str, float], List[str]]:
     tolerance = merged.get('tolerance', {})
     if not isinstance(tolerance, Mapping) or any(
-            k not in METRICS or not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0
+            k not in published_metrics() or not isinstance(v, (int, float)) or isinstance(v, bool) or not v >= 0
             for k, v in tolerance.items()):
         raise RegistryError(f'{where}: field \'tolerance\' must be a table of metric = non-negative number '
-                            f'(metrics: {", ".join(METRICS)}), got {tolerance!r}')
+                            f'(metrics: {", ".join(published_metrics())}), got {tolerance!r}')
     approximate = merged.get('approximate', [])
-    if not isinstance(approximate, list) or any(m not in METRICS for m in approximate):
+    if not isinstance(approximate, list) or any(m not in published_metrics() for m in approximate):
         raise RegistryError(f'{where}: field \'approximate\' must be a list of metrics, got {approximate!r}')
     return tolerance, approximate
 

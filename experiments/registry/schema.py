@@ -8,14 +8,12 @@ import tomllib
 from typing import Any, Dict
 
 from experiments.core.errors import SuiteError
-from experiments.core.metrics import PUBLISHED
 
 SUITE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIG_DIR = os.path.join(SUITE_DIR, 'configs')
 TABLE_DIR = os.path.join(SUITE_DIR, 'tables')
 
 DATASETS = ('ade20k', 'cityscapes')
-METRICS = PUBLISHED
 # what --rows can name (a comma separates ids there) and a file name can hold
 ROW_ID = re.compile(r'[A-Za-z0-9][A-Za-z0-9._+-]*')
 ROW_FIELDS = {'id', 'group', 'method', 'encoder', 'dataset', 'config', 'seeds', 'stages',

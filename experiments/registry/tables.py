@@ -12,8 +12,9 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
+from experiments.core.metrics import published_metrics
 from experiments.registry.rows import Row, parse_row
-from experiments.registry.schema import DATASETS, METRICS, ROW_FIELDS, TABLE_DIR, TABLE_FIELDS, RegistryError, read_toml
+from experiments.registry.schema import DATASETS, ROW_FIELDS, TABLE_DIR, TABLE_FIELDS, RegistryError, read_toml
 from experiments.registry.tolerance import share_tolerances
 
 
@@ -65,7 +66,7 @@ def load_table(path: str) -> Table:
         seen.add(row.id)
         rows.append(row)
     metrics = tuple(data.get('metrics', ['miou']))
-    bad = [m for m in metrics if m not in METRICS]
+    bad = [m for m in metrics if m not in published_metrics()]
     if bad:
         raise RegistryError(f'{path}: field \'metrics\': unknown metric(s) {bad}')
     profiles = data.get('profiles', {})

@@ -6,15 +6,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
-from experiments.core.metrics import NUMERIC
+from experiments.core.metrics import numeric_fields
 
 DONE, FAILED, RUNNING, PREEMPTED, INTERRUPTED = 'done', 'failed', 'running', 'preempted', 'interrupted'
 
 
 STATUSES = (DONE, FAILED, RUNNING, PREEMPTED, INTERRUPTED)
-# a record whose value for one of the catalogue's metrics is not a number is damaged; a
-# NaN or infinite one is kept in the record but is not a value (analysis reads it as not measured)
-NUMERIC_METRICS = NUMERIC
 
 
 @dataclass
@@ -84,7 +81,9 @@ def check_record(data: Any) -> Record:
     for name, value in rec.artifacts.items():
         if value is not None and not isinstance(value, str):
             raise TypeError(f'artifact {name!r} must be a path (string), got {value!r}')
-    for name in NUMERIC_METRICS & set(rec.metrics):
+    # a record whose value for one of the catalogue's metrics is not a number is damaged; a NaN or
+    # infinite one is kept in the record but is not a value (analysis reads it as not measured)
+    for name in numeric_fields() & set(rec.metrics):
         if not is_number(rec.metrics[name]):
             raise TypeError(f'metric {name!r} must be a number, got {rec.metrics[name]!r}')
     return rec

@@ -1,0 +1,239 @@
+"""A table's results, read once: one ``Cell`` per (row, metric) with everything shown of it
+(value over seeds, spread, seeds, published value, difference and its unit, verdict,
+symbol, device, released checkpoints' value), from which the console comparison, the
+HTML, LaTeX and CSV reports and the scorecard render. ``table_frame`` and
+``verdict_frame`` are its public pandas views.
+
+Each record of the table's tasks is read from the store once (``TableResults.records``);
+the figures, curves and per-class differences read them from there too."""
+import math
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from analysis.collect import released_records
+from analysis.verdicts import BUILTIN_PROFILES, Stat, bootstrap_interval, interval_text, judge
+from experiments.core.metrics import metric as catalogue
+from experiments.planning.task import Task
+from experiments.registry.rows import Row
+from experiments.registry.tables import Table
+from experiments.registry.tolerance import tolerance_for
+from experiments.store import DONE, Record, Store, finite
+
+# a row's numbers beside its table's metrics: what this implementation builds (its own name,
+# never params_m, which is the paper's count everywhere)
+EFFECTIVE_PARAMS = 'params_effective_m'
+
+
+class Verdict(str, Enum):
+    """Whether a value reproduces its published one (``analysis.verdicts.judge``)."""
+    REPRODUCED = 'reproduced'
+    WITHIN_NOISE = 'within noise'
+    OFF = 'off'
+    NOT_MEASURED = 'not measured'
+    NO_PUBLISHED = 'no published value'
+    BUILTIN_DATA = 'built-in data: no comparison'
+
+    @classmethod
+    def of(cls, text: str) -> 'Verdict':
+        return cls.OFF if text.startswith('off by') else cls(text)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (row, metric): the mean over seeds and what it is judged with."""
+    row: str
+    metric: str
+    value: float
+    std: float
+    n: int
+    seeds: Tuple[Optional[int], ...]
+    ci_low: float
+    ci_high: float
+    interval: str
+    published: float
+    diff: float  # in diff_unit
+    diff_unit: str  # 'points' or '%'
+    tolerance: float
+    verdict: Verdict
+    text: str  # the verdict as said ('off by +1.2 points')
+    symbol: str
+    released: float = math.nan  # mean over released checkpoints' evaluations
+
+    def verdict_line(self) -> dict:
+        """``verdict_frame``'s line (the judge's numbers)."""
+        return dict(row=self.row, metric=self.metric, mean=self.value, std=self.std, n=self.n, ci_low=self.ci_low,
+                    ci_high=self.ci_high, interval=self.interval, published=self.published,
+                    tolerance=self.tolerance, tolerance_unit=self.diff_unit, diff=self.diff, verdict=self.text,
+                    symbol=self.symbol)
+
+
+@dataclass
+class TableResults:
+    """A table's tasks, their done records (read once) and a cell per (row, metric)."""
+    table: Table
+    tasks: Sequence[Task]
+    profile: str
+    records: Dict[str, Record]  # key -> its record (any status), read once
+    released: Dict[tuple, list] = field(default_factory=dict)
+    store: Optional['ReadOnce'] = None  # the store, answering from ``records``
+
+    def row_records(self, row: Row) -> Dict[str, List[Tuple[Optional[int], Record]]]:
+        """stage -> (seed, record) of the row's done records, by seed."""
+        out: Dict[str, List[Tuple[Optional[int], Record]]] = {}
+        ref = f'{self.table.name}/{row.id}'
+        for t in self.tasks:
+            if ref in t.rows and t.key in self.records and self.records[t.key].status == DONE:
+                out.setdefault(t.stage, []).append((t.seed, self.records[t.key]))
+        for pairs in out.values():
+            pairs.sort(key=lambda p: (p[0] is None, p[0]))
+        return out
+
+    def stat(self, row: Row, metric: str, recs=None) -> Stat:
+        m = catalogue(metric)
+        recs = self.row_records(row) if recs is None else recs
+        pairs = [(s, r.metrics[m.field]) for s, r in recs.get(m.stage, []) if finite(r.metrics.get(m.field))]
+        return Stat([float(v) for _, v in pairs], [s for s, _ in pairs])
+
+    def cell(self, row: Row, metric: str, recs=None) -> Cell:
+        j = judge(row, metric, self.stat(row, metric, recs), self.profile)
+        field_ = catalogue(metric).field
+        rel = [r.metrics[field_] for r in self.released.get((f'{self.table.name}/{row.id}', catalogue(metric).stage), [])
+               if finite(r.metrics.get(field_))]
+        return Cell(row.id, metric, j['mean'], j['std'], j['n'], tuple(self.stat(row, metric, recs).seeds),
+                    j['ci_low'], j['ci_high'], j['interval'], j['published'], j['diff'], j['tolerance_unit'],
+                    j['tolerance'], Verdict.of(j['verdict']), j['verdict'], j['symbol'],
+                    sum(rel) / len(rel) if rel else math.nan)
+
+    def cells(self, rows: Optional[Sequence[Row]] = None) -> Dict[Tuple[str, str], Cell]:
+        out = {}
+        for row in rows or self.table.rows:
+            recs = self.row_records(row)
+            for m in self.table.metrics:
+                out[(row.id, m)] = self.cell(row, m, recs)
+        return out
+
+    def frame(self, rows: Optional[Sequence[Row]] = None) -> pd.DataFrame:
+        """One line per row (cited rows included): per metric the value, std, seeds, published
+        value, released value and difference; the effective parameter count, the timing's
+        device and the provenance of the measurement."""
+        lines = []
+        for row in rows or self.table.rows:
+            recs = self.row_records(row)
+            line = dict(table=self.table.name, row=row.id, group=row.group, method=row.method, encoder=row.encoder,
+                        dataset=row.dataset, cited=row.cited, provenance=row.provenance)
+            for m in self.table.metrics:
+                c = self.cell(row, m, recs)
+                line.update({m: c.value, f'{m}_std': c.std, f'{m}_n': c.n, f'{m}_published': c.published,
+                             f'{m}_released': c.released})
+                diff = c.value - c.published if c.diff_unit == 'points' else (
+                    100.0 * (c.value - c.published) / c.published if c.published else math.nan)
+                line[f'{m}_diff' if c.diff_unit == 'points' else f'{m}_diff_pct'] = diff
+            # a timing belongs to the device it ran on (the key does not say which)
+            line['latency_device'] = recs['latency'][0][1].device if 'latency' in recs else ''
+            if 'complexity' in recs:
+                line[EFFECTIVE_PARAMS] = self.stat(row, EFFECTIVE_PARAMS, recs).mean
+            src = next((r for rs in recs.values() for _, r in rs), None)
+            line['config_hash'] = src.config_hash[:10] if src else ''
+            line['git_revision'] = src.git_revision[:12] if src else ''
+            line['device'] = src.device if src else ''
+            lines.append(line)
+        return pd.DataFrame(lines)
+
+    def verdict_frame(self) -> pd.DataFrame:
+        """One line per (runnable row, metric): mean, std, n, 95 % interval, published value,
+        difference, tolerance and verdict."""
+        cells = self.cells(self.table.runnable())
+        return pd.DataFrame([c.verdict_line() for c in cells.values()])
+
+    def ablation_frame(self) -> pd.DataFrame:
+        """Each row's difference to the table's reference row (same seeds paired), with the
+        paper's stated difference where the registry has one. Empty without a reference."""
+        table = self.table
+        if not table.reference:
+            return pd.DataFrame()
+        expect = {(e['row'], e['metric']): e for e in table.expectations}
+        ref_row = table.row(table.reference)
+        lines = []
+        for row in table.runnable():
+            if row.id == table.reference:
+                continue
+            for metric in table.metrics:
+                a, ref = self.stat(row, metric), self.stat(ref_row, metric)
+                common = sorted(set(a.seeds) & set(ref.seeds), key=lambda s: (s is None, s))
+                diffs = [a.values[a.seeds.index(s)] - ref.values[ref.seeds.index(s)] for s in common]
+                lines.append(_ablation_line(row, metric, table.reference, diffs, expect.get((row.id, metric)),
+                                            self.profile))
+        return pd.DataFrame(lines)
+
+
+def _ablation_line(row: Row, metric: str, reference: str, diffs: List[float], e: Optional[dict],
+                   profile: str) -> dict:
+    lo, hi = bootstrap_interval(diffs)
+    mean = float(np.mean(diffs)) if diffs else math.nan
+    line = dict(row=row.id, metric=metric, reference=reference, delta=mean, n=len(diffs), ci_low=lo, ci_high=hi,
+                interval=interval_text(len(diffs)), expected=e['delta'] if e else math.nan,
+                expected_source=e.get('source', '') if e else '', verdict='')
+    if e:
+        if not diffs:
+            line['verdict'] = 'not measured'
+        elif catalogue(metric).depends_on_data and profile in BUILTIN_PROFILES:
+            line['verdict'] = 'built-in data: no comparison'
+        elif np.sign(mean) != np.sign(e['delta']):
+            line['verdict'] = f'opposite sign ({mean:+.2f} vs {e["delta"]:+.2f})'
+        elif abs(mean - e['delta']) <= tolerance_for(row, metric) or (len(diffs) >= 3 and lo <= e['delta'] <= hi):
+            line['verdict'] = 'as published'
+        else:
+            line['verdict'] = f'same sign, size {mean:+.2f} vs {e["delta"]:+.2f}'
+    return line
+
+
+class ReadOnce:
+    """A store whose ``get`` answers from the records a ``TableResults`` read (the rest
+    is the store's): the figures, curves and per-class tables read no record again."""
+
+    def __init__(self, store: Store, records: Dict[str, Record]) -> None:
+        self._store, self._records = store, records
+
+    def get(self, key: str) -> Optional[Record]:
+        return self._records[key] if key in self._records else self._store.get(key)
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+
+def read_results(table: Table, tasks: Sequence[Task], store: Store, profile: Optional[str] = None) -> TableResults:
+    """The table's results: each task's record read once, and the released
+    checkpoints' evaluations of the profile."""
+    profile = profile if profile is not None else (tasks[0].profile if tasks else '')
+    records = {}
+    for t in tasks:
+        if t.key not in records:
+            rec = store.get(t.key)
+            if rec is not None:
+                records[t.key] = rec
+    return TableResults(table, tasks, profile, records, released_records(store, tasks[0].profile if tasks else ''),
+                        ReadOnce(store, records))
+
+
+def table_frame(table: Table, tasks: Sequence[Task], store: Store,
+                rows: Optional[Sequence[Row]] = None) -> pd.DataFrame:
+    """``TableResults.frame`` of the store's records."""
+    return read_results(table, tasks, store).frame(rows)
+
+
+def verdict_frame(table: Table, tasks: Sequence[Task], store: Store, profile: str) -> pd.DataFrame:
+    """``TableResults.verdict_frame`` of the store's records."""
+    return read_results(table, tasks, store, profile).verdict_frame()
+
+
+def ablation_frame(table: Table, tasks: Sequence[Task], store: Store, profile: str) -> pd.DataFrame:
+    """``TableResults.ablation_frame`` of the store's records."""
+    return read_results(table, tasks, store, profile).ablation_frame()
+
+
+__all__ = ['Cell', 'EFFECTIVE_PARAMS', 'ReadOnce', 'TableResults', 'Verdict', 'ablation_frame', 'read_results', 'table_frame',
+           'verdict_frame']
