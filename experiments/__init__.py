@@ -3,17 +3,19 @@
 Packages by concept, in layers; each imports only the layers below it (and the model
 library ``umixformer``, below them all), which ``tests/test_layering.py`` checks:
 
-* ``core``: facts every layer shares: the metric catalogue, device identity, atomic
-  files, provenance, signals, errors, the console;
-* ``store``: records, their keys, the store, leases;
+* ``core``: facts every layer shares: the stages (``StageSpec``), the record-key grammar,
+  the metric catalogue, the ``UMIX_*`` variables, device identity, atomic files,
+  provenance, signals, errors, the console;
+* ``store``: records, the store, leases;
 * ``data``: dataset roots (layouts, the built-in data, preparation from the archives,
   checks), evaluation pipelines, corruptions and Cityscapes-C;
 * ``registry``: the tables and their rows, tolerances, profiles, pretrained weights;
-* ``planning``: options -> tasks with record keys; the commands that reproduce them;
-* ``engine``: the job side: stages, mmengine hooks, the executor;
+* ``planning``: the option table -> tasks with record keys; the commands that reproduce them;
+* ``engine``: the job side: the computations (``compute``), mmengine plug-ins
+  (``plugins``), the process that runs a task (``process``);
 * ``backends``: where tasks run (local; SLURM in the top-level ``slurm`` package) and
   what ``status`` says of them;
-* then ``analysis`` (frames and verdicts), ``reports`` (HTML, LaTeX, plots) and, on top,
+* then ``analysis`` (a table's results as cells, frames and verdicts), ``reports`` (HTML, LaTeX, plots) and, on top,
   ``cli`` (``run-experiment``), a thin layer of one module per command.
 """
 # lowest first; packages on one level do not import each other

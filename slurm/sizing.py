@@ -1,7 +1,7 @@
 """``--time`` from measured speed: a job asks for what its task needs (a shorter limit is
 scheduled sooner: backfill), and a training longer than the limit is planned as requeue
 segments (each saves a checkpoint at the time-limit warning and resumes in seconds,
-``experiments.engine.resume``)."""
+``experiments.engine.plugins.resume``)."""
 import math
 from dataclasses import dataclass
 from typing import Optional

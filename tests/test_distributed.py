@@ -14,7 +14,7 @@ import pytest
 from conftest import DATA_DIR, ROOT
 from experiments.cli.parser import parse_args
 from experiments.cli.selection import make_backend, select_tasks
-from experiments.engine.executor import prepare_data, run_task
+from experiments.engine.process.executor import prepare_data, run_task
 from experiments.store import Store
 
 TABLES = os.path.join(DATA_DIR, 'tables')
@@ -73,7 +73,7 @@ def test_preemption_decision_syncs_every_n_iterations(monkeypatch):
     every N-th iteration, the same iterations on every rank; one process never syncs."""
     import mmengine.dist
     import torch.distributed as dist
-    from experiments.engine import hooks
+    from experiments.engine.plugins import hooks
     reduces = []
     monkeypatch.setattr(mmengine.dist, 'get_world_size', lambda: 2)
     monkeypatch.setattr(mmengine.dist, 'get_comm_device', lambda: 'cpu')
@@ -107,7 +107,7 @@ def test_preemption_decision_syncs_every_n_iterations(monkeypatch):
     (3, 4, 4, ('nccl', 3, 3)),
 ])
 def test_placement_of_a_process(local_id, visible, per_node, expected):
-    from experiments.engine.distributed import placement
+    from experiments.engine.process.distributed import placement
     p = placement(local_id, visible, per_node)
     assert (p.backend, p.device_index, p.local_rank) == expected
     wrapper = p.wrapper_cfg(find_unused_parameters=True)
@@ -116,7 +116,7 @@ def test_placement_of_a_process(local_id, visible, per_node, expected):
 
 
 def test_placement_refuses_two_processes_on_one_gpu():
-    from experiments.engine.distributed import placement
+    from experiments.engine.process.distributed import placement
     with pytest.raises(RuntimeError, match='two processes would share a GPU'):
         placement(2, 2, 4)
 
@@ -126,7 +126,7 @@ def test_placement_from_slurm_variables(monkeypatch):
     one visible GPU): LOCAL_RANK and the device it drives are 0, not SLURM_LOCALID."""
     import torch
     import torch.distributed as dist
-    from experiments.engine import distributed
+    from experiments.engine.process import distributed
     calls = {}
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)

@@ -7,7 +7,7 @@ import numpy as np
 
 from conftest import DATA_DIR, TINY_TABLES
 from experiments.cli import main
-from experiments.engine.export import TOLERANCE, session
+from experiments.engine.compute.export import TOLERANCE, session
 from experiments.store import Store
 
 

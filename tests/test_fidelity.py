@@ -230,7 +230,7 @@ def test_stock_pipeline_row_shares_the_training(tmp_path):
     from experiments.registry.tables import load_table
     from experiments.store import Store
     from experiments.planning.tasks import plan
-    from experiments.engine.executor import task_settings
+    from experiments.engine.process.executor import task_settings
     tdir = tmp_path / 'tables'
     tdir.mkdir()
     (tdir / 't.toml').write_text('''name = "t"

@@ -14,7 +14,7 @@ from conftest import CONFIG_DIR
 from mmengine.optim import build_optim_wrapper
 from test_training_step import batch
 
-from experiments.engine.optimizer import GroupedAdamW, grouped
+from experiments.engine.plugins.optimizer import GroupedAdamW, grouped
 from umixformer.apis import load_config
 from umixformer.complexity import build_segmentor
 from umixformer.optimize import computation, set_fused

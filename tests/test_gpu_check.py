@@ -48,7 +48,7 @@ def test_gpu_check_runs_on_the_cpu(tmp_path):
 def test_a_failing_section_is_reported_and_the_next_runs(tmp_path, monkeypatch, capsys):
     """A CUDA error inside a task: the section is reported with its task's run.log beside
     the results, the next section runs, the exit status says it failed."""
-    import experiments.engine.stages as stages
+    import experiments.engine.compute.stages as stages
 
     def cuda_error(task):
         raise RuntimeError('CUDA error: an illegal memory access was encountered')

@@ -5,6 +5,7 @@ read; tests use public names only."""
 import ast
 import glob
 import os
+import warnings
 
 from conftest import ROOT
 from experiments import LAYERS
@@ -86,13 +87,15 @@ def test_no_project_import_inside_a_function():
     assert not bad, '\n'.join(bad)
 
 
-def test_modules_and_functions_are_small():
+def test_functions_are_small_and_long_modules_are_named():
+    """A function past 80 lines fails; a module past 300 is a warning (concepts, not sizes,
+    decide a module: a long one is worth a look, not a split for its own sake)."""
     bad = []
     for path in _sources('experiments'):
         text = open(path).read()
         rel = os.path.relpath(path, ROOT)
         if text.count('\n') > MAX_MODULE_LINES:
-            bad.append(f'{rel}: {text.count(chr(10))} lines (at most {MAX_MODULE_LINES})')
+            warnings.warn(f'{rel}: {text.count(chr(10))} lines (over {MAX_MODULE_LINES}): one concept?')
         for node in ast.walk(ast.parse(text)):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 n = node.end_lineno - node.lineno + 1

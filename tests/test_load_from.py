@@ -60,7 +60,7 @@ def test_load_from_is_honoured_and_keyed(tiny_trained, tmp_path, capsys):
 
 def test_load_from_missing_changed_or_unsafe(tmp_path, capsys):
     from experiments.data.datasets import generate_synthetic
-    from experiments.engine.executor import run_task
+    from experiments.engine.process.executor import run_task
     from experiments.planning.select import select
     from experiments.planning.options import PlanOptions
     data = str(tmp_path / 'ade')

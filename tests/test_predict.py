@@ -59,7 +59,7 @@ def test_bad_and_odd_images(tmp_path, capsys, monkeypatch):
     """A truncated JPEG is named as damaged and a 1x1 image refused, both before any model
     is built; an image over the name-placing size is predicted, its overlay without names."""
     from experiments.data.datasets import generate_synthetic
-    from experiments.engine import predict as engine_predict
+    from experiments.engine.compute import predict as engine_predict
     from test_released import official_checkpoint
     from test_heads_official import official_layout, random_state
     data = str(tmp_path / 'ade')
@@ -97,7 +97,7 @@ def test_class_chunked_postprocess_equals_mmsegs(flip):
     for bit (padding removed, flips undone), without the full-size logits of every class."""
     import torch
     from mmseg.structures import SegDataSample
-    from experiments.engine.predict import class_chunked_postprocess
+    from experiments.engine.compute.predict import class_chunked_postprocess
     from experiments.planning.configs import load_base_config
     from umixformer.complexity import build_segmentor
     from conftest import CONFIG_DIR

@@ -10,8 +10,8 @@ import torch
 from conftest import DATA_DIR
 from experiments.cli.parser import parse_args
 from experiments.cli.selection import select_tasks
-from experiments.engine.executor import prepare_data, run_resuming
-from experiments.engine.hooks import PreemptionCheckpointHook
+from experiments.engine.process.executor import prepare_data, run_resuming
+from experiments.engine.plugins.hooks import PreemptionCheckpointHook
 from experiments.store import Store
 from umixformer.safe_load import load
 
@@ -24,7 +24,7 @@ def _train(runs, monkeypatch, stop_after=()):
     iteration in ``stop_after`` (1-based). Returns (record, lr per iteration)."""
     lrs = {}
     original = PreemptionCheckpointHook.after_train_iter
-    import experiments.engine.checkpoints as ckpt
+    import experiments.engine.plugins.checkpoints as ckpt
     write = ckpt.atomic_write
     monkeypatch.setattr(ckpt, 'atomic_write', lambda path, data: WRITTEN.append(os.path.basename(path)) or
                         write(path, data))
@@ -51,7 +51,7 @@ def _weights(runs, rec):
 
 def _count_loads(monkeypatch):
     """The samples the training loader reads in this process (num_workers = 0)."""
-    from experiments.engine.resume import SeededDataset
+    from experiments.engine.plugins.resume import SeededDataset
     loads = []
     original = SeededDataset.__getitem__
     monkeypatch.setattr(SeededDataset, '__getitem__', lambda self, idx: loads.append(idx) or original(self, idx))
@@ -100,7 +100,7 @@ def test_preempted_twice_equals_uninterrupted(tmp_path, monkeypatch, workers, un
 def test_checkpoint_write_is_all_or_nothing(tmp_path, monkeypatch):
     """A write that dies before it completes (a kill, a full disk) leaves the
     previous file whole and no partial file beside it."""
-    from experiments.engine.checkpoints import AtomicLocalBackend
+    from experiments.engine.plugins.checkpoints import AtomicLocalBackend
     backend, path = AtomicLocalBackend(), tmp_path / 'iter_10.pth'
     backend.put(b'previous', path)
 
@@ -115,7 +115,7 @@ def test_checkpoint_write_is_all_or_nothing(tmp_path, monkeypatch):
 def test_resume_survives_a_torn_last_checkpoint_file(tmp_path):
     """mmengine writes ``last_checkpoint`` in place; torn, it names no file: the
     latest whole iter_N.pth is resumed instead of starting over."""
-    from experiments.engine.stages import read_last_checkpoint
+    from experiments.engine.compute.stages import read_last_checkpoint
     for n in (10, 20, 9):
         (tmp_path / f'iter_{n}.pth').write_bytes(b'x')
     (tmp_path / 'last_checkpoint').write_text(str(tmp_path / 'iter_2'))  # cut short
@@ -128,7 +128,7 @@ def test_rng_states_survive_a_load_onto_another_device(tiny_trained):
     """mmengine's resume loads a checkpoint onto the current device: on a GPU node every
     tensor in it arrives as a CUDA tensor. The saved generator states must still restore
     (stand-in for the GPU: map_location='meta', a device that holds no CPU data)."""
-    from experiments.engine.hooks import ExactResumeHook, restore_rng_states
+    from experiments.engine.plugins.hooks import ExactResumeHook, restore_rng_states
     runs, _ = tiny_trained
     store = Store(str(runs))
     train = next(r for r in store.records() if r.stage == 'train')
@@ -146,7 +146,7 @@ def test_rng_states_survive_a_load_onto_another_device(tiny_trained):
 def test_cuda_states_restored_for_the_visible_devices_only(monkeypatch):
     """Written where 8 GPUs were visible, resumed where one is (a task of --gpus-per-task=1)."""
     import numpy as np
-    from experiments.engine.hooks import restore_rng_states
+    from experiments.engine.plugins.hooks import restore_rng_states
     calls = []
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     monkeypatch.setattr(torch.cuda, 'device_count', lambda: 1)

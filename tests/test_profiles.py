@@ -54,7 +54,7 @@ def test_smoke_heads_are_sized_to_builtin_data_only(tmp_path):
 # trainings, which glibc reuses before it maps anything.
 HEAP_PROBE = """
 import ctypes, ctypes.util, json
-from experiments.engine.allocator import heap_kept
+from experiments.engine.plugins.allocator import heap_kept
 libc = ctypes.CDLL(ctypes.util.find_library('c'))
 class Mallinfo2(ctypes.Structure):
     _fields_ = [(n, ctypes.c_size_t) for n in ('arena', 'ordblks', 'smblks', 'hblks', 'hblkhd', 'usmblks',

@@ -10,7 +10,7 @@ import torch
 from conftest import CONFIG_DIR, DATA_DIR
 from experiments.cli import main
 from experiments.registry.tables import get_table
-from experiments.engine.released import checkpoint_signature, row_signature
+from experiments.engine.compute.released import checkpoint_signature, row_signature
 from experiments.store import Store
 from experiments.planning.configs import load_base_config
 from spec_reference import read_official_layout

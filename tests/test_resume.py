@@ -1,4 +1,4 @@
-"""The positioned training stream (experiments.engine.resume): what a resume relies on."""
+"""The positioned training stream (experiments.engine.plugins.resume): what a resume relies on."""
 import itertools
 import random
 
@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from mmengine.dataset import InfiniteSampler
 
-from experiments.engine.resume import Position, PositionedSampler, SeededDataset
+from experiments.engine.plugins.resume import Position, PositionedSampler, SeededDataset
 
 
 def _sampler(world_size=1, rank=0, start=0):

@@ -74,7 +74,7 @@ def test_finished_record_is_never_overwritten(tiny_run):
 
 
 def test_failed_task_is_recorded_and_rerun(tmp_path, monkeypatch):
-    import experiments.engine.stages as stages
+    import experiments.engine.compute.stages as stages
     calls = []
 
     def boom(task, store):

@@ -70,7 +70,7 @@ def test_multi_process_rows_never_train_as_one_process(tmp_path, capsys):
     states world size and global batch, and no backend trains it as one process:
     SLURM runs 2 processes (srun; CPU processes on a node without GPUs)."""
     from experiments.cli import main
-    from experiments.engine.executor import task_settings
+    from experiments.engine.process.executor import task_settings
     common = ['tiny_two', '--tables', os.path.join(DATA_DIR, 'tables'), '--profile', 'tiny', '--runs-dir', str(tmp_path / 'runs')]
     tasks = select_tasks(parse_args(common))[4]
     train, test = sorted(tasks, key=lambda t: t.stage != 'train')
@@ -92,7 +92,7 @@ def test_multi_process_rows_never_train_as_one_process(tmp_path, capsys):
 
 def test_multi_node_row_is_rendered_with_nodes_and_srun(tmp_path):
     """nodes = 2, gpus = 2: 4 processes, 2 per node, one srun; the rendezvous
-    comes from SLURM's variables in the job (experiments/engine/distributed.py)."""
+    comes from SLURM's variables in the job (experiments/engine/process/distributed.py)."""
     folder = tmp_path / 'tables'
     folder.mkdir()
     config = os.path.join(ROOT, 'experiments', 'configs', 'umixformer',

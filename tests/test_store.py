@@ -311,7 +311,7 @@ WRITERS = """
 import multiprocessing as mp, sys, time
 sys.path.insert(0, {tests!r})
 from test_store import _finish_at
-import experiments.engine.executor, experiments.engine.stages  # once, here: the forks start at once
+import experiments.engine.process.executor, experiments.engine.compute.stages  # once, here: the forks start at once
 runs, same_key = sys.argv[1], sys.argv[2] == '1'
 t_end = time.time() + 3
 with mp.get_context('fork').Pool(16) as pool:  # forked from this process (no torch op has run: one thread)
@@ -322,8 +322,8 @@ with mp.get_context('fork').Pool(16) as pool:  # forked from this process (no to
 def _finish_at(args):
     """In a forked worker: run one task whose stage ends at a common instant."""
     key_index, same_key, runs, t_end = args
-    import experiments.engine.stages as stages
-    from experiments.engine.executor import LeaseHeld, run_task
+    import experiments.engine.compute.stages as stages
+    from experiments.engine.process.executor import LeaseHeld, run_task
     table = get_table('tiny', [TABLES])
     (task, ) = [t for t in plan([table.row('umix-b0')], ['complexity'], None, get_profile('tiny'), {},
                                 Store(runs))]
@@ -364,7 +364,7 @@ def test_a_task_finished_meanwhile_by_another_process_gets_its_line(tmp_path):
     it still gets its one line (the header counted it as to run)."""
     import io
     from rich.console import Console
-    import experiments.engine.stages as stages
+    import experiments.engine.compute.stages as stages
     from experiments.backends.local import run_local
     table = get_table('tiny', [TABLES])
     store = Store(str(tmp_path))

@@ -19,7 +19,7 @@ from experiments.backends.base import Backend, register_backend
 from experiments.core.files import atomic_write
 from experiments.core.metrics import Metric, register_metric
 from experiments.core.stages import StageSpec, register_stage
-from experiments.engine.stages import STAGE_RUNNERS
+from experiments.engine.compute.stages import STAGE_RUNNERS
 from experiments.planning.options import Option, register_option
 from experiments.store import Store
 

@@ -6,7 +6,7 @@ The tiny profile's U-MixFormer-B0 row (Table 1) trains 20 iterations on the buil
 data; its checkpoint is then resumed as if written at iteration N (the loop's position in
 the checkpoint set to N, the schedule extended), once by mmengine's own resume (its loop
 calls ``next()`` on the data loader N times: every skipped batch is read, decoded and
-augmented) and once by the suite's (``experiments.engine.resume``: the sampler starts at
+augmented) and once by the suite's (``experiments.engine.plugins.resume``: the sampler starts at
 N x batch, nothing is read again). Printed: seconds from ``runner.train()`` to the end of
 the first new iteration, and the samples the loader read.
 """
@@ -21,10 +21,10 @@ import torch  # noqa: E402
 from mmengine.hooks import Hook  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from experiments.engine import hooks  # noqa: E402,F401  (registers ExactResumeHook)
-from experiments.engine.executor import prepare_data  # noqa: E402
-from experiments.engine.resume import PositionedRunner  # noqa: E402
-from experiments.engine.stages import stop_loader_workers  # noqa: E402
+from experiments.engine.plugins import hooks  # noqa: E402,F401  (registers ExactResumeHook)
+from experiments.engine.process.executor import prepare_data  # noqa: E402
+from experiments.engine.plugins.resume import PositionedRunner  # noqa: E402
+from experiments.engine.compute.stages import stop_loader_workers  # noqa: E402
 from mmengine.dataset import BaseDataset  # noqa: E402
 from experiments.planning.options import PlanOptions  # noqa: E402
 from experiments.planning.select import select  # noqa: E402

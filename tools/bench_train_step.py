@@ -31,9 +31,9 @@ def _rss_mb() -> float:
 def run_variant(variant: str, iters: int, batch: int, size: int, config: str = CONFIG, compile: str = '') -> dict:
     """``iters`` timed training steps (after one warm-up) of ``config``'s model, its
     optimizer and loss, on a random batch at ``size`` (the step ``run-experiment calibrate``
-    times: ``experiments.engine.calibrate``); the head ``official`` (set_plain) or ``ours``
+    times: ``experiments.engine.compute.calibrate``); the head ``official`` (set_plain) or ``ours``
     (as it trains). Returns median ms/step, peak memory, the last loss."""
-    from experiments.engine.calibrate import timed, train_step
+    from experiments.engine.compute.calibrate import timed, train_step
     from experiments.planning.configs import load_base_config
     from umixformer.complexity import build_segmentor
     from umixformer.optimize import set_fused, set_plain
@@ -43,7 +43,7 @@ def run_variant(variant: str, iters: int, batch: int, size: int, config: str = C
     model = build_segmentor(cfg, eval_mode=False).train().to(dev)
     if variant == 'official':
         set_plain(model)
-    else:  # as the suite trains (experiments/engine/stages.py)
+    else:  # as the suite trains (experiments/engine/compute/stages.py)
         set_fused(model, True)
     if compile:  # as --train-compile trains (the first steps compile: more warm-up)
         cfg.train_compile = compile

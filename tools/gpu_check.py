@@ -121,8 +121,8 @@ def _tiny_training(runs: str, preempt_at: int = 0):
     final record and how often it was preempted."""
     from experiments.cli.parser import parse_args
     from experiments.cli.selection import select_tasks
-    from experiments.engine.executor import prepare_data, run_resuming
-    from experiments.engine.hooks import PreemptionCheckpointHook
+    from experiments.engine.process.executor import prepare_data, run_resuming
+    from experiments.engine.plugins.hooks import PreemptionCheckpointHook
     original = PreemptionCheckpointHook.after_train_iter
 
     def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None):
@@ -162,7 +162,7 @@ def process_group() -> dict:
 
     import torch.distributed as dist
     from mmengine.model import MMDistributedDataParallel
-    from experiments.engine.distributed import placement
+    from experiments.engine.process.distributed import placement
     visible = torch.cuda.device_count() if torch.cuda.is_available() else 0
     place = placement(1, min(visible, 1), 1)
     with socket.socket() as s:

@@ -10,7 +10,7 @@ from experiments.core.console import Progress, reporting, tail, terminal_console
 from experiments.core.device import available_cpus, device_details
 from experiments.core.metrics import summary
 from experiments.data.cityscapes_c import generate
-from experiments.engine.executor import LeaseHeld, run_task
+from experiments.engine.process.executor import LeaseHeld, run_task
 from experiments.planning.tasks import Task
 from experiments.store import DONE, Record, Store
 

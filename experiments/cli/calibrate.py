@@ -4,7 +4,7 @@ from rich.table import Table as RTable
 from experiments.cli.selection import select_tasks
 from experiments.core.device import device_matches
 from experiments.core.errors import UsageError
-from experiments.engine.calibrate import calibrate
+from experiments.engine.compute.calibrate import calibrate
 from experiments.planning.projection import signature, stage_seconds, val_images
 from experiments.store.calibration import Calibrations
 

@@ -3,7 +3,7 @@ import os
 
 from experiments.cli.selection import select_tasks
 from experiments.core.errors import UsageError
-from experiments.engine.export import FORMATS, TOLERANCE, export_task
+from experiments.engine.compute.export import FORMATS, TOLERANCE, export_task
 
 
 def cmd_export(args, console) -> int:

@@ -5,7 +5,7 @@ import sys
 
 from experiments.cli.parser import parse_args
 from experiments.cli.selection import select_tasks
-from experiments.engine.job import FAILED, run_job
+from experiments.engine.process.job import FAILED, run_job
 
 
 def exec_task(manifest_path: str, index: int) -> int:

@@ -5,7 +5,7 @@ import torch
 
 from experiments.cli.selection import select_tasks
 from experiments.core.errors import UsageError
-from experiments.engine.predict import NAMES_UP_TO, predict
+from experiments.engine.compute.predict import NAMES_UP_TO, predict
 
 
 def cmd_predict(args, console) -> int:

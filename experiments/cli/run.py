@@ -7,8 +7,8 @@ from experiments.cli.parser import command_line
 from experiments.cli.selection import make_backend, select_tasks
 from experiments.core.device import available_cpus
 from experiments.core.errors import UsageError
-from experiments.engine.executor import prepare_data, run_task
-from experiments.engine.released import match_folder, released_tasks
+from experiments.engine.process.executor import prepare_data, run_task
+from experiments.engine.compute.released import match_folder, released_tasks
 from experiments.registry.weights import check, needed_files, weights_dir
 
 

@@ -19,7 +19,7 @@ LATENCY_KEY_VERSION = 2
 # how complexity is counted (umixformer.complexity): change when the counts change (the
 # meta-tensor counter reproduces FlopAnalyzer exactly, so it keeps the name)
 COMPLEXITY_COUNTER = 'mmengine-FlopAnalyzer/tensor-mode/sdpa-as-matmuls/v1'
-# what a training's augmentation draws are a function of (experiments.engine.resume): in
+# what a training's augmentation draws are a function of (experiments.engine.plugins.resume): in
 # the key of every run, since a training made with other draws is another result
 TRAINING_DRAWS = 'per-sample-seed(seed,stream-position)/v1'
 LATENCY_PROTOCOL_TAGS = {'mmseg-benchmark': 'bench', 'single-image': 'single', 'onnxruntime': 'ort'}

@@ -2,7 +2,7 @@
 planning, projection, the executor and the SLURM side.
 
 A stage's computation is registered by the same name in the job side
-(``experiments.engine.stages.STAGE_RUNNERS``, mmengine's registry); a test checks that
+(``experiments.engine.compute.stages.STAGE_RUNNERS``, mmengine's registry); a test checks that
 every spec has one. Adding a stage is ``register_stage(StageSpec(...))`` and one
 registered function, from any module imported before planning (``--plugins`` on the
 command line, or an import in your own code)."""

@@ -18,7 +18,7 @@ from experiments.core.keys import compile_suffix
 # the commands whose record keys depend on the options (they plan the same tasks)
 TABLE_COMMANDS = frozenset({'plan', 'status', 'run', 'invalidate', 'evaluate', 'report'})
 EVERY_STAGE = ('*', )  # an option every stage's tasks carry (a stage registered later too)
-# mmengine vis backends a run may log to besides its own files (experiments.engine.trackers)
+# mmengine vis backends a run may log to besides its own files (experiments.engine.plugins.trackers)
 TRACKERS = ('tensorboard', 'mlflow', 'wandb')
 
 

@@ -25,7 +25,7 @@ from experiments.store import Store
 from experiments.store.calibration import Calibrations
 from umixformer.input_size import config_crop, measuring_hw
 
-# what is timed (experiments.engine.calibrate): change when the timing changes
+# what is timed (experiments.engine.compute.calibrate): change when the timing changes
 CALIBRATION_VERSION = 'train_step(fused,grouped-adamw)+predict/v2'
 
 

@@ -26,7 +26,7 @@ from torch import nn
 from experiments.core.errors import SuiteError
 from experiments.core.files import atomic_write, sha256_of
 from experiments.core.provenance import now, package_versions
-from experiments.engine.predict import build, checkpoint_for
+from experiments.engine.compute.predict import build, checkpoint_for
 from umixformer.optimize import optimize_for_inference
 from experiments.planning.tasks import Task
 from experiments.store import Store

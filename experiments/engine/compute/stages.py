@@ -13,15 +13,15 @@ from experiments.core.errors import SuiteError
 from experiments.data.cityscapes_c import CLEAN, generate, root_for, val_images
 from experiments.data.corruptions import CORRUPTIONS, SEVERITIES, aggregate
 from experiments.data.samples import FOLDER, PICTURE_SEVERITY, choose
-from experiments.engine import hooks, qualitative  # noqa: F401  (registers the hooks the stages name)
-from experiments.engine.allocator import collector_frozen, heap_kept
-from experiments.engine.checkpoints import ATOMIC_BACKEND, start_weights_used
-from experiments.engine.distributed import current_placement, describe
-from experiments.engine.latency import measure_latency
-from experiments.engine.optimizer import GroupedAdamW, grouped
-from experiments.engine.per_class import per_class_of, with_per_class
-from experiments.engine.resume import PositionedRunner
-from experiments.engine.trackers import with_trackers
+from experiments.engine.plugins import hooks, qualitative  # noqa: F401  (registers the hooks the stages name)
+from experiments.engine.plugins.allocator import collector_frozen, heap_kept
+from experiments.engine.plugins.checkpoints import ATOMIC_BACKEND, start_weights_used
+from experiments.engine.process.distributed import current_placement, describe
+from experiments.engine.compute.latency import measure_latency
+from experiments.engine.plugins.optimizer import GroupedAdamW, grouped
+from experiments.engine.plugins.per_class import per_class_of, with_per_class
+from experiments.engine.plugins.resume import PositionedRunner
+from experiments.engine.plugins.trackers import with_trackers
 from experiments.planning.commands import invalidate_command
 from experiments.planning.locations import cityscapes_c_root
 from experiments.planning.tasks import Task
@@ -42,7 +42,7 @@ class StageError(SuiteError, RuntimeError):
 
 def _runner(task: Task, work_dir: str, tracked_in: Optional[str] = None, **overrides):
     """mmengine's Runner of a task; ``tracked_in``: the runs folder, for the trackers of
-    ``--tracker`` (``experiments.engine.trackers``)."""
+    ``--tracker`` (``experiments.engine.plugins.trackers``)."""
     cfg = task.cfg.copy()
     cfg.work_dir = work_dir
     cfg.experiment_name = task.key.replace('/', '_') + time.strftime('_%Y%m%d_%H%M%S')
@@ -53,7 +53,7 @@ def _runner(task: Task, work_dir: str, tracked_in: Optional[str] = None, **overr
         vis = with_trackers(vis, task.runtime.get('tracker', ()), task.row.table, task.key, tracked_in)
     cfg.visualizer = vis
     # a multi-process row under srun has joined its process group already (exec-task,
-    # experiments.engine.distributed): mmengine then skips its own launcher
+    # experiments.engine.process.distributed): mmengine then skips its own launcher
     group = describe()
     cfg.launcher = 'pytorch' if group else 'none'
     if group:  # DDP on this process's device, with the official runs' wrapper settings

@@ -23,7 +23,7 @@ import torch
 from experiments.core.errors import SuiteError
 from experiments.core.keys import released_key
 from experiments.core.files import sha256_of
-from experiments.engine.checkpoints import compare_keys
+from experiments.engine.plugins.checkpoints import compare_keys
 from experiments.planning.configs import load_base_config
 from experiments.planning.task import ReleasedWeights, Task
 from experiments.registry.rows import Row

@@ -19,7 +19,7 @@ import numpy as np
 from experiments.core.errors import SuiteError
 from experiments.core.files import atomic_write, sha256_of
 from experiments.data.samples import dataset_meta
-from experiments.engine.released import Match, convert_released
+from experiments.engine.compute.released import Match, convert_released
 from experiments.planning.tasks import Task
 from experiments.store import DONE, Store
 

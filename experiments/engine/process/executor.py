@@ -12,7 +12,7 @@ from experiments.core.provenance import git_revision, now, package_versions
 from experiments.core.signals import Preempted
 from experiments.core.stages import stage_spec
 from experiments.data.check import Verification, prepare_root
-from experiments.engine.stages import STAGE_RUNNERS, StageError
+from experiments.engine.compute.stages import STAGE_RUNNERS, StageError
 from experiments.planning.tasks import Task
 from experiments.store import DONE, FAILED, INTERRUPTED, PREEMPTED, RUNNING, Record, Store
 from experiments.store.lease import Holder, Lease
@@ -107,7 +107,7 @@ def stage_runner(stage: str):
     runner = STAGE_RUNNERS.get(stage)
     if runner is None:
         raise StageError(f'stage {stage!r} has no computation: register one with '
-                         f'@STAGE_RUNNERS.register_module({stage!r}) (experiments.engine.stages)')
+                         f'@STAGE_RUNNERS.register_module({stage!r}) (experiments.engine.compute.stages)')
     return runner
 
 

@@ -16,7 +16,7 @@ from typing import Callable, Dict, List, Tuple
 import torch
 
 from experiments.core.device import device_details
-from experiments.engine.optimizer import grouped
+from experiments.engine.plugins.optimizer import grouped
 from experiments.planning.projection import CALIBRATION_VERSION, signature, test_hw
 from umixformer.apis import build_segmentor
 from umixformer.input_size import config_crop

@@ -12,8 +12,8 @@ from mmseg.registry import HOOKS
 
 from experiments.core.console import report_progress
 from experiments.core.signals import DEFAULT_SIGNAL, Preempted, signal_number
-from experiments.engine.checkpoints import ATOMIC_BACKEND, AtomicLocalBackend
-from experiments.engine.resume import resume_at
+from experiments.engine.plugins.checkpoints import ATOMIC_BACKEND, AtomicLocalBackend
+from experiments.engine.plugins.resume import resume_at
 
 
 @HOOKS.register_module()
@@ -104,7 +104,7 @@ class ExactResumeHook(Hook):
     every checkpoint and restores them on resume, so that a resumed training draws
     the same dropout, drop-path and augmentation numbers as an uninterrupted one.
 
-    The training loader is positioned (``experiments.engine.resume``): on resume it
+    The training loader is positioned (``experiments.engine.plugins.resume``): on resume it
     starts at the resumed iteration without reading the skipped batches, and the
     states are restored before the first new batch. A loader that is not positioned
     is replayed by mmengine's loop first (with ``num_workers = 0`` that replay runs

@@ -1,8 +1,8 @@
 """The job side of a cluster task: one planned task, computed in this process (under
 srun, as one of several), with the exit status the batch script acts on."""
 from experiments.core.signals import Preempted
-from experiments.engine.distributed import finish, init_from_slurm
-from experiments.engine.executor import run_task
+from experiments.engine.process.distributed import finish, init_from_slurm
+from experiments.engine.process.executor import run_task
 from experiments.planning.tasks import Task
 from experiments.store import Store
 

@@ -19,7 +19,7 @@ import torch
 
 from experiments.core import device
 from experiments.core.errors import UsageError
-from experiments.engine.export import onnxruntime_latency
+from experiments.engine.compute.export import onnxruntime_latency
 from umixformer.complexity import build_segmentor
 from umixformer.optimize import computation, faster_in_channels_last, optimize_for_inference, set_fused
 
@@ -128,7 +128,7 @@ def measure_latency(task, warmup: int = None, runs: int = None) -> Dict[str, Any
 
 
 def measure_onnxruntime(task, warmup: int = None, runs: int = None) -> Dict[str, Any]:
-    """The deployed speed: the model exported to ONNX (``experiments.engine.export``, in
+    """The deployed speed: the model exported to ONNX (``experiments.engine.compute.export``, in
     tensor mode: logits at 1/4 of the input, no resize or argmax) and run by ONNX Runtime on
     the CPU, one random image at the measuring input; the export is checked against
     PyTorch first (``onnx_max_abs_diff``). ``--optimize`` exports the fused form."""
