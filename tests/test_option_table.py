@@ -9,7 +9,7 @@ import pytest
 from experiments.cli.parser import parse_args
 from experiments.cli.selection import plan_options
 from experiments.core.stages import stage_names
-from experiments.planning.commands import reproduce_command
+from experiments.planning.commands import invalidate_command, reproduce_command
 from experiments.planning.options import TABLE_COMMANDS, option_table
 from experiments.planning.select import select
 
@@ -83,6 +83,9 @@ def test_every_declared_option_value_plans_and_reproduces(tmp_path, tables, comm
         assert all(w in again for w in words)
         redo = select(plan_options(parse_args(again)))
         assert task.key in {t.key for t in redo.tasks}
+        # and the command that sets its record aside names that record
+        aside = parse_args(shlex.split(invalidate_command(task, selection.store))[1:])
+        assert task.key in {t.key for t in select(plan_options(aside)).tasks}
     for task in selection.tasks:  # the other stages' tasks are as without it
         if not opt.applies(task.stage) and not task.needs:
             assert task.key in plain_keys

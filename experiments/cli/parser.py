@@ -8,7 +8,7 @@ from typing import Dict, List, Optional
 from experiments.backends.base import backend_names
 from experiments.core.stages import stage_names
 from experiments.core.errors import UsageError
-from experiments.planning.options import TABLE_COMMANDS, Option, device_name, option_table
+from experiments.planning.options import TABLE_COMMANDS, Option, PlanOptions, device_name, option_table
 from experiments.registry.schema import DATASETS
 
 COMMANDS = ('list', 'show', 'plan', 'status', 'run', 'report', 'cityscapes-c', 'invalidate', 'evaluate', 'weights',
@@ -100,7 +100,7 @@ def _where_options(add) -> None:
     add(_TABLE_CMDS, '--stages', type=_nonempty_csv('--stages'), default=None,
         help=f'comma-separated stages: {",".join(stage_names())} (default: the rows\')')
     add(_TABLE_CMDS | {'predict', 'export'}, '--seeds', type=_seeds, default=None, help='comma-separated seeds (default: the rows\')')
-    add(_TABLE_CMDS | {'predict', 'export', 'calibrate'}, '--profile', default='paper', help='paper (default), smoke (built-in data, CPU minutes), '
+    add(_TABLE_CMDS | {'predict', 'export', 'calibrate'}, '--profile', default=PlanOptions.profile, help='paper (default), smoke (built-in data, CPU minutes), '
         'check (every stage of every row runs once, before a cluster run) or tiny (tests)')
     add({'status'}, '--paths', action='store_true',
         help='also each task\'s log and record file (default: one line per task and a count per state)')
@@ -118,7 +118,7 @@ def _where_options(add) -> None:
         'data/cityscapes)')
     add({'data'}, '--allow-other-digest', action='store_true',
         help='prepare: go on when an archive\'s digest differs from the published one')
-    add(_TABLE_CMDS | {'weights', 'cityscapes-c', 'data', 'predict', 'export', 'calibrate'}, '--runs-dir', default=os.environ.get('UMIX_RUNS', 'runs'),
+    add(_TABLE_CMDS | {'weights', 'cityscapes-c', 'data', 'predict', 'export', 'calibrate'}, '--runs-dir', default=os.environ.get('UMIX_RUNS', PlanOptions.runs_dir),
         help='results store and run folders (default: ./runs or $UMIX_RUNS)')
     add(_TABLE_CMDS | {'cityscapes-c', 'predict', 'export', 'calibrate'}, '--data-root', action='append', default=[], metavar='DATASET=PATH',
         help='dataset root, e.g. ade20k=/data/ADEChallengeData2016 (else $UMIX_ADE20K_ROOT / '

@@ -17,6 +17,14 @@ def _table_flags(row: Row) -> List[str]:
     return []
 
 
+def option_words(task: Task, command: str) -> List[str]:
+    """The flags that give a task's options (of its stage, not at their default) to ``command``:
+    what plans this very task again (``run`` also takes the runtime ones)."""
+    settings = stage_settings(task.stage, task.options, task.runtime)
+    return [w for opt in option_table() if opt.applies(task.stage) and command in opt.commands
+            for w in opt.words(settings[opt.name])]
+
+
 def reproduce_command(task: Task, data_roots: Dict[str, str], runs_dir: Optional[str] = None,
                       weights_dir: Optional[str] = None) -> str:
     """The command that computes exactly this task's record (into ``runs_dir`` when given)."""
@@ -24,8 +32,7 @@ def reproduce_command(task: Task, data_roots: Dict[str, str], runs_dir: Optional
         '--rows', task.row.id, '--stages', task.stage, '--profile', task.profile]
     if task.seed is not None:
         parts += ['--seeds', str(task.seed)]
-    settings = stage_settings(task.stage, task.options, task.runtime)
-    parts += [w for opt in option_table() if opt.applies(task.stage) for w in opt.words(settings[opt.name])]
+    parts += option_words(task, 'run')
     for ds, root in sorted(data_roots.items()):
         parts += ['--data-root', f'{ds}={root}']
     if runs_dir:
@@ -36,11 +43,13 @@ def reproduce_command(task: Task, data_roots: Dict[str, str], runs_dir: Optional
 
 
 def invalidate_command(task: Task, store: Store, stage: Optional[str] = None) -> str:
-    """The command that sets this task's record (or its row's ``stage`` record) aside.
-    It names the task's data root unless that is the built-in data: the root is in the key."""
+    """The command that sets this task's record (or its row's ``stage`` record) aside: with
+    the task's options (they are in its key) and its data root unless that is the built-in
+    data (the root is in the key too)."""
     data = []
     if task.data_root and not store.is_builtin_root(task.data_root):
         data = ['--data-root', f'{task.row.dataset}={os.path.abspath(task.data_root)}']
     return shlex.join(['run-experiment', 'invalidate', task.row.table] + _table_flags(task.row) + [
         '--rows', task.row.id, '--stages', stage or task.stage, '--profile', task.profile] + (
-        ['--seeds', str(task.seed)] if task.seed is not None else []) + data + ['--runs-dir', store.root])
+        ['--seeds', str(task.seed)] if task.seed is not None else []) + option_words(task, 'invalidate') + data + [
+        '--runs-dir', store.root])

@@ -1,0 +1,35 @@
+"""The stages (``experiments.core.stages``): every spec has its computation registered by
+the same name, and what planning, the registry, projection and SLURM read of a stage
+comes from its spec."""
+import pytest
+
+from experiments.core.stages import StageSpec, register_stage, stage_names, stage_spec, stage_specs
+from experiments.engine.compute.stages import STAGE_RUNNERS, StageError
+from experiments.engine.process.executor import stage_runner
+from slurm.profile import DEFAULTS, resources
+
+
+def test_every_stage_has_its_computation():
+    missing = [s.name for s in stage_specs() if STAGE_RUNNERS.get(s.name) is None]
+    assert not missing, f'register a computation for {missing} with @STAGE_RUNNERS.register_module(name)'
+    assert set(stage_names()) >= {'train', 'test', 'complexity', 'latency', 'robustness'}
+
+
+def test_a_stage_after_the_one_it_needs_and_facts_from_the_spec():
+    for spec in stage_specs():
+        if spec.needs:
+            assert stage_names().index(spec.needs) < stage_names().index(spec.name)
+    assert [s.name for s in stage_specs() if s.model_only] == ['complexity', 'latency']
+    assert [s.name for s in stage_specs() if s.seeded] == ['train', 'test', 'robustness']
+    # SLURM: a timing takes a whole node unless the cluster profile says otherwise
+    assert resources(dict(DEFAULTS), 'latency', 1)['exclusive'] and not resources(dict(DEFAULTS), 'test', 1)['exclusive']
+
+
+def test_a_stage_is_registered_whole_or_not_at_all():
+    with pytest.raises(ValueError, match="needs 'nothing', which is not registered"):
+        register_stage(StageSpec('orphan', needs='nothing'))
+    with pytest.raises(ValueError, match="'train' is registered already"):
+        register_stage(StageSpec('train'))
+    assert 'orphan' not in stage_names() and stage_spec('train').config == 'train'
+    with pytest.raises(StageError, match="stage 'nowhere' has no computation"):
+        stage_runner('nowhere')
