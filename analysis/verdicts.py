@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from experiments.core.metrics import metric as catalogue
+from experiments.core.stages import stage_spec
 from experiments.planning.tasks import Task
 from experiments.registry.rows import Row
 from experiments.registry.tables import Table
@@ -128,7 +129,7 @@ def scorecard(table: Table, verdicts: pd.DataFrame, tasks: Sequence[Task], recor
         if rec is None or t.key in spent:
             continue
         if rec.device.startswith('cuda'):
-            spent[t.key] = (rec.wall_time_s * max(1, t.row.world_size if t.stage == 'train' else 1), 0.0)
+            spent[t.key] = (rec.wall_time_s * stage_spec(t.stage).processes(t.row.world_size), 0.0)
         else:
             spent[t.key] = (0.0, rec.wall_time_s)
     return dict(name=table.name, **{k.replace(' ', '_'): v for k, v in counts.items()},

@@ -2,7 +2,8 @@
 row and seed), each task after its own prerequisite (``--dependency=aftercorr``
 with matching indices, ``--kill-on-invalid-dep=yes``); scripts rendered from a template into the run
 folder before submission; all-or-nothing submission."""
-from typing import Dict, List, Optional, Sequence
+import os
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from experiments.backends.base import Backend
 from experiments.core.stages import stage_spec
@@ -22,8 +23,14 @@ class SlurmBackend(Backend):
 
     name = 'slurm'
 
+    def cluster_profile(self) -> Tuple[Optional[str], Tuple[str, ...]]:
+        """Its own options (``experiments.backends.base``): the profile file ($UMIX_SLURM_PROFILE
+        if not given) and the ``--slurm KEY=VALUE`` overrides."""
+        settings = self.options.settings
+        return settings.get('slurm_profile') or os.environ.get('UMIX_SLURM_PROFILE'), tuple(settings.get('slurm', ()))
+
     def submission(self, table, tasks: List[Task], store: Store, queued: Dict[str, str]) -> Submission:
-        prof = load_cluster_profile(self.options.slurm_profile, self.options.slurm)
+        prof = load_cluster_profile(*self.cluster_profile())
         profile = get_profile(tasks[0].profile) if tasks else None
         projected = projections(tasks, store, profile, self.options.calibration) if profile else {}
         return Submission(table.name, tasks, store, prof, self.argv_for,
@@ -41,7 +48,7 @@ class SlurmBackend(Backend):
         print_sizing(sub.arrays, console)
 
     def gpu_memory_gb(self, stage: str) -> Optional[float]:
-        prof = load_cluster_profile(self.options.slurm_profile, self.options.slurm)
+        prof = load_cluster_profile(*self.cluster_profile())
         value = prof.get('stages', {}).get(stage, {}).get('gpu_memory_gb', prof['gpu_memory_gb'])
         return float(value) if value else None
 
@@ -78,8 +85,7 @@ class SlurmBackend(Backend):
 
     def cityscapes_c(self, source, out, corruptions, store, protocol, console) -> int:
         check_root('cityscapes', source, splits=('val', ))
-        job = submit_cityscapes_c(source, out, corruptions, load_cluster_profile(self.options.slurm_profile,
-                                                                                 self.options.slurm),
+        job = submit_cityscapes_c(source, out, corruptions, load_cluster_profile(*self.cluster_profile()),
                                   store, protocol)
         console.print(f'submitted Cityscapes-C generation: job {job}, {len(corruptions)} array task(s), '
                       f'one per corruption')

@@ -103,7 +103,7 @@ class Submission:
                 self._cluster[part] = partition_limit(part)
             limit = time_seconds(res['time'])
             limit = min(limit, self._cluster[part]) if self._cluster[part] else limit
-            sz = size(max(p.seconds for p in proj), limit, res['signal_seconds'], arr['stage'] == 'train')
+            sz = size(max(p.seconds for p in proj), limit, res['signal_seconds'], stage_spec(arr['stage']).resumable)
             if sz.segments > 1 and 'requeue' not in self._cluster:
                 self._cluster['requeue'] = max_batch_requeue()
             res['time'] = time_text(sz.time_s)
@@ -148,7 +148,7 @@ class Submission:
             arr['script'] = env.get_template('stage.sbatch.j2').render(
                 table=self.table, stage=arr['name'], n=len(arr['tasks']), array=array_spec(arr['indices']),
                 sizing=arr['sizing'] or '',
-                resumable=arr['stage'] == 'train',
+                resumable=stage_spec(arr['stage']).resumable,
                 throttle=res.get('array_throttle'),
                 log_dir=self.log_dir, repo=REPO, python=sys.executable, manifest=manifest, launcher=launcher,
                 **{**res, 'setup': res.get('setup', '').replace('{repo}', REPO)})

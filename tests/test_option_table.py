@@ -60,8 +60,8 @@ def _plan(command, words, runs, tables):
     return args, select(plan_options(args))
 
 
-CASES = [(command, opt.name, words) for opt in option_table() for command in sorted(opt.commands & TABLE_COMMANDS)
-         for words in _values(opt)]
+CASES = [(command, opt.name, words) for opt in option_table() if opt.stages
+         for command in sorted(opt.commands & TABLE_COMMANDS) for words in _values(opt)]
 
 
 @pytest.mark.parametrize('command,name,words', CASES, ids=[f'{c}-{" ".join(w)}' for c, _, w in CASES])

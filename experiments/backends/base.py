@@ -7,26 +7,33 @@ choosing one imports only it."""
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tuple, Type
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
 from experiments.core.errors import SuiteError
+from experiments.planning.options import Option, register_option
 from experiments.store import Store
 
 if TYPE_CHECKING:  # annotations only: naming a backend (or checking a cluster profile) loads no model code
     from experiments.planning.tasks import Task
 
 # name -> 'module:Class', imported when chosen; ``register_backend`` adds one
-BACKENDS = {'local': 'experiments.backends.local:LocalBackend', 'slurm': 'slurm.backend:SlurmBackend'}
+BACKENDS: Dict[str, str] = {}
+BACKEND_COMMANDS = frozenset({'plan', 'run', 'cityscapes-c'})  # the commands that take --backend
 
 
-def register_backend(name: str, where: str) -> None:
+def register_backend(name: str, where: str, options: Sequence[Option] = ()) -> None:
     """Adds a backend: ``where`` is 'module:Class' of a ``Backend`` subclass (imported when
-    chosen with ``--backend NAME``, and by ``status`` for the jobs it queued)."""
+    chosen with ``--backend NAME``, and by ``status`` for the jobs it queued); ``options``:
+    its own options (``Option(..., stages=(), backend=NAME)``), declared here so that the
+    command line knows them before the class is imported; the backend reads their values
+    in ``self.options.settings``."""
     if name in BACKENDS:
         raise ValueError(f'backend {name!r} is registered already')
     if ':' not in where:
         raise ValueError(f'backend {name!r}: give its class as module:Class, got {where!r}')
+    for opt in options:
+        register_option(replace(opt, backend=name, stages=(), in_key='none'))
     BACKENDS[name] = where
 
 
@@ -44,8 +51,8 @@ class BackendOptions:
     """How a backend runs what planning chose.
 
     Args:
-        slurm_profile: The cluster profile file (SLURM).
-        slurm: ``KEY=VALUE`` overrides of the cluster profile.
+        settings: The backends' own options (option name -> value), e.g. SLURM's
+            ``slurm_profile`` and ``slurm`` (``KEY=VALUE`` overrides of the cluster profile).
         tables: Extra table folders (absolute), for the jobs to re-plan from.
         wait: Wait for records another process is computing (local).
         workers: Processes for Cityscapes-C generation (default: the CPUs this job may use).
@@ -53,8 +60,7 @@ class BackendOptions:
         status: The ``run-experiment status ...`` command for this run.
         calibration: The device whose calibrations size SLURM's ``--time`` (default: the profile's).
     """
-    slurm_profile: Optional[str] = None
-    slurm: Tuple[str, ...] = ()
+    settings: Mapping[str, Any] = field(default_factory=dict)
     tables: Tuple[str, ...] = ()
     wait: bool = False
     workers: Optional[int] = None
@@ -120,3 +126,12 @@ def backend_class(name: str) -> Type[Backend]:
 def get_backend(name: str, options: BackendOptions, command_for: Callable[[Task], str],
                 argv_for: Callable[[Task], List[str]]) -> Backend:
     return backend_class(name)(options, command_for, argv_for)
+
+
+register_backend('local', 'experiments.backends.local:LocalBackend')
+register_backend('slurm', 'slurm.backend:SlurmBackend', options=(
+    Option('slurm_profile', None, 'cluster profile (TOML, see slurm/profiles/example.toml; also $UMIX_SLURM_PROFILE)',
+           (), commands=BACKEND_COMMANDS),
+    Option('slurm', (), 'override a cluster-profile key, e.g. --slurm partition=debug --slurm time=10', (),
+           commands=BACKEND_COMMANDS, repeat=True, metavar='KEY=VALUE'),
+))

@@ -8,6 +8,7 @@ from rich.console import Console
 from experiments.backends.base import Backend, BackendError
 from experiments.core.console import Progress, reporting, tail, terminal_console
 from experiments.core.device import available_cpus, device_details
+from experiments.core.stages import stage_spec
 from experiments.core.metrics import summary
 from experiments.data.cityscapes_c import generate
 from experiments.engine.process.executor import LeaseHeld, run_task
@@ -87,7 +88,7 @@ class LocalBackend(Backend):
 
     def run(self, table, tasks: List[Task], store: Store, console, report: Callable[[], None]) -> int:
         multi = sorted({f'{t.row.table}/{t.row.id} ({t.row.world_size} processes)' for t in tasks
-                        if t.stage == 'train' and t.row.world_size > 1 and not store.is_done(t.key)})
+                        if stage_spec(t.stage).processes(t.row.world_size) > 1 and not store.is_done(t.key)})
         if multi:  # one process would train with 1/N of the global batch: another experiment
             raise BackendError(f'{", ".join(multi)}: trains as several processes (global batch = gpus x the '
                                'config\'s batch); the local backend runs one process. Run it with --backend slurm '

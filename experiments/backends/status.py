@@ -7,6 +7,7 @@ from typing import List
 
 from experiments.backends.base import backend_class, backend_names
 from experiments.core.metrics import CATALOGUE, fmt
+from experiments.core.stages import stage_specs
 from experiments.planning.commands import invalidate_command
 from experiments.planning.tasks import Task
 from experiments.store import Record, Store
@@ -52,7 +53,7 @@ def task_status(task: Task, store: Store, job: dict, rerun: str) -> TaskStatus:
     out = TaskStatus(task, rec.status if rec else 'missing', rec.status if rec else 'missing')
     if rec and rec.status == 'running':
         out.state = _running(rec, Lease(store.root, task.key))
-    if rec and rec.status == 'done' and rec.stage == 'train':
+    if rec and rec.status == 'done' and any(s.needs == rec.stage for s in stage_specs()):  # others read its checkpoint
         ckpt = store.abs(rec.artifacts.get('checkpoint', ''))
         if not os.path.exists(ckpt):
             out.state = f'done, but its checkpoint {ckpt} is gone (see below)'

@@ -109,10 +109,6 @@ def _where_options(add) -> None:
     add({'plan', 'run', 'cityscapes-c'}, '--backend', default='local', choices=backend_names(),
         help='local: this machine, one task after another; slurm: sbatch arrays'
         + ''.join(f'; {name}' for name in backend_names()[2:]))
-    add({'plan', 'run', 'cityscapes-c'}, '--slurm-profile', default=os.environ.get('UMIX_SLURM_PROFILE'),
-        help='cluster profile (TOML, see slurm/profiles/example.toml; also $UMIX_SLURM_PROFILE)')
-    add({'plan', 'run', 'cityscapes-c'}, '--slurm', action='append', default=[], metavar='KEY=VALUE',
-        help='override a cluster-profile key, e.g. --slurm partition=debug --slurm time=10')
     add({'data'}, '--root', default=None, help='the dataset root to make or check (default: --data-root\'s '
         'rule: $UMIX_ADE20K_ROOT / $UMIX_CITYSCAPES_ROOT, else mmseg\'s data/ade/ADEChallengeData2016 or '
         'data/cityscapes)')
@@ -132,7 +128,7 @@ def _argparse_kwargs(opt: Option) -> dict:
     if opt.switch:
         return dict(action='store_true', help=opt.help)
     if opt.repeat:
-        return dict(action='append', default=[], choices=opt.choices, help=opt.help)
+        return dict(action='append', default=[], choices=opt.choices, help=opt.help, metavar=opt.metavar)
     kw = dict(default=opt.default, help=opt.help, metavar=opt.metavar)
     if opt.choices is not None:
         kw['choices'] = [c for c in opt.choices if c != '']  # '' is the default: not given

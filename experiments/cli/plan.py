@@ -26,11 +26,11 @@ def estimate(task, profile, done: bool, projected: Optional[Projection] = None) 
     if done:
         return 0.0, False
     if projected is not None and projected.calibrated:
-        seconds = projected.seconds * (task.row.world_size if task.stage == 'train' else 1)
+        seconds = projected.seconds * stage_spec(task.stage).processes(task.row.world_size)
         return (seconds / 60 if profile.cpu_minutes else seconds / 3600), True
     if profile.cpu_minutes:
         return stage_spec(task.stage).cpu_minutes(profile.name), False
-    return task.row.gpu_hours.get(task.stage, 0.0) * (task.row.world_size if task.stage == 'train' else 1), False
+    return task.row.gpu_hours.get(task.stage, 0.0) * stage_spec(task.stage).processes(task.row.world_size), False
 
 
 def cmd_plan(args, console) -> int:

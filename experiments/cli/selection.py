@@ -20,10 +20,13 @@ def plan_options(args: argparse.Namespace) -> PlanOptions:
         weights_dir=args.weights_dir, settings=settings(args))
 
 
-def settings(args: argparse.Namespace) -> dict:
-    """The option table's options a parsed command line gives (those not at their default)."""
+def settings(args: argparse.Namespace, backend: bool = False) -> dict:
+    """The option table's options a parsed command line gives (those not at their default):
+    planning's, or (``backend``) the backends' own."""
     out = {}
     for opt in option_table():
+        if bool(opt.backend) != backend:
+            continue
         value = getattr(args, opt.name, opt.default)
         if opt.repeat:  # argparse's list, each value once
             value = tuple(dict.fromkeys(value or ()))
@@ -53,7 +56,7 @@ def make_backend(args: argparse.Namespace) -> Backend:
     def command_for(t):
         return reproduce_command(t, roots, runs, weights)
     options = BackendOptions(
-        slurm_profile=args.slurm_profile, slurm=tuple(args.slurm), tables=tuple(os.path.abspath(d) for d in args.tables),
+        settings=settings(args, backend=True), tables=tuple(os.path.abspath(d) for d in args.tables),
         wait=bool(getattr(args, 'wait', False)), workers=args.workers,
         rerun=rerun_command(args),
         status=command_line('status', args), calibration=getattr(args, 'calibration', None) or '')

@@ -37,6 +37,10 @@ class StageSpec:
             images and every Cityscapes-C variant); '' keeps the registry's estimate.
         exclusive: On SLURM it takes a whole node unless the cluster profile says otherwise.
         evaluates: Its record states the row's evaluation pipeline.
+        multi_process: It runs as the row's processes (``gpus`` x ``nodes``: its global batch);
+            every other stage is one process.
+        resumable: It saves checkpoints and resumes from them: a requeued SLURM job goes on
+            (its ``--time`` may be a segment of the whole).
         description: One line for ``--help``.
     """
     name: str
@@ -53,7 +57,13 @@ class StageSpec:
     projected: str = ''
     exclusive: bool = False
     evaluates: bool = False
+    multi_process: bool = False
+    resumable: bool = False
     description: str = ''
+
+    def processes(self, world_size: int) -> int:
+        """How many processes a task of it runs as, for a row of ``world_size``."""
+        return world_size if self.multi_process else 1
 
     def reads_dataset(self, options: Options) -> bool:
         """Whether its task reads the dataset root (every stage that is not model-only does)."""
@@ -95,7 +105,7 @@ def stage_specs() -> Tuple[StageSpec, ...]:
 
 # the paper's stages (their minutes: one row on a 2-core CPU with the built-in data)
 register_stage(StageSpec(
-    'train', seeded=True, config='train', gpu_hours=24.0, projected='training',
+    'train', seeded=True, config='train', gpu_hours=24.0, projected='training', multi_process=True, resumable=True,
     minutes={'smoke': 1.5, 'tiny': 0.3, 'check': 0.1},
     description='train the row\'s config (mmengine Runner), checkpoints resumable'))
 register_stage(StageSpec(

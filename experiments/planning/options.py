@@ -53,6 +53,8 @@ class Option:
         key_suffix: Its readable part of its stages' keys, f(value), for a value other than
             the default.
         config_key: With ``in_key='config'``: its name in the task's resolved config.
+        backend: An option of this backend's (``--backend NAME``; no stages): in its
+            ``BackendOptions.settings``, never a task's.
         metavar: The value's name in ``--help``.
     """
     name: str
@@ -72,6 +74,7 @@ class Option:
     key_suffix: Optional[Callable[[Any], str]] = None
     config_key: str = ''
     metavar: Optional[str] = None
+    backend: str = ''
 
     @property
     def flag(self) -> str:
@@ -121,9 +124,11 @@ def register_option(option: Option) -> Option:
     if option.name in _OPTIONS:
         raise ValueError(f'option {option.name!r} is registered already')
     if option.in_key not in IN_KEY or (option.in_key == 'config') != bool(option.config_key) or (
-            option.in_key == 'suffix' and not option.key_suffix) or (option.runtime and option.in_key != 'none'):
+            option.in_key == 'suffix' and not option.key_suffix) or (
+            (option.runtime or option.backend) and option.in_key != 'none') or (option.backend and option.stages):
         raise ValueError(f'option {option.name!r}: in_key must be one of {", ".join(IN_KEY)}, with config_key '
-                         'exactly for config, a key_suffix for suffix, and none for a runtime option')
+                         'exactly for config, a key_suffix for suffix, and none (and no stages) for a runtime or '
+                         'backend option')
     _OPTIONS[option.name] = option
     return option
 
