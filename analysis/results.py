@@ -195,11 +195,17 @@ class ReadOnce:
     """A store whose ``get`` answers from the records a ``TableResults`` read (the rest
     is the store's): the figures, curves and per-class tables read no record again."""
 
-    def __init__(self, store: Store, records: Dict[str, Record]) -> None:
-        self._store, self._records = store, records
+    def __init__(self, store: Store, records: Dict[str, Record], read: Sequence[str] = ()) -> None:
+        self._store, self._records, self._read = store, records, set(read)
 
     def get(self, key: str) -> Optional[Record]:
-        return self._records[key] if key in self._records else self._store.get(key)
+        if key in self._records or key in self._read:  # read already (None: there is none)
+            return self._records.get(key)
+        return self._store.get(key)
+
+    def is_done(self, key: str) -> bool:
+        rec = self.get(key)
+        return rec is not None and rec.status == DONE
 
     def __getattr__(self, name: str):
         return getattr(self._store, name)
@@ -216,7 +222,7 @@ def read_results(table: Table, tasks: Sequence[Task], store: Store, profile: Opt
             if rec is not None:
                 records[t.key] = rec
     return TableResults(table, tasks, profile, records, released_records(store, tasks[0].profile if tasks else ''),
-                        ReadOnce(store, records))
+                        ReadOnce(store, records, [t.key for t in tasks]))
 
 
 def table_frame(table: Table, tasks: Sequence[Task], store: Store,

@@ -232,7 +232,8 @@ def _latex_env() -> jinja2.Environment:
 def render_table(table, tasks, store: Store, out_dir: str, profile: str,
                  formats: Sequence[str] = FORMATS, layout: str = 'paper',
                  latency_variants: Optional[Dict[str, Sequence]] = None) -> Dict[str, object]:
-    """Writes the table's report files; returns {format: path} and its scorecard.
+    """Writes the table's report files; returns {format: path}, its scorecard and how many of its
+    rows have a result ('measured'); each record of its tasks is read once (``read_results``).
     ``latency_variants``: label -> the tasks of another computation (e.g. --optimize),
     drawn beside this one in the latency chart."""
     bad = set(formats) - set(FORMATS)
@@ -262,7 +263,8 @@ def render_table(table, tasks, store: Store, out_dir: str, profile: str,
                                          diff=fmt(x['diff'], 2, signed=True)) for x in v]
                                 for k, v in gains_and_losses(p['frame']).items()})
                         for p in per_class]
-    written: Dict[str, object] = {'scorecard': scorecard(table, verdicts, tasks, results.records)}
+    written: Dict[str, object] = {'scorecard': scorecard(table, verdicts, tasks, results.records),
+                                  'measured': len({ref for t in tasks for ref in t.rows if store.is_done(t.key)})}
     # drawn once for both the HTML page and the LaTeX figure
     qualitative_figs = qualitative.figures(tasks, store) if {'html', 'latex'} & set(formats) else {}
     if 'csv' in formats:

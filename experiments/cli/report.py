@@ -20,10 +20,9 @@ def report_one(args, out_dir: str, formats, console) -> dict:
                 other = argparse.Namespace(**{**vars(args), **change})
                 variants[label] = select_tasks(other, profile_rows=False).tasks
     written = render_table(table, tasks, store, out_dir, profile.name, formats, args.layout, variants)
-    card = written.pop('scorecard')
+    card, measured = written.pop('scorecard'), written.pop('measured')
     for fmt_name, path in written.items():
         console.print(f'{table.name}: {fmt_name:17s} {path}')
-    measured = len({ref for t in tasks for ref in t.rows if store.is_done(t.key)})
     return dict(name=table.name, title=table.title, source=table.source, rows=len(table.rows), measured=measured,
                 html=f'{table.name}.html', scorecard=card)
 
