@@ -80,6 +80,7 @@ class TableResults:
     records: Dict[str, Record]  # key -> its record (any status), read once
     released: Dict[tuple, list] = field(default_factory=dict)
     store: Optional['ReadOnce'] = None  # the store, answering from ``records``
+    _cells: Dict[Tuple[str, str], Cell] = field(default_factory=dict, repr=False)  # judged once
 
     def row_records(self, row: Row) -> Dict[str, List[Tuple[Optional[int], Record]]]:
         """stage -> (seed, record) of the row's done records, by seed."""
@@ -99,6 +100,11 @@ class TableResults:
         return Stat([float(v) for _, v in pairs], [s for s, _ in pairs])
 
     def cell(self, row: Row, metric: str, recs=None) -> Cell:
+        if (row.id, metric) not in self._cells:
+            self._cells[(row.id, metric)] = self._judged(row, metric, recs)
+        return self._cells[(row.id, metric)]
+
+    def _judged(self, row: Row, metric: str, recs=None) -> Cell:
         j = judge(row, metric, self.stat(row, metric, recs), self.profile)
         field_ = catalogue(metric).field
         rel = [r.metrics[field_] for r in self.released.get((f'{self.table.name}/{row.id}', catalogue(metric).stage), [])

@@ -22,7 +22,8 @@ if 'OMP_NUM_THREADS' not in os.environ or os.environ.get('UMIX_TEST_THREADS') ==
 # longest ones, so that no worker starts a long file when the others are nearly done
 # (seconds on 2 cores, `pytest --durations`). Only the order changes.
 LONGEST_FIRST = ('test_every_row.py', 'test_slurm.py', 'test_smoke.py', 'test_run_experiment.py', 'test_preemption.py',
-                 'test_complexity.py', 'test_store.py', 'test_gpu_check.py', 'test_fused_training.py')
+                 'test_complexity.py', 'test_store.py', 'test_extending.py', 'test_gpu_check.py',
+                 'test_fused_training.py')
 
 
 def pytest_collection_modifyitems(items):
