@@ -1,0 +1,10 @@
+"""Results against the paper: a table's results read once into cells (``results``), their
+pandas views, the verdicts (``verdicts``), the store's records as a frame (``collect``),
+training curves and per-class differences."""
+from analysis.collect import records_frame, released_records
+from analysis.results import (Cell, TableResults, Verdict, ablation_frame, read_results, table_frame,
+                              verdict_frame)
+from analysis.verdicts import judge, scorecard
+
+__all__ = ['Cell', 'TableResults', 'Verdict', 'ablation_frame', 'judge', 'read_results', 'records_frame',
+           'released_records', 'scorecard', 'table_frame', 'verdict_frame']
