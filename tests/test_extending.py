@@ -62,8 +62,9 @@ def test_a_plugin_stage_option_metric_and_backend_run_through_every_command(toys
     base, common, tensors = toys
     planned = _cli('plan', 'toys', *common, '--tensor-scale', '2').stdout
     assert 'tensors' in planned and 'to run' in planned
-    ran = _cli('run', 'toys', *common, '--tensor-scale', '2', '--backend', 'subprocess')
-    jobs = sorted(re.findall(r'^(sub-\d): (\w+) +toys/umix-b0 exited 0$', ran.stdout, re.M), key=lambda j: j[1])
+    ran = _cli('run', 'toys', *common, '--tensor-scale', '2', '--backend', 'subprocess', '--subprocess-timeout', '900')
+    jobs = sorted(re.findall(r'^(sub-\d): (\w+) +toys/umix-b0 exited 0 \(limit 900 s\)$', ran.stdout, re.M),
+                  key=lambda j: j[1])
     assert [stage for _, stage in jobs] == ['complexity', 'tensors'], ran.stdout
     job = dict((stage, name) for name, stage in jobs)['tensors']
     recs = {r.stage: r for r in Store(str(base / 'runs')).records()}

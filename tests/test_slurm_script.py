@@ -119,3 +119,15 @@ def test_multi_node_row_is_rendered_with_nodes_and_srun(tmp_path):
 def test_array_spec_folds_runs_of_indices(indices, spec):
     from slurm.submission import array_spec
     assert array_spec(indices) == spec
+
+
+def test_the_cluster_profile_is_the_backends_own_option(monkeypatch):
+    """--slurm-profile and --slurm reach the SLURM backend as its own options; without the
+    flag, $UMIX_SLURM_PROFILE names the profile."""
+    from experiments.cli.parser import parse_args
+    from experiments.cli.selection import make_backend
+    monkeypatch.setenv('UMIX_SLURM_PROFILE', '/profiles/from-env.toml')
+    args = parse_args(['plan', 'tiny', '--backend', 'slurm', '--slurm', 'partition=debug'])
+    assert make_backend(args).cluster_profile() == ('/profiles/from-env.toml', ('partition=debug', ))
+    args = parse_args(['plan', 'tiny', '--backend', 'slurm', '--slurm-profile', '/p.toml'])
+    assert make_backend(args).cluster_profile() == ('/p.toml', ())

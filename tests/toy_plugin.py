@@ -7,7 +7,8 @@ one metric and one backend, each declared in one place (imported through
 * the option ``--tensor-scale N`` is in that stage's keys (its hash, and ``-xN``);
 * the metric ``param_tensors`` is what tables list and publish of it;
 * the backend ``subprocess`` runs each task as its own ``run-experiment`` process (as a
-  scheduler's job would) and remembers its "jobs" for ``status``.
+  scheduler's job would), each within its own option ``--subprocess-timeout S``, and
+  remembers its "jobs" for ``status``.
 """
 import json
 import os
@@ -62,12 +63,13 @@ class SubprocessBackend(Backend):
             job = f'sub-{len(queue) + 1}'
             log = os.path.join(store.root, 'subprocess', f'{job}.log')
             os.makedirs(os.path.dirname(log), exist_ok=True)
+            timeout = self.options.settings.get('subprocess_timeout', 3600)
             with open(log, 'w') as f:
                 rc = subprocess.call([sys.executable, '-m', 'experiments.cli'] + self.argv_for(task), stdout=f,
-                                     stderr=subprocess.STDOUT)
+                                     stderr=subprocess.STDOUT, timeout=timeout)
             queue[task.key] = dict(job=job, log=log, state='COMPLETED' if rc == 0 else 'FAILED')
             atomic_write(os.path.join(store.root, 'subprocess', 'jobs.json'), json.dumps(queue))
-            console.print(f'{job}: {task.label} exited {rc}')
+            console.print(f'{job}: {task.label} exited {rc} (limit {timeout} s)')
             failed += rc != 0 or not store.is_done(task.key)
         report()
         return 1 if failed else 0
@@ -82,5 +84,8 @@ def _queue(store: Store) -> Dict[str, dict]:
     return json.load(open(path)) if os.path.exists(path) else {}
 
 
-register_backend('subprocess', 'toy_plugin:SubprocessBackend')
+register_backend('subprocess', 'toy_plugin:SubprocessBackend', options=(
+    Option('subprocess_timeout', 3600, 'subprocess: seconds a task may take', (), commands=frozenset({'run'}),
+           parse=int),
+))
 __all__ = ['SubprocessBackend', 'count_tensors']
