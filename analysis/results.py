@@ -8,14 +8,14 @@ Each record of the table's tasks is read from the store once (``TableResults.rec
 the figures, curves and per-class differences read them from there too."""
 import math
 from dataclasses import dataclass, field
-from enum import Enum
 from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
 from analysis.collect import released_records
-from analysis.verdicts import BUILTIN_PROFILES, Stat, bootstrap_interval, interval_text, judge
+from analysis.verdicts import (BUILTIN_PROFILES, Stat, Verdict, bootstrap_interval, difference, interval_text,
+                               judge)
 from experiments.core.metrics import metric as catalogue
 from experiments.planning.task import Task
 from experiments.registry.rows import Row
@@ -26,20 +26,6 @@ from experiments.store import DONE, Record, Store, finite
 # a row's numbers beside its table's metrics: what this implementation builds (its own name,
 # never params_m, which is the paper's count everywhere)
 EFFECTIVE_PARAMS = 'params_effective_m'
-
-
-class Verdict(str, Enum):
-    """Whether a value reproduces its published one (``analysis.verdicts.judge``)."""
-    REPRODUCED = 'reproduced'
-    WITHIN_NOISE = 'within noise'
-    OFF = 'off'
-    NOT_MEASURED = 'not measured'
-    NO_PUBLISHED = 'no published value'
-    BUILTIN_DATA = 'built-in data: no comparison'
-
-    @classmethod
-    def of(cls, text: str) -> 'Verdict':
-        return cls.OFF if text.startswith('off by') else cls(text)
 
 
 @dataclass(frozen=True)
@@ -81,46 +67,45 @@ class TableResults:
     released: Dict[tuple, list] = field(default_factory=dict)
     store: Optional['ReadOnce'] = None  # the store, answering from ``records``
     _cells: Dict[Tuple[str, str], Cell] = field(default_factory=dict, repr=False)  # judged once
+    _by_row: Dict[str, dict] = field(default_factory=dict, repr=False)  # row id -> its row_records
 
     def row_records(self, row: Row) -> Dict[str, List[Tuple[Optional[int], Record]]]:
         """stage -> (seed, record) of the row's done records, by seed."""
-        out: Dict[str, List[Tuple[Optional[int], Record]]] = {}
-        ref = f'{self.table.name}/{row.id}'
-        for t in self.tasks:
-            if ref in t.rows and t.key in self.records and self.records[t.key].status == DONE:
-                out.setdefault(t.stage, []).append((t.seed, self.records[t.key]))
-        for pairs in out.values():
-            pairs.sort(key=lambda p: (p[0] is None, p[0]))
-        return out
+        if row.id not in self._by_row:
+            out: Dict[str, List[Tuple[Optional[int], Record]]] = {}
+            ref = f'{self.table.name}/{row.id}'
+            for t in self.tasks:
+                if ref in t.rows and t.key in self.records and self.records[t.key].status == DONE:
+                    out.setdefault(t.stage, []).append((t.seed, self.records[t.key]))
+            for pairs in out.values():
+                pairs.sort(key=lambda p: (p[0] is None, p[0]))
+            self._by_row[row.id] = out
+        return self._by_row[row.id]
 
-    def stat(self, row: Row, metric: str, recs=None) -> Stat:
+    def stat(self, row: Row, metric: str) -> Stat:
         m = catalogue(metric)
-        recs = self.row_records(row) if recs is None else recs
+        recs = self.row_records(row)
         pairs = [(s, r.metrics[m.field]) for s, r in recs.get(m.stage, []) if finite(r.metrics.get(m.field))]
         return Stat([float(v) for _, v in pairs], [s for s, _ in pairs])
 
-    def cell(self, row: Row, metric: str, recs=None) -> Cell:
+    def cell(self, row: Row, metric: str) -> Cell:
         if (row.id, metric) not in self._cells:
-            self._cells[(row.id, metric)] = self._judged(row, metric, recs)
+            self._cells[(row.id, metric)] = self._judged(row, metric)
         return self._cells[(row.id, metric)]
 
-    def _judged(self, row: Row, metric: str, recs=None) -> Cell:
-        j = judge(row, metric, self.stat(row, metric, recs), self.profile)
+    def _judged(self, row: Row, metric: str) -> Cell:
+        stat = self.stat(row, metric)
+        j = judge(row, metric, stat, self.profile)
         field_ = catalogue(metric).field
         rel = [r.metrics[field_] for r in self.released.get((f'{self.table.name}/{row.id}', catalogue(metric).stage), [])
                if finite(r.metrics.get(field_))]
-        return Cell(row.id, metric, j['mean'], j['std'], j['n'], tuple(self.stat(row, metric, recs).seeds),
+        return Cell(row.id, metric, j['mean'], j['std'], j['n'], tuple(stat.seeds),
                     j['ci_low'], j['ci_high'], j['interval'], j['published'], j['diff'], j['tolerance_unit'],
                     j['tolerance'], Verdict.of(j['verdict']), j['verdict'], j['symbol'],
                     sum(rel) / len(rel) if rel else math.nan)
 
     def cells(self, rows: Optional[Sequence[Row]] = None) -> Dict[Tuple[str, str], Cell]:
-        out = {}
-        for row in rows or self.table.rows:
-            recs = self.row_records(row)
-            for m in self.table.metrics:
-                out[(row.id, m)] = self.cell(row, m, recs)
-        return out
+        return {(row.id, m): self.cell(row, m) for row in rows or self.table.rows for m in self.table.metrics}
 
     def frame(self, rows: Optional[Sequence[Row]] = None) -> pd.DataFrame:
         """One line per row (cited rows included): per metric the value, std, seeds, published
@@ -132,16 +117,16 @@ class TableResults:
             line = dict(table=self.table.name, row=row.id, group=row.group, method=row.method, encoder=row.encoder,
                         dataset=row.dataset, cited=row.cited, provenance=row.provenance)
             for m in self.table.metrics:
-                c = self.cell(row, m, recs)
+                c = self.cell(row, m)
                 line.update({m: c.value, f'{m}_std': c.std, f'{m}_n': c.n, f'{m}_published': c.published,
                              f'{m}_released': c.released})
-                diff = c.value - c.published if c.diff_unit == 'points' else (
-                    100.0 * (c.value - c.published) / c.published if c.published else math.nan)
-                line[f'{m}_diff' if c.diff_unit == 'points' else f'{m}_diff_pct'] = diff
+                # beside the verdict's difference (none without a comparison), the plain one
+                diff_name = f'{m}_diff' if c.diff_unit == 'points' else f'{m}_diff_pct'
+                line[diff_name] = difference(m, c.value, c.published)
             # a timing belongs to the device it ran on (the key does not say which)
             line['latency_device'] = recs['latency'][0][1].device if 'latency' in recs else ''
             if 'complexity' in recs:
-                line[EFFECTIVE_PARAMS] = self.stat(row, EFFECTIVE_PARAMS, recs).mean
+                line[EFFECTIVE_PARAMS] = self.stat(row, EFFECTIVE_PARAMS).mean
             src = next((r for rs in recs.values() for _, r in rs), None)
             line['config_hash'] = src.config_hash[:10] if src else ''
             line['git_revision'] = src.git_revision[:12] if src else ''
@@ -247,5 +232,5 @@ def ablation_frame(table: Table, tasks: Sequence[Task], store: Store, profile: s
     return read_results(table, tasks, store, profile).ablation_frame()
 
 
-__all__ = ['Cell', 'EFFECTIVE_PARAMS', 'ReadOnce', 'TableResults', 'Verdict', 'ablation_frame', 'read_results', 'table_frame',
+__all__ = ['Cell', 'EFFECTIVE_PARAMS', 'ReadOnce', 'TableResults', 'ablation_frame', 'read_results', 'table_frame',
            'verdict_frame']

@@ -21,6 +21,7 @@ states where the registry gives one (``[[expectations]]``).
 """
 import math
 from dataclasses import dataclass
+from enum import Enum
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -35,8 +36,31 @@ from experiments.registry.tolerance import tolerance_for
 from experiments.store import Record
 
 BUILTIN_PROFILES = ('smoke', 'tiny')
-VERDICTS = ('reproduced', 'within noise', 'off', 'not measured')
 BOOTSTRAP_RESAMPLES = 10000
+
+
+class Verdict(str, Enum):
+    """Whether a value reproduces its published one (``judge``'s text, as a kind)."""
+    REPRODUCED = 'reproduced'
+    WITHIN_NOISE = 'within noise'
+    OFF = 'off'
+    NOT_MEASURED = 'not measured'
+    NO_PUBLISHED = 'no published value'
+    BUILTIN_DATA = 'built-in data: no comparison'
+
+    @classmethod
+    def of(cls, text: str) -> 'Verdict':
+        return cls.OFF if text.startswith('off by') else cls(text)
+
+
+# what the scorecard counts
+VERDICTS = (Verdict.REPRODUCED, Verdict.WITHIN_NOISE, Verdict.OFF, Verdict.NOT_MEASURED)
+
+
+def difference(metric: str, value: float, published: float) -> float:
+    """value - published: in points for a percentage, else relative in % (published values
+    are positive: the registry refuses others)."""
+    return value - published if catalogue(metric).points else 100.0 * (value - published) / published
 
 
 @dataclass
@@ -99,7 +123,7 @@ def judge(row: Row, metric: str, stat: Stat, profile: str) -> Dict[str, object]:
     if catalogue(metric).depends_on_data and profile in BUILTIN_PROFILES:
         out.update(verdict='built-in data: no comparison', symbol='')
         return out
-    diff = stat.mean - pub if catalogue(metric).points else 100.0 * (stat.mean - pub) / pub
+    diff = difference(metric, stat.mean, pub)
     out['diff'] = diff
     # a published value is rounded (3.8 M params stands for [3.75, 3.85]): a value that
     # rounds to it is reproduced whatever the tolerance
@@ -118,11 +142,9 @@ def scorecard(table: Table, verdicts: pd.DataFrame, tasks: Sequence[Task], recor
     """Counts of verdicts of the compared values and the compute the table's records
     (key -> record, as ``analysis.results.TableResults.records``) spent."""
     counts = {v: 0 for v in VERDICTS}
-    for v in verdicts['verdict'] if len(verdicts) else []:
-        if v.startswith('off by'):
-            counts['off'] += 1
-        elif v in counts:
-            counts[v] += 1
+    for text in verdicts['verdict'] if len(verdicts) else []:
+        if Verdict.of(text) in counts:
+            counts[Verdict.of(text)] += 1
     spent: Dict[str, Tuple[float, float]] = {}  # record key -> (GPU s, CPU s)
     for t in tasks:
         rec = records.get(t.key)
@@ -132,6 +154,6 @@ def scorecard(table: Table, verdicts: pd.DataFrame, tasks: Sequence[Task], recor
             spent[t.key] = (rec.wall_time_s * stage_spec(t.stage).processes(t.row.world_size), 0.0)
         else:
             spent[t.key] = (0.0, rec.wall_time_s)
-    return dict(name=table.name, **{k.replace(' ', '_'): v for k, v in counts.items()},
+    return dict(name=table.name, **{k.value.replace(' ', '_'): v for k, v in counts.items()},
                 gpu_hours=sum(g for g, _ in spent.values()) / 3600,
                 cpu_hours=sum(c for _, c in spent.values()) / 3600, spent=spent)

@@ -10,8 +10,8 @@ import pandas as pd
 
 from analysis.curves import training_curves
 from analysis.per_class import gains_and_losses, per_class_differences
-from analysis.results import EFFECTIVE_PARAMS, Verdict, read_results
-from analysis.verdicts import BUILTIN_PROFILES, scorecard
+from analysis.results import EFFECTIVE_PARAMS, read_results
+from analysis.verdicts import BUILTIN_PROFILES, Verdict, scorecard
 from experiments.core.errors import UsageError
 from experiments.core.files import atomic_write
 from experiments.core.metrics import fmt

@@ -1,8 +1,8 @@
 """What several commands print: the comparison with the paper, the scorecard, a data check."""
 from rich.table import Table as RTable
 
-from analysis.results import EFFECTIVE_PARAMS, Verdict, read_results
-from analysis.verdicts import scorecard
+from analysis.results import EFFECTIVE_PARAMS, read_results
+from analysis.verdicts import Verdict, scorecard
 from experiments.core.metrics import fmt, metric
 
 
