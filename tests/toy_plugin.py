@@ -25,8 +25,7 @@ from experiments.planning.options import Option, register_option
 from experiments.store import Store
 
 register_stage(StageSpec('tensors', model_only=True, gpu_hours=0.01, minutes={'tiny': 0.1},
-                         key_facts=lambda options, identity: {'counter': 'named_parameters/v1'},
-                         description='the parameter tensors of the model'))
+                         key_facts=lambda options, identity: {'counter': 'named_parameters/v1'}))
 
 
 @STAGE_RUNNERS.register_module('tensors')

@@ -4,7 +4,7 @@ planning, projection, the executor and the SLURM side.
 A stage's computation is registered by the same name in the job side
 (``experiments.engine.compute.stages.STAGE_RUNNERS``, mmengine's registry); a test checks that
 every spec has one. Adding a stage is ``register_stage(StageSpec(...))`` and one
-registered function, from any module imported before planning (``--plugins`` on the
+registered function, from any module imported before planning (``$UMIX_PLUGINS`` for the
 command line, or an import in your own code)."""
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
@@ -41,7 +41,6 @@ class StageSpec:
             every other stage is one process.
         resumable: It saves checkpoints and resumes from them: a requeued SLURM job goes on
             (its ``--time`` may be a segment of the whole).
-        description: One line for ``--help``.
     """
     name: str
     needs: Optional[str] = None
@@ -59,7 +58,6 @@ class StageSpec:
     evaluates: bool = False
     multi_process: bool = False
     resumable: bool = False
-    description: str = ''
 
     def processes(self, world_size: int) -> int:
         """How many processes a task of it runs as, for a row of ``world_size``."""
@@ -106,16 +104,13 @@ def stage_specs() -> Tuple[StageSpec, ...]:
 # the paper's stages (their minutes: one row on a 2-core CPU with the built-in data)
 register_stage(StageSpec(
     'train', seeded=True, config='train', gpu_hours=24.0, projected='training', multi_process=True, resumable=True,
-    minutes={'smoke': 1.5, 'tiny': 0.3, 'check': 0.1},
-    description='train the row\'s config (mmengine Runner), checkpoints resumable'))
+    minutes={'smoke': 1.5, 'tiny': 0.3, 'check': 0.1}))
 register_stage(StageSpec(
     'test', needs='train', seeded=True, gpu_hours=0.3, projected='images', evaluates=True,
-    minutes={'smoke': 0.1, 'tiny': 0.1, 'check': 0.1},
-    description='mIoU of the trained weights on the validation set, with the row\'s pipeline'))
+    minutes={'smoke': 0.1, 'tiny': 0.1, 'check': 0.1}))
 register_stage(StageSpec(
     'complexity', model_only=True, gpu_hours=0.02, minutes={'smoke': 0.3, 'tiny': 0.3, 'check': 0.1},
-    key_facts=lambda options, identity: {'counter': COMPLEXITY_COUNTER},
-    description='parameters and GFLOPs at the paper\'s input size'))
+    key_facts=lambda options, identity: {'counter': COMPLEXITY_COUNTER}))
 register_stage(StageSpec(
     'latency', model_only=True, gpu_hours=0.05, minutes={'smoke': 0.5, 'tiny': 0.3, 'check': 0.3},
     exclusive=True,  # a timing must not share its node
@@ -125,9 +120,7 @@ register_stage(StageSpec(
         'options': dict(options), 'latency_key': LATENCY_KEY_VERSION,
         'data': identity if options['protocol'] == 'mmseg-benchmark' else ''},
     key_suffix=latency_suffix,
-    reads_data=lambda options: options['protocol'] == 'mmseg-benchmark',
-    description='inference time (mmseg\'s benchmark protocol by default)'))
+    reads_data=lambda options: options['protocol'] == 'mmseg-benchmark'))
 register_stage(StageSpec(
     'robustness', needs='train', seeded=True, gpu_hours=6.0, projected='corrupted-images', evaluates=True,
-    minutes={'smoke': 2.0, 'tiny': 0.5, 'check': 0.5},
-    description='mIoU on Cityscapes-C (16 corruptions x 5 severities) and the clean images'))
+    minutes={'smoke': 2.0, 'tiny': 0.5, 'check': 0.5}))

@@ -179,8 +179,6 @@ def check_settings(settings: Mapping[str, Any]) -> None:
 
 
 def device_name(value: str) -> str:
-    if not value:  # none declared (argparse also parses a default given as text)
-        return ''
     if not DEVICE_NAME.fullmatch(value.lower()):
         raise ValueError(f'a device name such as a100, h100, cuda or cpu is needed, got {value!r}')
     return value.lower()
@@ -214,9 +212,6 @@ class PlanOptions:
 
     def __post_init__(self) -> None:
         check_settings(self.settings)
-
-    def setting(self, name: str) -> Any:
-        return self.settings.get(name, _OPTIONS[name].default)
 
     def but(self, **changes) -> 'PlanOptions':
         """A copy with some fields changed (e.g. ``stages=None`` for every stage)."""
