@@ -42,11 +42,14 @@ def _seeds(value: str) -> List[int]:
     return out
 
 
-def _device_name(value: str) -> str:
-    try:
-        return device_name(value)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from None
+def _argparse_type(parse):
+    """A parser raising ValueError with its reason, as argparse's ``type`` (which prints it)."""
+    def parsed(text: str):
+        try:
+            return parse(text)
+        except ValueError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    return parsed
 
 
 def data_roots(values: List[str]) -> Dict[str, str]:
@@ -107,8 +110,8 @@ def _where_options(add) -> None:
     add({'run'}, '--wait', action='store_true',
         help='wait for records another process is computing instead of skipping them')
     add({'plan', 'run', 'cityscapes-c'}, '--backend', default='local', choices=backend_names(),
-        help='local: this machine, one task after another; slurm: sbatch arrays'
-        + ''.join(f'; {name}' for name in backend_names()[2:]))
+        help='local: this machine, one task after another; slurm: sbatch arrays; or one registered with '
+        'register_backend (experiments.backends.base)')
     add({'data'}, '--root', default=None, help='the dataset root to make or check (default: --data-root\'s '
         'rule: $UMIX_ADE20K_ROOT / $UMIX_CITYSCAPES_ROOT, else mmseg\'s data/ade/ADEChallengeData2016 or '
         'data/cityscapes)')
@@ -129,18 +132,14 @@ def _argparse_kwargs(opt: Option) -> dict:
         return dict(action='store_true', help=opt.help)
     if opt.repeat:
         return dict(action='append', default=[], choices=opt.choices, help=opt.help, metavar=opt.metavar)
-    kw = dict(default=opt.default, help=opt.help, metavar=opt.metavar)
+    # '' (nothing given) is None here: argparse would parse a text default as if typed
+    kw = dict(default=None if opt.default == '' else opt.default, help=opt.help, metavar=opt.metavar)
     if opt.choices is not None:
-        kw['choices'] = [c for c in opt.choices if c != '']  # '' is the default: not given
+        kw['choices'] = [c for c in opt.choices if c != '']
     if opt.const is not None:
         kw.update(nargs='?', const=opt.const)
     if opt.parse is not None:
-        def parse(text: str, how=opt.parse):
-            try:
-                return how(text)
-            except ValueError as err:
-                raise argparse.ArgumentTypeError(str(err)) from None
-        kw['type'] = parse
+        kw['type'] = _argparse_type(opt.parse)
     return kw
 
 
@@ -165,7 +164,7 @@ def _measure_options(add) -> None:
     add({'calibrate'}, '--iters', type=int, default=5, help='timed training iterations per model (default 5)')
     add({'calibrate'}, '--warmup', type=int, default=2, help='untimed iterations first (default 2)')
     add({'calibrate'}, '--images', type=int, default=3, help='timed test images per model (default 3)')
-    add({'plan', 'run'}, '--calibration', type=_device_name, default=None, metavar='DEVICE',
+    add({'plan', 'run'}, '--calibration', type=_argparse_type(device_name), default=None, metavar='DEVICE',
         help='project hours (plan) and size SLURM\'s --time (run) from the calibrations made on DEVICE, e.g. '
         'a100, cuda or cpu (default: the profile\'s device: cuda for paper, cpu for smoke and tiny)')
     add({'cityscapes-c'}, '--corruptions', type=_csv, default=None, help='subset (default: all 16)')
