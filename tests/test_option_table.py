@@ -86,6 +86,10 @@ def test_every_declared_option_value_plans_and_reproduces(tmp_path, tables, comm
         # and the command that sets its record aside names that record
         aside = parse_args(shlex.split(invalidate_command(task, selection.store))[1:])
         assert task.key in {t.key for t in select(plan_options(aside)).tasks}
+        if task.needs:  # and the record it reads (a lost checkpoint: its training set aside)
+            need = task.needs.split('/', 1)[0]
+            aside = parse_args(shlex.split(invalidate_command(task, selection.store, need))[1:])
+            assert task.needs in {t.key for t in select(plan_options(aside)).tasks}
     for task in selection.tasks:  # the other stages' tasks are as without it
         if not opt.applies(task.stage) and not task.needs:
             assert task.key in plain_keys

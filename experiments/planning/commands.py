@@ -17,12 +17,13 @@ def _table_flags(row: Row) -> List[str]:
     return []
 
 
-def option_words(task: Task, command: str) -> List[str]:
-    """The flags that give a task's options (of its stage, not at their default) to ``command``:
-    what plans this very task again (``run`` also takes the runtime ones)."""
+def option_words(task: Task, command: str, stage: Optional[str] = None) -> List[str]:
+    """The flags that give a task's options (not at their default) to ``command``: what plans
+    this very task again (``run`` also takes the runtime ones); with ``stage``, the options of
+    the task that also apply to that stage of its row (e.g. the training a test reads)."""
     settings = stage_settings(task.stage, task.options, task.runtime)
-    return [w for opt in option_table() if opt.applies(task.stage) and command in opt.commands
-            for w in opt.words(settings[opt.name])]
+    return [w for opt in option_table() if opt.applies(task.stage) and opt.applies(stage or task.stage)
+            and command in opt.commands for w in opt.words(settings[opt.name])]
 
 
 def reproduce_command(task: Task, data_roots: Dict[str, str], runs_dir: Optional[str] = None,
@@ -51,5 +52,5 @@ def invalidate_command(task: Task, store: Store, stage: Optional[str] = None) ->
         data = ['--data-root', f'{task.row.dataset}={os.path.abspath(task.data_root)}']
     return shlex.join(['run-experiment', 'invalidate', task.row.table] + _table_flags(task.row) + [
         '--rows', task.row.id, '--stages', stage or task.stage, '--profile', task.profile] + (
-        ['--seeds', str(task.seed)] if task.seed is not None else []) + option_words(task, 'invalidate') + data + [
+        ['--seeds', str(task.seed)] if task.seed is not None else []) + option_words(task, 'invalidate', stage) + data + [
         '--runs-dir', store.root])
