@@ -125,6 +125,8 @@ def _row_tasks(row: Row, stages: List[str], seeds: Sequence[int], req: _Request)
         identity = ''
     hw = measuring_hw(row.dataset, base)
     model = base.to_dict().get('model')
+    # a model-only stage's hash: the same for every seed
+    measured = {s: _measure_hash(s, model, hw, identity, req) for s in stages if stage_spec(s).model_only}
     # what the training starts from: in every key that reads the training
     start = start_weights(row, base) if any(not stage_spec(s).model_only for s in stages) else {}
     out = []
@@ -152,7 +154,7 @@ def _row_tasks(row: Row, stages: List[str], seeds: Sequence[int], req: _Request)
         for stage in (s for s in stage_names() if s in stages):
             spec, options = stage_spec(stage), req.options(stage)
             if spec.model_only:
-                chash = _measure_hash(stage, model, hw, identity, req)
+                chash = measured[stage]
                 # readable: e.g. a timing belongs to its settings (and declared device)
                 key = run_key(stage, row.config, chash, 'model', None) + (
                     spec.key_suffix(options) if spec.key_suffix else '') + key_suffixes(stage, req.settings)
