@@ -2,14 +2,16 @@
 wrong types is damaged (named, set aside) and counts as missing; a NaN or infinite
 metric is kept in the record but is not a value."""
 import json
+import os
 import math
 
 import pytest
 
-from conftest import TINY_TABLES
+from conftest import ROOT, TINY_TABLES
 from analysis.results import verdict_frame
 from experiments.core.metrics import CATALOGUE, numeric_fields, published_metrics
 from experiments.core.stages import stage_names
+from experiments.engine.process.executor import run_task
 from experiments.cli import main
 from experiments.registry.profiles import get_profile
 from experiments.registry.tables import get_table
@@ -77,3 +79,13 @@ def test_nan_and_inf_are_not_values(tmp_path):
     assert v['miou']['n'] == 2 and v['miou']['mean'] == 41.0  # the NaN seed does not count
     assert v['gflops']['verdict'] == 'not measured'  # not "off by +inf %"
     assert v['params_m']['verdict'] == 'reproduced'
+
+
+def test_a_record_names_its_config_from_the_checkout(tmp_path):
+    """A record's ``config`` is the config file's path from the checkout (where its git
+    revision is read), e.g. experiments/configs/...: a path that exists there."""
+    table = get_table('tiny', [TINY_TABLES])
+    (task, ) = plan([table.row('umix-b0')], ['complexity'], None, get_profile('tiny'), {}, Store(str(tmp_path)))
+    rec = run_task(task, Store(str(tmp_path)), 'test')
+    assert rec.status == 'done' and rec.config == 'experiments/configs/umixformer/' + os.path.basename(task.row.config)
+    assert os.path.isfile(os.path.join(ROOT, rec.config))

@@ -13,11 +13,12 @@ from experiments.core.signals import Preempted
 from experiments.core.stages import stage_spec
 from experiments.data.check import Verification, prepare_root
 from experiments.engine.compute.stages import STAGE_RUNNERS, StageError
+from experiments.registry.schema import SUITE_DIR
 from experiments.planning.tasks import Task
 from experiments.store import DONE, FAILED, INTERRUPTED, PREEMPTED, RUNNING, Record, Store
 from experiments.store.lease import Holder, Lease
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # the checkout (git revision)
+REPO = os.path.dirname(SUITE_DIR)  # the checkout: its git revision, and what a record's config path is relative to
 
 
 def new_record(task: Task, status: str, command: str) -> Record:
