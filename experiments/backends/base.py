@@ -19,15 +19,16 @@ if TYPE_CHECKING:  # annotations only: naming a backend (or checking a cluster p
 
 # name -> 'module:Class', imported when chosen; ``register_backend`` adds one
 BACKENDS: Dict[str, str] = {}
+QUEUEING: List[str] = []  # the backends whose jobs `status` asks about (their class's ``jobs``)
 BACKEND_COMMANDS = frozenset({'plan', 'run', 'cityscapes-c'})  # the commands that take --backend
 
 
-def register_backend(name: str, where: str, options: Sequence[Option] = ()) -> None:
+def register_backend(name: str, where: str, options: Sequence[Option] = (), queues: bool = True) -> None:
     """Adds a backend: ``where`` is 'module:Class' of a ``Backend`` subclass (imported when
-    chosen with ``--backend NAME``, and by ``status`` for the jobs it queued); ``options``:
-    its own options (``Option(..., stages=(), backend=NAME)``), declared here so that the
-    command line knows them before the class is imported; the backend reads their values
-    in ``self.options.settings``."""
+    chosen with ``--backend NAME``, and, if it ``queues`` jobs, by ``status`` for the jobs it
+    queued); ``options``: its own options (``Option(..., stages=(), backend=NAME)``), declared
+    here so that the command line knows them before the class is imported; the backend reads
+    their values in ``self.options.settings``."""
     if name in BACKENDS:
         raise ValueError(f'backend {name!r} is registered already')
     if ':' not in where:
@@ -35,6 +36,8 @@ def register_backend(name: str, where: str, options: Sequence[Option] = ()) -> N
     for opt in options:
         register_option(replace(opt, backend=name, stages=(), in_key='none'))
     BACKENDS[name] = where
+    if queues:
+        QUEUEING.append(name)
 
 
 def backend_names() -> Tuple[str, ...]:
@@ -128,7 +131,7 @@ def get_backend(name: str, options: BackendOptions, command_for: Callable[[Task]
     return backend_class(name)(options, command_for, argv_for)
 
 
-register_backend('local', 'experiments.backends.local:LocalBackend')
+register_backend('local', 'experiments.backends.local:LocalBackend', queues=False)  # runs here, queues nothing
 register_backend('slurm', 'slurm.backend:SlurmBackend', options=(
     Option('slurm_profile', None, 'cluster profile (TOML, see slurm/profiles/example.toml; also $UMIX_SLURM_PROFILE)',
            (), commands=BACKEND_COMMANDS),

@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass
 from typing import List
 
-from experiments.backends.base import backend_class, backend_names
+from experiments.backends.base import QUEUEING, backend_class
 from experiments.core.metrics import CATALOGUE, fmt
 from experiments.core.stages import stage_specs
 from experiments.planning.commands import invalidate_command
@@ -75,6 +75,6 @@ def task_status(task: Task, store: Store, job: dict, rerun: str) -> TaskStatus:
 def task_statuses(tasks: List[Task], store: Store, rerun: str) -> List[TaskStatus]:
     """The state of every task, with what SLURM queued for them (submissions in the store)."""
     jobs: dict = {}
-    for name in backend_names():  # what each backend queued (the local one: nothing)
+    for name in QUEUEING:  # what each backend that queues jobs queued
         jobs.update(backend_class(name).jobs(store, [t.key for t in tasks]))
     return [task_status(t, store, jobs.get(t.key), rerun) for t in tasks]
