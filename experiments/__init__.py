@@ -1,7 +1,8 @@
 """The suite: the paper's tables as data, planned into records, computed, compared.
 
 Packages by concept, in layers; each imports only the layers below it (and the model
-library ``umixformer``, below them all), which ``tests/test_layering.py`` checks:
+library ``umixformer``, below them all, over its torch-free half ``umixformer_config``:
+configs and input sizes, all that the read side needs of it), which ``tests/test_layering.py`` checks:
 
 * ``core``: facts every layer shares: the stages (``StageSpec``), the record-key grammar,
   the metric catalogue, the ``UMIX_*`` variables, device identity, atomic files,
@@ -20,6 +21,7 @@ library ``umixformer``, below them all), which ``tests/test_layering.py`` checks
 """
 # lowest first; packages on one level do not import each other
 LAYERS = (
+    ('umixformer_config', ),
     ('umixformer', ),
     ('experiments.core', ),
     ('experiments.store', ),

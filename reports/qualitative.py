@@ -14,7 +14,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
-from experiments.data.cityscapes_c import CityscapesCCorruption
+from experiments.data.cityscapes_c import corrupted
 from experiments.data.corruptions import CORRUPTIONS
 from experiments.data.datasets import LAYOUTS
 from experiments.data.samples import PICTURE_SEVERITY, choose, dataset_meta, prediction_name
@@ -178,8 +178,7 @@ def robustness_figure(tasks: Sequence[Task], store: Store) -> Optional[bytes]:
     clean_bgr = cv2.imread(path)
     rows = []
     for corruption, severity in [('clean', 0)] + [(c, PICTURE_SEVERITY) for c in CORRUPTIONS]:
-        bgr = clean_bgr if severity == 0 else CityscapesCCorruption(corruption, severity, protocol=protocol).transform(
-            dict(img=clean_bgr.copy(), img_path=path))['img']
+        bgr = clean_bgr if severity == 0 else corrupted(clean_bgr.copy(), path, corruption, severity, protocol=protocol)
         image = np.ascontiguousarray(bgr[..., ::-1])
         label = f'{corruption} {severity}' if severity else 'clean'
         cells = [(label, None, image)]

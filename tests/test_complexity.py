@@ -6,7 +6,7 @@ import pytest
 
 from experiments.registry.tables import get_table
 from umixformer.complexity import build_segmentor, count_flops, count_flops_jit, load_config, main, measure
-from umixformer.input_size import CITYSCAPES_TEST_HW, measuring_hw
+from umixformer_config.input_size import CITYSCAPES_TEST_HW, measuring_hw
 
 TABLE1 = get_table('table1')
 # (row, tolerance in percent on published params and GFLOPs)

@@ -99,7 +99,8 @@ def test_on_the_fly_transform_equals_generated_files(city_root, tmp_path, protoc
     """CityscapesCCorruption in the test pipeline gives the generated files' pixels."""
     from mmcv.transforms import LoadImageFromFile
 
-    from experiments.data.cityscapes_c import CityscapesCCorruption, val_images
+    from experiments.data.cityscapes_c import val_images
+    from experiments.engine.plugins.corruption import CityscapesCCorruption
     out = str(tmp_path / 'cc')
     pairs = [('glass_blur', 2), ('frost', 5), ('shot_noise', 1)]
     for c, s in pairs:

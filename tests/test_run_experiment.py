@@ -81,7 +81,7 @@ def test_failed_task_is_recorded_and_rerun(tmp_path, monkeypatch):
         calls.append(task.key)
         raise RuntimeError('simulated failure')
 
-    monkeypatch.setitem(stages.STAGE_RUNNERS.module_dict, 'complexity', boom)
+    monkeypatch.setattr(stages, 'run_complexity', boom)
     args = ['tiny', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path),
             '--rows', 'umix-b0', '--stages', 'complexity']
     assert main(args) == 1
@@ -154,7 +154,7 @@ def test_robustness_stage_on_cityscapes_c(tiny_run):
     preds = [p for p in meta['panels'] if p['prediction']]
     assert len(preds) == 17 and {p['row'] for p in preds} >= {'clean', 'frost 3', 'gaussian_noise 3'}
     grid = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)[..., ::-1]
-    from experiments.data.cityscapes_c import CityscapesCCorruption
+    from experiments.engine.plugins.corruption import CityscapesCCorruption
     p = next(p for p in preds if p['row'] == 'frost 3')
     path = next(os.path.join(d, f) for d, _, fs in os.walk(runs / 'data' / 'cityscapes' / 'leftImg8bit' / 'val')
                 for f in fs if f == os.path.basename(p['image']))

@@ -1,17 +1,17 @@
-"""The stages (``experiments.core.stages``): every spec has its computation registered by
-the same name, and what planning, the registry, projection and SLURM read of a stage
+"""The stages (``experiments.core.stages``): every spec names a computation that imports, and what planning, the registry, projection and SLURM read of a stage
 comes from its spec."""
 import pytest
 
 from experiments.core.stages import StageSpec, register_stage, stage_names, stage_spec, stage_specs
-from experiments.engine.compute.stages import STAGE_RUNNERS, StageError
+from experiments.core.errors import StageError
+import experiments.engine.process.executor as executor
 from experiments.engine.process.executor import stage_runner
 from slurm.profile import DEFAULTS, resources
 
 
 def test_every_stage_has_its_computation():
-    missing = [s.name for s in stage_specs() if STAGE_RUNNERS.get(s.name) is None]
-    assert not missing, f'register a computation for {missing} with @STAGE_RUNNERS.register_module(name)'
+    missing = [s.name for s in stage_specs() if not callable(stage_runner(s.name))]
+    assert not missing, f'give {missing} a computation (StageSpec(compute=\'module:function\'))'
     assert set(stage_names()) >= {'train', 'test', 'complexity', 'latency', 'robustness'}
 
 
@@ -25,11 +25,15 @@ def test_a_stage_after_the_one_it_needs_and_facts_from_the_spec():
     assert resources(dict(DEFAULTS), 'latency', 1)['exclusive'] and not resources(dict(DEFAULTS), 'test', 1)['exclusive']
 
 
-def test_a_stage_is_registered_whole_or_not_at_all():
+def test_a_stage_is_registered_whole_or_not_at_all(monkeypatch):
     with pytest.raises(ValueError, match="needs 'nothing', which is not registered"):
-        register_stage(StageSpec('orphan', needs='nothing'))
+        register_stage(StageSpec('orphan', compute='m:f', needs='nothing'))
     with pytest.raises(ValueError, match="'train' is registered already"):
-        register_stage(StageSpec('train'))
-    assert 'orphan' not in stage_names() and stage_spec('train').config == 'train'
-    with pytest.raises(StageError, match="stage 'nowhere' has no computation"):
+        register_stage(StageSpec('train', compute='m:f'))
+    with pytest.raises(ValueError, match="give its computation as compute='module:function'"):
+        register_stage(StageSpec('nameless'))
+    assert not {'orphan', 'nameless'} & set(stage_names()) and stage_spec('train').config == 'train'
+    nowhere = StageSpec('nowhere', compute='experiments.engine.compute.stages:no_such_function')
+    monkeypatch.setattr(executor, 'stage_spec', lambda name: nowhere)
+    with pytest.raises(StageError, match="stage 'nowhere': its computation .* does not import"):
         stage_runner('nowhere')

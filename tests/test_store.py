@@ -333,7 +333,7 @@ def _finish_at(args):
     def stage(task, store):
         time.sleep(max(0.0, t_end - time.time()))
         return {'index': key_index}, {}, None
-    stages.STAGE_RUNNERS.module_dict['complexity'] = stage
+    stages.run_complexity = stage  # what the complexity spec names (imported when a task runs)
     try:
         return run_task(task, Store(runs), 'test').metrics['index']
     except LeaseHeld:
@@ -376,13 +376,13 @@ def test_a_task_finished_meanwhile_by_another_process_gets_its_line(tmp_path):
         store_.put(Record(key=second.key, stage='train', status='done', config='c', config_hash='h', profile='tiny',
                           seed=0, dataset='cityscapes', metrics={'iters': 60, 'final_loss': 0.5}))
         return {'gflops': 6.0}, {}, None
-    old = stages.STAGE_RUNNERS.module_dict['complexity']
-    stages.STAGE_RUNNERS.module_dict['complexity'] = stage
+    old = stages.run_complexity
+    stages.run_complexity = stage
     out = io.StringIO()
     try:
         results, busy = run_local([first, second], store, lambda t: 'cmd', Console(file=out, width=200))
     finally:
-        stages.STAGE_RUNNERS.module_dict['complexity'] = old
+        stages.run_complexity = old
     lines = out.getvalue().splitlines()
     assert any(l.startswith('done  [1/2]') for l in lines), lines
     (line, ) = [l for l in lines if l.startswith('done  [2/2]')]

@@ -20,15 +20,13 @@ from experiments.backends.base import Backend, register_backend
 from experiments.core.files import atomic_write
 from experiments.core.metrics import Metric, register_metric
 from experiments.core.stages import StageSpec, register_stage
-from experiments.engine.compute.stages import STAGE_RUNNERS
 from experiments.planning.options import Option, register_option
 from experiments.store import Store
 
-register_stage(StageSpec('tensors', model_only=True, gpu_hours=0.01, minutes={'tiny': 0.1},
-                         key_facts=lambda options, identity: {'counter': 'named_parameters/v1'}))
+register_stage(StageSpec('tensors', compute='toy_plugin:count_tensors', model_only=True, gpu_hours=0.01,
+                         minutes={'tiny': 0.1}, key_facts=lambda options, identity: {'counter': 'named_parameters/v1'}))
 
 
-@STAGE_RUNNERS.register_module('tensors')
 def count_tensors(task, store):
     from umixformer.complexity import build_segmentor  # the model library, loaded when it runs
     model = build_segmentor(task.base_cfg)

@@ -11,7 +11,7 @@ import time
 def main() -> None:
     from experiments.registry.tables import get_table
     from experiments.planning.configs import load_base_config
-    from umixformer.input_size import measuring_hw
+    from umixformer_config.input_size import measuring_hw
     from umixformer.complexity import build_segmentor, count_flops, count_flops_jit
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
     p.add_argument('tables', nargs='*', default=['table1', 'table2'])

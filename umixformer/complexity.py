@@ -18,7 +18,7 @@ import torch
 from mmengine.config import Config
 
 from .apis import build_segmentor, load_config
-from .input_size import measuring_hw
+from umixformer_config.input_size import measuring_hw
 
 DATASETS = ('ade20k', 'cityscapes')
 

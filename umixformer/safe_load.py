@@ -14,7 +14,7 @@ it holds is plain data (``HARMLESS``: another library's numbers, dates, containe
 then does the message give the re-save recipe. Anything else runs code when unpickled,
 and the message says so in one line.
 """
-from umixformer.errors import UmixformerError
+from umixformer_config.errors import UmixformerError
 import argparse
 import os
 import pickle

@@ -115,8 +115,10 @@ class Backend:
 
     def cityscapes_c(self, source: str, out: str, corruptions: Sequence[str], store: Store, protocol: str,
                      console) -> int:
-        """Generates Cityscapes-C; the default is on this machine."""
-        raise NotImplementedError
+        """Generates Cityscapes-C (the local backend on this machine, SLURM as an array job);
+        a backend that cannot says so in one line."""
+        raise BackendError(f'the {self.name or type(self).__name__} backend does not generate Cityscapes-C; '
+                           'run `run-experiment cityscapes-c` with --backend local (this machine) or --backend slurm')
 
 
 def backend_class(name: str) -> Type[Backend]:

@@ -3,7 +3,7 @@ and the SLURM job that was queued for it (whichever backend the command names)."
 import os
 import time
 from dataclasses import dataclass
-from typing import List
+from typing import Dict, List, Optional, Sequence
 
 from experiments.backends.base import QUEUEING, backend_class
 from experiments.core.metrics import CATALOGUE, fmt
@@ -24,6 +24,7 @@ class TaskStatus:
     result: str = ''
     log: str = ''  # absolute path, or ''
     hint: str = ''  # a command to copy, printed below the table
+    record: Optional[Record] = None
 
 
 def _running(rec: Record, lease: Lease) -> str:
@@ -34,12 +35,22 @@ def _running(rec: Record, lease: Lease) -> str:
     return f'running ({holder.describe()[len("being computed by "):]})'
 
 
+def _shown(recs: Sequence[Record]) -> str:
+    """The catalogue's metrics of their stage, by their names (those of the console comparison
+    and the reports: params_m is the paper's count, params_effective_m the built one); over
+    several records, the mean."""
+    stage = recs[0].stage
+    out = []
+    for m in CATALOGUE.values():
+        values = [r.metrics[m.field] for r in recs if m.field in r.metrics]
+        if m.stage == stage and m.shown_in_status and values:
+            out.append(f'{m.name}={fmt(sum(values) / len(values))}')
+    return ', '.join(out)
+
+
 def _result(rec: Record) -> str:
     if rec.status == 'done':
-        # the catalogue's metrics of its stage, by their names (those of the console comparison and
-        # the reports: params_m is the paper's count, params_effective_m the built one)
-        shown = [m for m in CATALOGUE.values() if m.stage == rec.stage and m.shown_in_status and m.field in rec.metrics]
-        text = ', '.join(f'{m.name}={fmt(rec.metrics[m.field])}' for m in shown)
+        text = _shown([rec])
         return text + (f' (resumed from {os.path.basename(rec.resumed_from)})' if rec.resumed_from else '')
     if rec.status in ('failed', 'interrupted', 'preempted') and rec.error:  # why it stopped
         line = rec.error.splitlines()[0][:120]
@@ -67,6 +78,7 @@ def task_status(task: Task, store: Store, job: dict, rerun: str) -> TaskStatus:
                      'accounting) and which wrote no record: it never started or was killed; see its log')
     out.job = job['job'] if job else ''
     out.result = _result(rec) if rec else ''
+    out.record = rec
     log = job['log'] if job else (rec.log if rec and rec.log else '')
     out.log = store.abs(log) if log else ''
     return out
@@ -78,3 +90,36 @@ def task_statuses(tasks: List[Task], store: Store, rerun: str) -> List[TaskStatu
     for name in QUEUEING:  # what each backend that queues jobs queued
         jobs.update(backend_class(name).jobs(store, [t.key for t in tasks]))
     return [task_status(t, store, jobs.get(t.key), rerun) for t in tasks]
+
+
+# the order a summary counts states in (others after them)
+_ORDER = ('done', 'running', 'interrupted', 'preempted', 'failed', 'missing')
+
+
+def summary_state(group: Sequence[TaskStatus]) -> str:
+    """Several tasks' states in one line: counts by state and the jobs queued for them (one
+    task: its own state)."""
+    if len(group) == 1:
+        return group[0].state + (f' (job {group[0].job})' if group[0].job else '')
+    counts: Dict[str, int] = {}
+    for s in group:
+        counts[s.kind] = counts.get(s.kind, 0) + 1
+    kinds = sorted(counts, key=lambda k: _ORDER.index(k) if k in _ORDER else len(_ORDER))
+    text = ', '.join(f'{counts[k]} {k}' for k in kinds)
+    jobs = [s.job for s in group if s.job and s.kind != 'done']
+    if jobs:
+        text += f'; job{"s" if len(jobs) > 1 else ""} ' + ', '.join(jobs[:3]) + (', ...' if len(jobs) > 3 else '')
+    return text
+
+
+def summary_result(group: Sequence[TaskStatus]) -> str:
+    """Several tasks' results in one line: the mean of the done ones' metrics, the first
+    error of the failed ones (one task: its own result)."""
+    if len(group) == 1:
+        return group[0].result
+    done = [s.record for s in group if s.kind == 'done']
+    parts = [f'{_shown(done)} (mean of {len(done)})'] if done and _shown(done) else []
+    failed = [s for s in group if s.kind not in ('done', 'running', 'missing') and s.result]
+    if failed:
+        parts.append(f'{failed[0].kind}: {failed[0].result}' + (f' (log {failed[0].log})' if failed[0].log else ''))
+    return '; '.join(parts)

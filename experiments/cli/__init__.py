@@ -33,6 +33,7 @@ from rich.console import Console
 from experiments.cli.parser import COMMAND_HELP, COMMANDS, parse_args
 from experiments.core.errors import SuiteError
 from experiments.core.signals import Interrupted
+from umixformer_config.errors import UmixformerError
 
 # the module of each command; its handler is cmd_<command>
 HANDLERS = {'list': 'browse', 'show': 'browse', 'plan': 'plan', 'status': 'status', 'invalidate': 'status',
@@ -63,11 +64,8 @@ def unwritable(err: OSError, args: argparse.Namespace) -> str:
 
 
 def suite_errors() -> tuple:
-    """What main reports as an error of the input (exit 2): the suite's own errors, and the
-    model library's once it is loaded (it cannot have raised one before)."""
-    if 'umixformer' not in sys.modules:
-        return (SuiteError, )
-    from umixformer.errors import UmixformerError  # loaded already: costs nothing
+    """What main reports as an error of the input (exit 2): the suite's own errors and the
+    model library's (a config or checkpoint it cannot use)."""
     return (SuiteError, UmixformerError)
 
 

@@ -7,6 +7,7 @@ from experiments.cli.parser import command_line
 from experiments.cli.selection import make_backend, select_tasks
 from experiments.core.device import available_cpus
 from experiments.core.errors import UsageError
+from experiments.core.stages import stage_specs
 from experiments.engine.process.executor import prepare_data, run_task
 from experiments.engine.compute.released import match_folder, released_tasks
 from experiments.registry.weights import check, needed_files, weights_dir
@@ -38,10 +39,11 @@ def cmd_evaluate(args, console) -> int:
     """Released checkpoints: identified, matched to rows, evaluated by the test stage."""
     if not args.checkpoints:
         raise UsageError('evaluate needs --checkpoints DIR (a folder of released .pth files)')
-    stages = args.stages or ['test']
-    bad = set(stages) - {'test', 'robustness'}
+    evaluating = [s.name for s in stage_specs() if s.evaluates]  # they read a training's weights
+    stages = args.stages or evaluating[:1]
+    bad = set(stages) - set(evaluating)
     if bad:
-        raise UsageError(f'evaluate runs the test and robustness stages, not {sorted(bad)}')
+        raise UsageError(f'evaluate runs the evaluating stages ({", ".join(evaluating)}), not {sorted(bad)}')
     args.stages = stages
     table, profile, rows, store, tasks = select_tasks(args, released=True)
     files, chosen = match_folder(table, rows, args.checkpoints)

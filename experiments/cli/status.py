@@ -1,38 +1,36 @@
 """status, invalidate: the state of a table's records; setting records aside on purpose."""
 import argparse
 import os
-from typing import Dict
+from typing import Dict, List
 
 from rich.table import Table as RTable
 
-from experiments.backends.status import task_statuses
+from experiments.backends.status import TaskStatus, summary_result, summary_state, task_statuses
 from experiments.cli.parser import command_line
 from experiments.cli.plan import seed_text
 from experiments.cli.selection import select_tasks
 from experiments.core.errors import UsageError
+from experiments.core.stages import stage_names
 from experiments.planning.select import computed_from
 from experiments.store.lease import Lease
 
 
 def cmd_status(args, console) -> int:
+    """A screen at any size: one line per row and stage with its counts by state; every
+    task on its own line with ``--all``, ``--paths`` or a ``--rows`` selection."""
     table, profile, rows, store, tasks = select_tasks(args)
-    t = RTable(title=f'status: {table.name}, profile {profile.name}')
-    for col in ('row(s)', 'stage', 'seed', 'state', 'job', 'result') + (('log / record', ) if args.paths else ()):
-        t.add_column(col, overflow='fold')
-    counts: Dict[str, int] = {}
     statuses = task_statuses(tasks, store, command_line('run', args))
+    detailed = args.all or args.paths or args.rows is not None
+    title = f'status: {table.name}, profile {profile.name}'
+    console.print(_tasks_table(title, statuses, store, args.paths, table.name) if detailed else
+                  _summary_table(title, statuses, table.name, [r.id for r in table.rows]))
+    counts: Dict[str, int] = {}
     for s in statuses:
         counts[s.kind] = counts.get(s.kind, 0) + 1
-        result = s.result
-        if s.log and not args.paths and s.kind not in ('done', 'running', 'missing'):
-            result += f' (log {s.log})'  # where to look, for what went wrong
-        task = s.task
-        rows = task.rows if args.paths else [task.rows[0] + (f' (+{len(task.rows) - 1})' if len(task.rows) > 1 else '')]
-        t.add_row('\n'.join(rows), task.stage, seed_text(task.seed), s.state, s.job, result,
-                  *((s.log + '\n' + store.path(task.key), ) if args.paths else ()))
-    console.print(t)
-    console.print(f'{len(tasks)} tasks: ' + ', '.join(f'{n} {k}' for k, n in sorted(counts.items())) +
-                  ('' if args.paths else ' (--paths: each task\'s log and record file)'), highlight=False)
+    more = '' if args.paths else (' (--paths: each task\'s log and record file)' if detailed else
+                                  ' (--all: one line per task)')
+    console.print(f'{len(tasks)} tasks: ' + ', '.join(f'{n} {k}' for k, n in sorted(counts.items())) + more,
+                  highlight=False)
     for s in statuses:  # below the table, unwrapped, so that they can be copied
         if s.hint:
             console.print(s.hint, highlight=False, soft_wrap=True)
@@ -44,6 +42,50 @@ def cmd_status(args, console) -> int:
     return 0
 
 
+def _row_name(ref: str, table: str) -> str:
+    """A row as shown: without its table's name, which the title says."""
+    return ref[len(table) + 1:] if ref.startswith(table + '/') else ref
+
+
+def _tasks_table(title: str, statuses: List[TaskStatus], store, paths: bool, table: str) -> RTable:
+    """One line per task (a task several rows share: its first row, and how many more)."""
+    jobs = any(s.job for s in statuses)
+    t = RTable(title=title)
+    t.add_column('row(s)', no_wrap=not paths)
+    for col in ('stage', 'seed', 'state') + (('job', ) if jobs else ()) + ('result', ):
+        t.add_column(col, overflow='fold' if col == 'result' else 'ellipsis')
+    if paths:
+        t.add_column('log / record', overflow='fold')
+    for s in statuses:
+        result = s.result
+        if s.log and not paths and s.kind not in ('done', 'running', 'missing'):
+            result += f' (log {s.log})'  # where to look, for what went wrong
+        task = s.task
+        names = [_row_name(r, table) for r in task.rows]
+        shown = '\n'.join(names) if paths else names[0] + (f' (+{len(names) - 1})' if len(names) > 1 else '')
+        t.add_row(shown, task.stage, seed_text(task.seed), s.state, *((s.job, ) if jobs else ()), result,
+                  *((s.log + '\n' + store.path(task.key), ) if paths else ()))
+    return t
+
+
+def _summary_table(title: str, statuses: List[TaskStatus], table: str, rows: List[str]) -> RTable:
+    """One line per row and stage: its tasks' counts by state, the jobs of those running,
+    the first error of those that failed, the results of those done."""
+    groups: Dict[tuple, List[TaskStatus]] = {}
+    for s in statuses:
+        for ref in s.task.rows:
+            groups.setdefault((_row_name(ref, table), s.task.stage), []).append(s)
+    order = {name: i for i, name in enumerate(stage_names())}
+    groups = dict(sorted(groups.items(), key=lambda g: (rows.index(g[0][0]) if g[0][0] in rows else len(rows),
+                                                         order.get(g[0][1], len(order)))))
+    t = RTable(title=title)
+    t.add_column('row', no_wrap=True)
+    t.add_column('stage', no_wrap=True)
+    t.add_column('state')
+    t.add_column('result', overflow='fold')
+    for (row, stage), group in groups.items():
+        t.add_row(row, stage, summary_state(group), summary_result(group))
+    return t
 def cmd_invalidate(args, console) -> int:
     """Moves the named records (and those computed from them) to records/history/,
     so that the next run recomputes them on purpose. Nothing is deleted."""

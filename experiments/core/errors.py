@@ -9,3 +9,8 @@ class SuiteError(Exception):
 
 class UsageError(SuiteError, ValueError):
     """A command, option or value the suite does not take (e.g. an unknown profile)."""
+
+
+class StageError(SuiteError, RuntimeError):
+    """A stage cannot run (missing input, unavailable in this version, a computation that
+    does not import)."""

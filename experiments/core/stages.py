@@ -1,11 +1,12 @@
 """The stages: every fact of one stage in one ``StageSpec``, read by the registry,
 planning, projection, the executor and the SLURM side.
 
-A stage's computation is registered by the same name in the job side
-(``experiments.engine.compute.stages.STAGE_RUNNERS``, mmengine's registry); a test checks that
-every spec has one. Adding a stage is ``register_stage(StageSpec(...))`` and one
-registered function, from any module imported before planning (``$UMIX_PLUGINS`` for the
-command line, or an import in your own code)."""
+A stage names its computation as ``'module:function'`` (``compute``), imported only when a
+task of it runs (as mmengine's registries take ``locations``): declaring a stage loads no
+model code, so ``status`` and ``plan`` stay torch-free with plugins loaded. Adding a stage
+is ``register_stage(StageSpec(...))`` from any module imported before planning
+(``$UMIX_PLUGINS`` for the command line, or an import in your own code)."""
+import importlib
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, Mapping, Optional, Tuple
 
@@ -20,6 +21,8 @@ class StageSpec:
 
     Args:
         name: Its name on the command line, in table files and at the start of its record keys.
+        compute: Its computation, ``'module:function'`` of ``f(task, store) -> (metrics,
+            artifacts, the checkpoint it resumed from)``; imported when a task of it runs.
         needs: The stage whose record (same row, seed) it reads, e.g. test needs train.
         seeded: Its result depends on the trained weights: one record per seed (``-sN``).
         model_only: It measures the model itself, independently of profile, data and seed
@@ -43,6 +46,7 @@ class StageSpec:
             (its ``--time`` may be a segment of the whole).
     """
     name: str
+    compute: str = ''
     needs: Optional[str] = None
     seeded: bool = False
     model_only: bool = False
@@ -72,6 +76,11 @@ class StageSpec:
     def cpu_minutes(self, profile: str) -> float:
         return self.minutes.get(profile, self.default_minutes)
 
+    def computation(self) -> Callable:
+        """The function of ``compute``, imported now (the job side)."""
+        module, _, name = self.compute.partition(':')
+        return getattr(importlib.import_module(module), name)
+
 
 _SPECS: Dict[str, StageSpec] = {}
 
@@ -82,6 +91,8 @@ def register_stage(spec: StageSpec) -> StageSpec:
         raise ValueError(f'stage {spec.name!r} is registered already')
     if spec.needs is not None and spec.needs not in _SPECS:
         raise ValueError(f'stage {spec.name!r} needs {spec.needs!r}, which is not registered (register it first)')
+    if spec.compute.count(':') != 1 or not all(spec.compute.split(':')):
+        raise ValueError(f'stage {spec.name!r}: give its computation as compute=\'module:function\', got {spec.compute!r}')
     if spec.config not in ('train', 'eval'):
         raise ValueError(f'stage {spec.name!r}: config must be train or eval, got {spec.config!r}')
     _SPECS[spec.name] = spec
@@ -101,18 +112,21 @@ def stage_specs() -> Tuple[StageSpec, ...]:
     return tuple(_SPECS.values())
 
 
+_COMPUTE = 'experiments.engine.compute.stages:'
 # the paper's stages (their minutes: one row on a 2-core CPU with the built-in data)
 register_stage(StageSpec(
-    'train', seeded=True, config='train', gpu_hours=24.0, projected='training', multi_process=True, resumable=True,
-    minutes={'smoke': 1.5, 'tiny': 0.3, 'check': 0.1}))
+    'train', compute=_COMPUTE + 'run_train', seeded=True, config='train', gpu_hours=24.0, projected='training',
+    multi_process=True, resumable=True, minutes={'smoke': 1.5, 'tiny': 0.3, 'check': 0.1}))
 register_stage(StageSpec(
-    'test', needs='train', seeded=True, gpu_hours=0.3, projected='images', evaluates=True,
-    minutes={'smoke': 0.1, 'tiny': 0.1, 'check': 0.1}))
+    'test', compute=_COMPUTE + 'run_test', needs='train', seeded=True, gpu_hours=0.3, projected='images',
+    evaluates=True, minutes={'smoke': 0.1, 'tiny': 0.1, 'check': 0.1}))
 register_stage(StageSpec(
-    'complexity', model_only=True, gpu_hours=0.02, minutes={'smoke': 0.3, 'tiny': 0.3, 'check': 0.1},
+    'complexity', compute=_COMPUTE + 'run_complexity', model_only=True, gpu_hours=0.02,
+    minutes={'smoke': 0.3, 'tiny': 0.3, 'check': 0.1},
     key_facts=lambda options, identity: {'counter': COMPLEXITY_COUNTER}))
 register_stage(StageSpec(
-    'latency', model_only=True, gpu_hours=0.05, minutes={'smoke': 0.5, 'tiny': 0.3, 'check': 0.3},
+    'latency', compute=_COMPUTE + 'run_latency', model_only=True, gpu_hours=0.05,
+    minutes={'smoke': 0.5, 'tiny': 0.3, 'check': 0.3},
     exclusive=True,  # a timing must not share its node
     # a timing depends on its settings, not on the planning machine's device (a login node
     # plans what a GPU node times); mmseg's benchmark times the validation images
@@ -122,5 +136,5 @@ register_stage(StageSpec(
     key_suffix=latency_suffix,
     reads_data=lambda options: options['protocol'] == 'mmseg-benchmark'))
 register_stage(StageSpec(
-    'robustness', needs='train', seeded=True, gpu_hours=6.0, projected='corrupted-images', evaluates=True,
-    minutes={'smoke': 2.0, 'tiny': 0.5, 'check': 0.5}))
+    'robustness', compute=_COMPUTE + 'run_robustness', needs='train', seeded=True, gpu_hours=6.0,
+    projected='corrupted-images', evaluates=True, minutes={'smoke': 2.0, 'tiny': 0.5, 'check': 0.5}))

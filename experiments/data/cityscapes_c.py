@@ -9,7 +9,8 @@ atomically), parallel over processes.
     run-experiment cityscapes-c --data-root cityscapes=PATH --out DIR [--workers N]
                    [--cityscapes-c-protocol segformer|official-bgr]
 
-Or without disk: ``CityscapesCCorruption``, a test-pipeline transform that corrupts
+Or without disk: ``CityscapesCCorruption`` (``experiments.engine.plugins.corruption``,
+over :func:`corrupted`), a test-pipeline transform that corrupts
 each image as it is loaded, with the same per-image seed, giving the pixels of the
 generated files exactly (``run-experiment ... --cityscapes-c-source on-the-fly``);
 the corruption cost is then paid at every evaluation instead of once.
@@ -29,8 +30,6 @@ from concurrent.futures import ProcessPoolExecutor
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import numpy as np
-from mmcv.transforms import BaseTransform
-from mmseg.registry import TRANSFORMS
 
 from experiments.core.errors import UsageError
 from experiments.core.files import atomic_write
@@ -123,34 +122,19 @@ def _flip_for(protocol: str):
     return (lambda a: a[..., ::-1]) if protocol == 'segformer' else (lambda a: a)
 
 
-@TRANSFORMS.register_module()
-class CityscapesCCorruption(BaseTransform):
-    """Corrupts the image ``LoadImageFromFile`` loaded, exactly as
-    :func:`generate` writes it (same per-image seed from the image's path under
-    ``leftImg8bit/val``, same protocol), so the pixels equal the files'.
-
-    Args:
-        corruption (str): one of ``corruptions.CORRUPTIONS``.
-        severity (int): 1..5.
-        seed (int): the generation seed (``generate``'s, default 0).
-        protocol (str): ``segformer`` (RGB) or ``official-bgr``.
-    """
-
-    def __init__(self, corruption: str, severity: int, seed: int = 0, protocol: str = 'segformer'):
-        if corruption not in CORRUPTIONS or severity not in SEVERITIES:
-            raise UsageError(f'unknown corruption/severity {corruption!r}/{severity!r}')
-        self.corruption, self.severity, self.seed, self.protocol = corruption, severity, seed, protocol
-
-    def transform(self, results: dict) -> dict:
-        split = os.sep + LAYOUTS['cityscapes'].splits['val'][0].replace('/', os.sep) + os.sep
-        rel = results['img_path'].rpartition(split)[2]
-        flip = _flip_for(self.protocol)
-        seed = image_seed(self.seed, self.corruption, self.severity, rel)
-        results['img'] = np.ascontiguousarray(flip(corrupt(flip(results['img']), self.corruption, self.severity,
-                                                           seed)))
-        return results
-
-
+def corrupted(img: np.ndarray, img_path: str, corruption: str, severity: int, seed: int = 0,
+              protocol: str = 'segformer') -> np.ndarray:
+    """A loaded BGR image (mmcv's ``LoadImageFromFile``) corrupted exactly as :func:`generate`
+    writes it: the same per-image seed, from its path under ``leftImg8bit/val``, the same
+    protocol. The test pipeline's ``CityscapesCCorruption`` (``experiments.engine.plugins``)
+    applies it."""
+    if corruption not in CORRUPTIONS or severity not in SEVERITIES:
+        raise UsageError(f'unknown corruption/severity {corruption!r}/{severity!r}')
+    split = os.sep + LAYOUTS['cityscapes'].splits['val'][0].replace('/', os.sep) + os.sep
+    rel = img_path.rpartition(split)[2]
+    flip = _flip_for(protocol)
+    return np.ascontiguousarray(flip(corrupt(flip(img), corruption, severity,
+                                             image_seed(seed, corruption, severity, rel))))
 
 
 def _link_labels(src: str, out: str, corruption: str, severity: int) -> None:

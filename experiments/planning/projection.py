@@ -23,7 +23,7 @@ from experiments.data.datasets import LAYOUTS, synthetic_params
 from experiments.registry.profiles import Profile
 from experiments.store import Store
 from experiments.store.calibration import Calibrations
-from umixformer.input_size import config_crop, measuring_hw
+from umixformer_config.input_size import config_crop, measuring_hw
 
 # what is timed (experiments.engine.compute.calibrate): change when the timing changes
 CALIBRATION_VERSION = 'train_step(fused,grouped-adamw)+predict/v2'

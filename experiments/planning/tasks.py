@@ -24,7 +24,7 @@ from experiments.registry.rows import Row
 from experiments.registry.weights import checkpoint_refs, localise
 from experiments.registry.weights import weights_dir as default_weights_dir
 from experiments.store import Store
-from umixformer.input_size import measuring_hw
+from umixformer_config.input_size import measuring_hw
 
 __all__ = ['ReleasedWeights', 'Task', 'plan', 'run_hash', 'start_weights']
 

@@ -12,7 +12,7 @@ from mmengine.config import Config
 
 from experiments.core.errors import UsageError
 from experiments.data.datasets import builtin_num_classes
-from umixformer.input_size import config_crop
+from umixformer_config.input_size import config_crop
 
 
 @dataclass(frozen=True)

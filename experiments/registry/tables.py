@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
 
 from experiments.core.metrics import published_metrics
+from experiments.core.stages import stage_specs
 from experiments.registry.rows import Row, parse_row
 from experiments.registry.schema import DATASETS, ROW_FIELDS, TABLE_DIR, TABLE_FIELDS, RegistryError, read_toml
 from experiments.registry.tolerance import share_tolerances
@@ -78,10 +79,11 @@ def load_table(path: str) -> Table:
         if bad:
             raise RegistryError(f'{path}: [profiles.{pname}]: unknown field(s) {sorted(bad)}; '
                                 f'known: rows, every_row_stages')
-        bad = set(prof.get('every_row_stages', [])) - {'complexity', 'latency'}
+        model_only = [s.name for s in stage_specs() if s.model_only]
+        bad = set(prof.get('every_row_stages', [])) - set(model_only)
         if bad:
             raise RegistryError(f'{path}: field \'profiles.{pname}.every_row_stages\': {sorted(bad)} cannot run on '
-                                f'every row (model-only stages: complexity, latency)')
+                                f'every row (model-only stages: {", ".join(model_only)})')
     reference = data.get('reference', '')
     if reference and reference not in seen:
         raise RegistryError(f'{path}: field \'reference\': no row {reference!r}')

@@ -6,7 +6,7 @@ where, which keys are dead), the identification of a checkpoint's head from
 its keys and shapes, and the parameter count "as published" (the dead modules
 the official layout carries).
 """
-from umixformer.errors import UmixformerError
+from umixformer_config.errors import UmixformerError
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Mapping, Optional, Tuple
 

@@ -8,7 +8,7 @@ that fits none is an error. Modules the official forward never uses are
 dropped (per head: see ``OfficialHead.dead``); ``linear_pred`` becomes
 ``conv_seg``. Keys outside ``decode_head.`` (the encoder) keep their names.
 """
-from umixformer.errors import UmixformerError
+from umixformer_config.errors import UmixformerError
 import argparse
 import os
 import re

@@ -19,7 +19,7 @@ from experiments.core.device import device_details
 from experiments.engine.plugins.optimizer import grouped
 from experiments.planning.projection import CALIBRATION_VERSION, signature, test_hw
 from umixformer.apis import build_segmentor
-from umixformer.input_size import config_crop
+from umixformer_config.input_size import config_crop
 from umixformer.optimize import compile_for_training, set_fused
 
 

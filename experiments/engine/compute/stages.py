@@ -1,19 +1,17 @@
-"""What each stage computes, registered by its name in ``STAGE_RUNNERS``. Each returns
-(metrics, artifacts, resumed_from)."""
+"""What each stage computes: the functions the stage specs name (``StageSpec.compute``,
+``experiments.core.stages``). Each returns (metrics, artifacts, resumed_from)."""
 import contextlib
 import os
 import time
 from typing import Any, Dict, Optional, Tuple
 
-from mmengine.registry import Registry
-
 from experiments.core.console import report_progress
 from experiments.core.device import available_cpus
-from experiments.core.errors import SuiteError
+from experiments.core.errors import StageError
 from experiments.data.cityscapes_c import CLEAN, generate, root_for, val_images
 from experiments.data.corruptions import CORRUPTIONS, SEVERITIES, aggregate
 from experiments.data.samples import FOLDER, PICTURE_SEVERITY, choose
-from experiments.engine.plugins import hooks, qualitative  # noqa: F401  (registers the hooks the stages name)
+from experiments.engine.plugins import corruption, hooks, qualitative  # noqa: F401  (registers what the stages name)
 from experiments.engine.plugins.allocator import collector_frozen, heap_kept
 from experiments.engine.plugins.checkpoints import ATOMIC_BACKEND, start_weights_used
 from experiments.engine.process.distributed import current_placement, describe
@@ -31,13 +29,6 @@ from experiments.store import Store
 from umixformer.optimize import compile_for_training, computation, set_fused
 
 StageResult = Tuple[Dict[str, Any], Dict[str, str], Optional[str]]
-# each stage's computation, by its StageSpec's name (experiments.core.stages): f(task, store) ->
-# (metrics, artifacts, the checkpoint it resumed from); a stage of your own registers here too
-STAGE_RUNNERS = Registry('suite stage', scope='experiments')
-
-
-class StageError(SuiteError, RuntimeError):
-    """A stage cannot run (missing input, unavailable in this version)."""
 
 
 def _runner(task: Task, work_dir: str, tracked_in: Optional[str] = None, **overrides):
@@ -108,7 +99,6 @@ def stop_loader_workers(runner) -> None:
                   getattr(loops[0], 'dataloader_iterator', None))
 
 
-@STAGE_RUNNERS.register_module('train')
 def run_train(task: Task, store: Store) -> StageResult:
     """mmengine Runner training; resumes from the last checkpoint of its work dir."""
     work = store.work_dir(task.key)
@@ -170,7 +160,6 @@ def _finished_training(task: Task, store: Store):
     return train, ckpt
 
 
-@STAGE_RUNNERS.register_module('test')
 def run_test(task: Task, store: Store) -> StageResult:
     """Single-scale mIoU with the config's IoUMetric, on the trained checkpoint."""
     train, ckpt = _finished_training(task, store)
@@ -196,7 +185,6 @@ def run_test(task: Task, store: Store) -> StageResult:
     return out, artifacts, None
 
 
-@STAGE_RUNNERS.register_module('complexity')
 def run_complexity(task: Task, store: Store) -> StageResult:
     from umixformer.complexity import build_segmentor, measure
     hw = task.input_hw  # what the key holds is what is measured
@@ -206,12 +194,10 @@ def run_complexity(task: Task, store: Store) -> StageResult:
     return metrics, {}, None
 
 
-@STAGE_RUNNERS.register_module('latency')
 def run_latency(task: Task, store: Store) -> StageResult:
     return measure_latency(task), {}, None
 
 
-@STAGE_RUNNERS.register_module('robustness')
 def run_robustness(task: Task, store: Store) -> StageResult:
     """Clean and Cityscapes-C mIoU of the trained model, aggregated as the paper."""
     import copy

@@ -7,12 +7,12 @@ import traceback
 from typing import Dict, Tuple
 
 from experiments.core.console import capture_output
+from experiments.core.errors import StageError
 from experiments.core import device
 from experiments.core.provenance import git_revision, now, package_versions
 from experiments.core.signals import Preempted
 from experiments.core.stages import stage_spec
 from experiments.data.check import Verification, prepare_root
-from experiments.engine.compute.stages import STAGE_RUNNERS, StageError
 from experiments.registry.schema import SUITE_DIR
 from experiments.planning.tasks import Task
 from experiments.store import DONE, FAILED, INTERRUPTED, PREEMPTED, RUNNING, Record, Store
@@ -104,12 +104,13 @@ def run_resuming(task: Task, store: Store, command: str, max_stops: int) -> Tupl
 
 
 def stage_runner(stage: str):
-    """The computation registered for a stage (``STAGE_RUNNERS``)."""
-    runner = STAGE_RUNNERS.get(stage)
-    if runner is None:
-        raise StageError(f'stage {stage!r} has no computation: register one with '
-                         f'@STAGE_RUNNERS.register_module({stage!r}) (experiments.engine.compute.stages)')
-    return runner
+    """The computation a stage's spec names (``StageSpec.compute``), imported now."""
+    spec = stage_spec(stage)
+    try:
+        return spec.computation()
+    except (ImportError, AttributeError) as err:
+        raise StageError(f'stage {stage!r}: its computation {spec.compute!r} does not import '
+                         f'({type(err).__name__}: {err})') from err
 
 
 def task_log(task: Task, store: Store) -> str:

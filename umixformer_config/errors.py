@@ -1,5 +1,4 @@
-"""The model library's own errors: a config, checkpoint or layout it cannot use. Each
-message names the file and what is wrong."""
+"""The model library's errors for its input: each message names the file and what is wrong."""
 
 
 class UmixformerError(Exception):

@@ -1,0 +1,133 @@
+"""The read side answers without the model code: ``list``, ``show``, ``plan``, ``status`` and
+``report`` import neither torch nor mmcv nor mmseg nor umixformer's models (on a cluster's
+login node, where importing torch from a network file system takes tens of seconds), also
+with a plugin that adds a stage; and the configs they read come from a cache that gives
+exactly what mmengine parses (content, tuples, shared objects), renewed when a base changes."""
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from mmengine.config import Config
+
+from conftest import CONFIG_DIR, ROOT, TINY_TABLES, model_configs
+from umixformer_config.configs import cache_dir, read_config
+
+HEAVY = ('torch', 'mmcv', 'mmseg', 'umixformer', 'umixformer.models')
+PROBE = '''
+import json, sys
+from experiments.cli import main
+rc = main(sys.argv[1:])
+print('LOADED ' + json.dumps({{m: m in sys.modules for m in {heavy!r}}}) + ' RC ' + str(rc))
+'''
+
+
+def _loaded(argv, tmp_path, plugins=''):
+    env = dict(os.environ, XDG_CACHE_HOME=str(tmp_path / 'cache'), UMIX_PLUGINS=plugins,
+               PYTHONPATH=os.pathsep.join([os.path.join(ROOT, 'tests'), ROOT]))
+    out = subprocess.run([sys.executable, '-c', PROBE.format(heavy=HEAVY), *argv], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    line = next((l for l in out.stdout.splitlines() if l.startswith('LOADED ')), None)
+    assert line is not None, out.stdout[-2000:] + out.stderr[-3000:]
+    loaded, rc = line[len('LOADED '):].rsplit(' RC ', 1)
+    return {m for m, yes in json.loads(loaded).items() if yes}, int(rc), out.stdout
+
+
+@pytest.mark.parametrize('argv', [
+    ['list'], ['show', 'table1'], ['plan', 'table1'], ['status', 'table1'], ['status', 'table2', '--all'],
+    ['plan', 'robustness', '--profile', 'smoke'], ['report', 'table1', '--format', 'html,csv'],
+], ids=lambda a: ' '.join(a))
+def test_read_commands_load_no_model_code(argv, tmp_path):
+    runs = ['--runs-dir', str(tmp_path / 'runs')] if argv[0] not in ('list', 'show') else []
+    out = ['--out', str(tmp_path / 'reports')] if argv[0] == 'report' else []
+    loaded, rc, stdout = _loaded(argv + runs + out, tmp_path)
+    assert rc == 0, stdout
+    assert not loaded, f'{" ".join(argv)} imported {sorted(loaded)}'
+
+
+def test_a_plugin_stage_loads_no_model_code_until_it_runs(tmp_path):
+    """The toy plugin declares a stage (its computation imports the model library when it
+    runs): planning, status and the report with it loaded stay light."""
+    tables = tmp_path / 'tables'
+    tables.mkdir()
+    (tables / 'toys.toml').write_text(TOYS)
+    common = ['toys', '--tables', str(tables), '--profile', 'tiny', '--runs-dir', str(tmp_path / 'runs')]
+    for argv in (['status'] + common, ['plan'] + common, ['report'] + common + ['--out', str(tmp_path / 'rep')]):
+        loaded, rc, stdout = _loaded(argv, tmp_path, plugins='toy_plugin')
+        assert rc == 0 and (argv[0] == 'report' or 'tensors' in stdout), stdout
+        assert not loaded, f'{argv[0]} with the toy plugin imported {sorted(loaded)}'
+
+
+TOYS = """
+name = "toys"
+title = "Parameter tensors"
+source = "tests/toy_plugin.py"
+metrics = ["param_tensors"]
+
+[[rows]]
+id = "umix-b0"
+method = "U-MixFormer"
+encoder = "MiT-B0"
+dataset = "ade20k"
+config = "umixformer/umixformer_mit-b0_1xb16-160k_ade20k-512x512.py"
+stages = ["tensors"]
+published = { param_tensors = 512 }
+"""
+
+
+def _shape(cfg: Config):
+    """The config's content with its types, and which of its objects are one object."""
+    ids, out = {}, []
+
+    def walk(x, path):
+        if isinstance(x, (list, dict)):
+            if id(x) in ids:
+                out.append((path, 'same as', ids[id(x)]))
+                return
+            ids[id(x)] = path
+            for k, v in (dict.items(x) if isinstance(x, dict) else enumerate(x)):
+                walk(v, path + (k, ))
+        out.append((path, type(x).__name__, '' if isinstance(x, (list, dict)) else repr(x)))
+    walk(cfg._cfg_dict, ())
+    return out
+
+
+def test_cached_configs_are_what_mmengine_parses(tmp_path, monkeypatch):
+    """Every config of the suite, parsed then read back from the cache: the same content,
+    the same tuples, the same shared objects (a pipeline that ``{{_base_.x}}`` puts in two
+    places is one object; the profiles scale it in place, and the record keys hold that)."""
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path))
+    for path in model_configs():
+        parsed = Config.fromfile(path, import_custom_modules=False)
+        first, cached = read_config(path), read_config(path)
+        assert _shape(parsed) == _shape(first) == _shape(cached), path
+    assert len(glob.glob(os.path.join(cache_dir(), 'configs', '*.json'))) == len(model_configs())
+
+
+def test_a_changed_base_is_parsed_again_and_a_damaged_entry_too(tmp_path, monkeypatch):
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+    configs = tmp_path / 'configs'
+    shutil.copytree(CONFIG_DIR, configs)
+    path = str(configs / 'umixformer' / 'umixformer_mit-b0_1xb16-160k_ade20k-512x512.py')
+    assert read_config(path).find_unused_parameters is True
+    runtime = configs / '_base_' / 'umixformer_runtime.py'  # one of its bases
+    runtime.write_text(runtime.read_text().replace('find_unused_parameters = True', 'find_unused_parameters = False'))
+    assert read_config(path).find_unused_parameters is False
+    for entry in glob.glob(os.path.join(cache_dir(), 'configs', '*.json')):
+        with open(entry, 'w') as f:
+            f.write('{"config": {"d": [["model"')  # torn
+    assert read_config(path).find_unused_parameters is False
+
+
+def test_a_config_reading_the_environment_is_never_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
+    path = tmp_path / 'env.py'
+    path.write_text("lr = '{{$UMIX_TEST_LR:0.1}}'\n")
+    monkeypatch.setenv('UMIX_TEST_LR', '0.5')
+    assert read_config(str(path)).lr == '0.5'
+    monkeypatch.setenv('UMIX_TEST_LR', '0.7')
+    assert read_config(str(path)).lr == '0.7'
+    assert not glob.glob(os.path.join(cache_dir(), 'configs', '*.json'))
