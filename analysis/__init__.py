@@ -2,8 +2,7 @@
 pandas views, the verdicts (``verdicts``), the store's records as a frame (``collect``),
 training curves and per-class differences."""
 from analysis.collect import records_frame, released_records
-from analysis.results import Cell, TableResults, ablation_frame, read_results, table_frame, verdict_frame
-from analysis.verdicts import Verdict, judge, scorecard
+from analysis.results import Cell, TableResults, read_results
+from analysis.verdicts import Verdict, judge
 
-__all__ = ['Cell', 'TableResults', 'Verdict', 'ablation_frame', 'judge', 'read_results', 'records_frame',
-           'released_records', 'scorecard', 'table_frame', 'verdict_frame']
+__all__ = ['Cell', 'TableResults', 'Verdict', 'judge', 'read_results', 'records_frame', 'released_records']

@@ -5,12 +5,9 @@ lines (``mIoU`` at ``step``) the mIoU during training."""
 import glob
 import json
 import os
-from typing import Sequence
-
 import pandas as pd
 
-from experiments.planning.tasks import Task
-from experiments.store import Store
+from analysis.results import TableResults
 
 COLUMNS = ['row', 'seed', 'iter', 'loss', 'miou', 'status']
 
@@ -33,15 +30,12 @@ def read_scalars(work_dir: str) -> pd.DataFrame:
                         columns=['iter', 'loss', 'miou'])
 
 
-def training_curves(tasks: Sequence[Task], store: Store) -> pd.DataFrame:
-    """One line per logged point of every training task of ``tasks`` (any state: a
-    failed or interrupted run shows where it stopped), with its row, seed and state."""
+def training_curves(results: TableResults, stage: str) -> pd.DataFrame:
+    """One line per logged point of every ``stage`` task of the results (a training: any
+    state, a failed or interrupted run shows where it stopped), with its row, seed and state."""
     frames = []
-    for t in tasks:
-        if t.stage != 'train':
-            continue
-        rec = store.get(t.key)
-        curve = read_scalars(store.work_dir(t.key))
+    for t, rec in results.stage_records(stage):
+        curve = read_scalars(results.store.work_dir(t.key))
         if curve.empty:
             continue
         curve.insert(0, 'seed', t.seed)

@@ -1,35 +1,32 @@
 """Which classes moved: per-class IoU of U-MixFormer against each baseline at the same
-encoder and dataset, from the test records (``per_class_iou``, the numbers mmseg's class
-table logs), averaged over the seeds both rows have."""
-from typing import Dict, List, Sequence
+encoder and dataset, from the evaluation's records (``per_class_iou``, the numbers mmseg's
+class table logs), averaged over the seeds both rows have."""
+from typing import Dict, List
 
 import pandas as pd
 
-from experiments.planning.tasks import Task
-from experiments.registry.tables import Table
-from experiments.store import DONE, Store
+from analysis.results import TableResults
 
 OURS = 'U-MixFormer'
 BASELINES = ('SegFormer', 'FeedFormer')
 SHOWN = 5  # largest gains and losses listed
 
 
-def _per_seed(tasks: Sequence[Task], store: Store) -> Dict[str, Dict[int, Dict[str, float]]]:
-    """row id -> seed -> class -> IoU, from the done test records."""
+def _per_seed(results: TableResults, stage: str) -> Dict[str, Dict[int, Dict[str, float]]]:
+    """row id -> seed -> class -> IoU, from the stage's done records that hold them."""
     out: Dict[str, Dict[int, Dict[str, float]]] = {}
-    for t in tasks:
-        rec = store.get(t.key) if t.stage == 'test' else None
-        if rec is not None and rec.status == DONE and isinstance(rec.metrics.get('per_class_iou'), dict):
+    for t, rec in results.stage_records(stage, done=True):
+        if isinstance(rec.metrics.get('per_class_iou'), dict):
             out.setdefault(t.row.id, {})[t.seed] = rec.metrics['per_class_iou']
     return out
 
 
-def per_class_differences(table: Table, tasks: Sequence[Task], store: Store) -> List[dict]:
+def per_class_differences(results: TableResults, stage: str) -> List[dict]:
     """For each (U-MixFormer row, baseline row) pair at one encoder and dataset with
     per-class results: pair label, row ids, seeds compared, and a frame of the classes
     present in both (class, ours, baseline, diff), sorted from the largest gain down."""
-    measured = _per_seed(tasks, store)
-    rows = {r.id: r for r in table.runnable()}
+    measured = _per_seed(results, stage)
+    rows = {r.id: r for r in results.table.runnable()}
     pairs = []
     for ours in (r for r in rows.values() if r.method == OURS and r.id in measured):
         for other in (r for r in rows.values() if r.method in BASELINES and r.id in measured

@@ -1,11 +1,14 @@
 """A table's results, read once: one ``Cell`` per (row, metric) with everything shown of it
 (value over seeds, spread, seeds, published value, difference and its unit, verdict,
 symbol, device, released checkpoints' value), from which the console comparison, the
-HTML, LaTeX and CSV reports and the scorecard render. ``table_frame`` and
-``verdict_frame`` are its public pandas views.
+HTML, LaTeX and CSV reports and the scorecard render. ``frame``, ``verdict_frame`` and
+``ablation_frame`` are its pandas views.
 
-Each record of the table's tasks is read from the store once (``TableResults.records``);
-the figures, curves and per-class differences read them from there too."""
+``read_results`` is the one read: each record of the table's tasks is read from the store
+once (``TableResults.records``); the presenters, the stages' figures, the curves and the
+per-class differences receive the ``TableResults`` and nothing else. Nothing here names a
+stage: what a stage adds is in its spec (``timed``, ``figures``) and the catalogue
+(``Metric.beside``)."""
 import math
 from dataclasses import dataclass, field
 from typing import Dict, List, Optional, Sequence, Tuple
@@ -14,18 +17,18 @@ import numpy as np
 import pandas as pd
 
 from analysis.collect import released_records
-from analysis.verdicts import (BUILTIN_PROFILES, Stat, Verdict, bootstrap_interval, difference, interval_text,
-                               judge)
+from analysis.verdicts import (VERDICTS, Stat, Verdict, bootstrap_interval, difference,
+                               interval_text, judge)
+from experiments.core.metrics import CATALOGUE
 from experiments.core.metrics import metric as catalogue
+from experiments.core.stages import stage_spec, stage_specs
 from experiments.planning.task import Task
+from experiments.registry.profiles import compared
 from experiments.registry.rows import Row
 from experiments.registry.tables import Table
 from experiments.registry.tolerance import tolerance_for
 from experiments.store import DONE, Record, Store, finite
 
-# a row's numbers beside its table's metrics: what this implementation builds (its own name,
-# never params_m, which is the paper's count everywhere)
-EFFECTIVE_PARAMS = 'params_effective_m'
 
 
 @dataclass(frozen=True)
@@ -66,8 +69,31 @@ class TableResults:
     records: Dict[str, Record]  # key -> its record (any status), read once
     released: Dict[tuple, list] = field(default_factory=dict)
     store: Optional['ReadOnce'] = None  # the store, answering from ``records``
+    # label -> the results of another computation of the same table, drawn beside this one
+    # (a stage's ``report_variants``, e.g. the optimized latency)
+    variants: Dict[str, 'TableResults'] = field(default_factory=dict)
     _cells: Dict[Tuple[str, str], Cell] = field(default_factory=dict, repr=False)  # judged once
     _by_row: Dict[str, dict] = field(default_factory=dict, repr=False)  # row id -> its row_records
+
+    def stage_records(self, stage: str, done: bool = False) -> List[Tuple[Task, Optional[Record]]]:
+        """Every task of ``stage`` with its record (None: never computed; any status unless
+        ``done``), in the tasks' order."""
+        out = [(t, self.records.get(t.key)) for t in self.tasks if t.stage == stage]
+        return [(t, r) for t, r in out if r is not None and r.status == DONE] if done else out
+
+    def stages(self) -> List[str]:
+        """The stages of the table's tasks, in execution order."""
+        present = {t.stage for t in self.tasks}
+        return [s.name for s in stage_specs() if s.name in present]
+
+    @property
+    def compared(self) -> bool:
+        """Whether its profile's data-dependent values are judged against the paper."""
+        return compared(self.profile)
+
+    def measured(self) -> int:
+        """How many of the table's rows have a result."""
+        return len({ref for t in self.tasks for ref in t.rows if self.store.is_done(t.key)})
 
     def row_records(self, row: Row) -> Dict[str, List[Tuple[Optional[int], Record]]]:
         """stage -> (seed, record) of the row's done records, by seed."""
@@ -107,32 +133,79 @@ class TableResults:
     def cells(self, rows: Optional[Sequence[Row]] = None) -> Dict[Tuple[str, str], Cell]:
         return {(row.id, m): self.cell(row, m) for row in rows or self.table.rows for m in self.table.metrics}
 
+    def line(self, row: Row) -> dict:
+        """A row's facts: per metric the value, std, seeds, published value, released value and
+        difference; the never-published metrics shown beside the published ones
+        (``Metric.beside``), the device of each stage whose values belong to it
+        (``StageSpec.timed``: ``<stage>_device``) and the provenance of the measurement."""
+        recs = self.row_records(row)
+        line = dict(table=self.table.name, row=row.id, group=row.group, method=row.method, encoder=row.encoder,
+                    dataset=row.dataset, cited=row.cited, provenance=row.provenance)
+        for m in self.table.metrics:
+            c = self.cell(row, m)
+            line.update({m: c.value, f'{m}_std': c.std, f'{m}_n': c.n, f'{m}_published': c.published,
+                         f'{m}_released': c.released})
+            # beside the verdict's difference (none without a comparison), the plain one
+            diff_name = f'{m}_diff' if c.diff_unit == 'points' else f'{m}_diff_pct'
+            line[diff_name] = difference(m, c.value, c.published)
+        for spec in (s for s in stage_specs() if s.timed):  # a timing belongs to the device it ran on
+            line[f'{spec.name}_device'] = recs[spec.name][0][1].device if spec.name in recs else ''
+        for m in (m for m in CATALOGUE.values() if m.beside and m.stage in recs):
+            line[m.name] = self.stat(row, m.name).mean
+        src = next((r for rs in recs.values() for _, r in rs), None)
+        line['config_hash'] = src.config_hash[:10] if src else ''
+        line['git_revision'] = src.git_revision[:12] if src else ''
+        line['device'] = src.device if src else ''
+        return line
+
     def frame(self, rows: Optional[Sequence[Row]] = None) -> pd.DataFrame:
-        """One line per row (cited rows included): per metric the value, std, seeds, published
-        value, released value and difference; the effective parameter count, the timing's
-        device and the provenance of the measurement."""
-        lines = []
-        for row in rows or self.table.rows:
-            recs = self.row_records(row)
-            line = dict(table=self.table.name, row=row.id, group=row.group, method=row.method, encoder=row.encoder,
-                        dataset=row.dataset, cited=row.cited, provenance=row.provenance)
-            for m in self.table.metrics:
-                c = self.cell(row, m)
-                line.update({m: c.value, f'{m}_std': c.std, f'{m}_n': c.n, f'{m}_published': c.published,
-                             f'{m}_released': c.released})
-                # beside the verdict's difference (none without a comparison), the plain one
-                diff_name = f'{m}_diff' if c.diff_unit == 'points' else f'{m}_diff_pct'
-                line[diff_name] = difference(m, c.value, c.published)
-            # a timing belongs to the device it ran on (the key does not say which)
-            line['latency_device'] = recs['latency'][0][1].device if 'latency' in recs else ''
-            if 'complexity' in recs:
-                line[EFFECTIVE_PARAMS] = self.stat(row, EFFECTIVE_PARAMS).mean
-            src = next((r for rs in recs.values() for _, r in rs), None)
-            line['config_hash'] = src.config_hash[:10] if src else ''
-            line['git_revision'] = src.git_revision[:12] if src else ''
-            line['device'] = src.device if src else ''
-            lines.append(line)
-        return pd.DataFrame(lines)
+        """One ``line`` per row (cited rows included)."""
+        return pd.DataFrame([self.line(row) for row in rows or self.table.rows])
+
+    def report_frame(self) -> pd.DataFrame:
+        """``frame`` with each metric's verdict, interval and tolerance beside it (the CSV):
+        per (metric, field) column, empty for cited rows."""
+        df = self.frame()
+        runnable = {r.id for r in self.table.runnable()}
+        if not runnable:
+            return df
+        for name in ('verdict', 'ci_low', 'ci_high', 'tolerance'):
+            for m in sorted(self.table.metrics):
+                cells = [self.cell(self.table.row(r), m) if r in runnable else None for r in df['row']]
+                df[f'{m}_{name}'] = [getattr(c, 'text' if name == 'verdict' else name) if c else
+                                     (None if name == 'verdict' else math.nan) for c in cells]
+        return df
+
+    def best(self, metric: str) -> set:
+        """Row ids whose value of ``metric`` is the best of their dataset (cited rows aside)."""
+        better = max if catalogue(metric).higher_is_better else min
+        out = set()
+        for dataset in {r.dataset for r in self.table.rows}:
+            values = {r.id: self.cell(r, metric).value for r in self.table.rows
+                      if r.dataset == dataset and not r.cited and finite(self.cell(r, metric).value)}
+            if values:
+                target = better(values.values())
+                out |= {r for r, v in values.items() if v == target}
+        return out
+
+    def scorecard(self) -> Dict[str, object]:
+        """Counts of the verdicts of the compared values, and the compute the table's records spent."""
+        counts = {v: 0 for v in VERDICTS}
+        for c in self.cells(self.table.runnable()).values():
+            if c.verdict in counts:
+                counts[c.verdict] += 1
+        spent: Dict[str, Tuple[float, float]] = {}  # record key -> (GPU s, CPU s)
+        for t in self.tasks:
+            rec = self.records.get(t.key)
+            if rec is None or t.key in spent:
+                continue
+            if rec.device.startswith('cuda'):
+                spent[t.key] = (rec.wall_time_s * stage_spec(t.stage).processes(t.row.world_size), 0.0)
+            else:
+                spent[t.key] = (0.0, rec.wall_time_s)
+        return dict(name=self.table.name, **{k.value.replace(' ', '_'): v for k, v in counts.items()},
+                    gpu_hours=sum(g for g, _ in spent.values()) / 3600,
+                    cpu_hours=sum(c for _, c in spent.values()) / 3600, spent=spent)
 
     def verdict_frame(self) -> pd.DataFrame:
         """One line per (runnable row, metric): mean, std, n, 95 % interval, published value,
@@ -171,7 +244,7 @@ def _ablation_line(row: Row, metric: str, reference: str, diffs: List[float], e:
     if e:
         if not diffs:
             line['verdict'] = 'not measured'
-        elif catalogue(metric).depends_on_data and profile in BUILTIN_PROFILES:
+        elif catalogue(metric).depends_on_data and not compared(profile):
             line['verdict'] = 'built-in data: no comparison'
         elif np.sign(mean) != np.sign(e['delta']):
             line['verdict'] = f'opposite sign ({mean:+.2f} vs {e["delta"]:+.2f})'
@@ -216,21 +289,4 @@ def read_results(table: Table, tasks: Sequence[Task], store: Store, profile: Opt
                         ReadOnce(store, records, [t.key for t in tasks]))
 
 
-def table_frame(table: Table, tasks: Sequence[Task], store: Store,
-                rows: Optional[Sequence[Row]] = None) -> pd.DataFrame:
-    """``TableResults.frame`` of the store's records."""
-    return read_results(table, tasks, store).frame(rows)
-
-
-def verdict_frame(table: Table, tasks: Sequence[Task], store: Store, profile: str) -> pd.DataFrame:
-    """``TableResults.verdict_frame`` of the store's records."""
-    return read_results(table, tasks, store, profile).verdict_frame()
-
-
-def ablation_frame(table: Table, tasks: Sequence[Task], store: Store, profile: str) -> pd.DataFrame:
-    """``TableResults.ablation_frame`` of the store's records."""
-    return read_results(table, tasks, store, profile).ablation_frame()
-
-
-__all__ = ['Cell', 'EFFECTIVE_PARAMS', 'ReadOnce', 'TableResults', 'ablation_frame', 'read_results', 'table_frame',
-           'verdict_frame']
+__all__ = ['Cell', 'ReadOnce', 'TableResults', 'read_results']

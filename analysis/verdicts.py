@@ -17,25 +17,21 @@ The verdict against the published value:
 
 Ablation tables also get each row's difference to the table's reference row over the
 seeds both have (a paired interval with 3 or more), against the sign and size the paper
-states where the registry gives one (``[[expectations]]``).
+states where the registry gives one (``[[expectations]]``). The scorecard counts the verdicts
+of a table's results (``analysis.results.TableResults.scorecard``).
 """
 import math
 from dataclasses import dataclass
 from enum import Enum
-from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
-import pandas as pd
 
 from experiments.core.metrics import metric as catalogue
-from experiments.core.stages import stage_spec
-from experiments.planning.tasks import Task
+from experiments.registry.profiles import compared
 from experiments.registry.rows import Row
-from experiments.registry.tables import Table
 from experiments.registry.tolerance import tolerance_for
-from experiments.store import Record
 
-BUILTIN_PROFILES = ('smoke', 'tiny')
 BOOTSTRAP_RESAMPLES = 10000
 
 
@@ -120,7 +116,7 @@ def judge(row: Row, metric: str, stat: Stat, profile: str) -> Dict[str, object]:
     if math.isnan(pub):
         out.update(verdict='no published value', symbol='')
         return out
-    if catalogue(metric).depends_on_data and profile in BUILTIN_PROFILES:
+    if catalogue(metric).depends_on_data and not compared(profile):
         out.update(verdict='built-in data: no comparison', symbol='')
         return out
     diff = difference(metric, stat.mean, pub)
@@ -135,25 +131,3 @@ def judge(row: Row, metric: str, stat: Stat, profile: str) -> Dict[str, object]:
         unit = ' points' if catalogue(metric).points else ' %'
         out.update(verdict=f'off by {diff:+.1f}{unit}', symbol='✗')
     return out
-
-
-def scorecard(table: Table, verdicts: pd.DataFrame, tasks: Sequence[Task], records: Mapping[str, Record]
-              ) -> Dict[str, object]:
-    """Counts of verdicts of the compared values and the compute the table's records
-    (key -> record, as ``analysis.results.TableResults.records``) spent."""
-    counts = {v: 0 for v in VERDICTS}
-    for text in verdicts['verdict'] if len(verdicts) else []:
-        if Verdict.of(text) in counts:
-            counts[Verdict.of(text)] += 1
-    spent: Dict[str, Tuple[float, float]] = {}  # record key -> (GPU s, CPU s)
-    for t in tasks:
-        rec = records.get(t.key)
-        if rec is None or t.key in spent:
-            continue
-        if rec.device.startswith('cuda'):
-            spent[t.key] = (rec.wall_time_s * stage_spec(t.stage).processes(t.row.world_size), 0.0)
-        else:
-            spent[t.key] = (0.0, rec.wall_time_s)
-    return dict(name=table.name, **{k.value.replace(' ', '_'): v for k, v in counts.items()},
-                gpu_hours=sum(g for g, _ in spent.values()) / 3600,
-                cpu_hours=sum(c for _, c in spent.values()) / 3600, spent=spent)

@@ -9,6 +9,7 @@ from typing import Dict, List, Optional
 
 import pandas as pd
 
+from experiments.core.metrics import metric as catalogue
 from experiments.data.corruptions import CORRUPTIONS
 
 FAMILY_MARKERS = ['o', 's', '^', 'D', 'v', 'P', 'X', '*', 'h', '<', '>']
@@ -50,42 +51,43 @@ def _family(method: str) -> str:
     return method.split(' (')[0].replace('-dagger', '').replace('-S', '')
 
 
-def efficiency_scatter(df: pd.DataFrame, dataset: str = 'ade20k', profile: str = '',
+def efficiency_scatter(df: pd.DataFrame, x: str, y: str, dataset: str = 'ade20k', profile: str = '',
                        comparable: bool = True) -> Optional[bytes]:
-    """The paper's Figure 1: GFLOPs vs mIoU per method family; published points
-    filled, reproduced points hollow (same marker). ``comparable=False`` (the built-in
-    data): its mIoU is never drawn on the paper's axes, only the published points."""
+    """The paper's Figure 1: ``x`` (GFLOPs) vs ``y`` (mIoU) per method family; published
+    points filled, reproduced points hollow (same marker). ``comparable=False`` (the built-in
+    data): ``y`` is never drawn on the paper's axes, only the published points."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     d = df[df['dataset'] == dataset]
-    if d.empty or 'gflops_published' not in d:
+    if d.empty or f'{x}_published' not in d:
         return None
     fig, ax = plt.subplots(figsize=(7.5, 4.8))
     plotted = False
     for i, (fam, rows) in enumerate(d.groupby(d['method'].map(_family), sort=False)):
         marker = FAMILY_MARKERS[i % len(FAMILY_MARKERS)]
-        pub = rows.dropna(subset=['gflops_published', 'miou_published'])
+        pub = rows.dropna(subset=[f'{x}_published', f'{y}_published'])
         color = f'C{i % 10}'
         if not pub.empty:
-            ax.plot(pub['gflops_published'], pub['miou_published'], marker=marker, ls='', color=color,
+            ax.plot(pub[f'{x}_published'], pub[f'{y}_published'], marker=marker, ls='', color=color,
                     label=f'{fam} (paper)')
             plotted = True
-        rep = rows.dropna(subset=['gflops', 'miou']) if 'miou' in rows and comparable else rows.iloc[0:0]
+        rep = rows.dropna(subset=[x, y]) if y in rows and comparable else rows.iloc[0:0]
         if not rep.empty:
-            ax.plot(rep['gflops'], rep['miou'], marker=marker, ls='', mfc='none', color=color,
+            ax.plot(rep[x], rep[y], marker=marker, ls='', mfc='none', color=color,
                     label=f'{fam} (reproduced{", " + profile if profile else ""})')
             plotted = True
     if not plotted:
         plt.close(fig)
         return None
     ax.set_xscale('log')
-    ax.set_xlabel(f'GFLOPs ({dataset}, log scale)')
-    ax.set_ylabel('mIoU (%)')
+    ax.set_xlabel(f'{catalogue(x).label} ({dataset}, log scale)')
+    ax.set_ylabel(catalogue(y).label)
     ax.grid(alpha=0.3, which='both')
     ax.legend(fontsize=7, loc='center left', bbox_to_anchor=(1.01, 0.5))
-    ax.set_title('Efficiency: GFLOPs vs mIoU (paper Figure 1)' + (
-        '' if comparable else f'\npublished only: mIoU on the built-in data ({profile}) is not comparable'),
+    ax.set_title(f'Efficiency: {catalogue(x).label} vs {catalogue(y).label} (paper Figure 1)' + (
+        '' if comparable else f'\npublished only: {catalogue(y).label} on the built-in data ({profile}) is not '
+        'comparable'),
         fontsize=10)
     return _png(fig)
 
@@ -142,14 +144,14 @@ def robustness_bars(per_corruption: Dict[str, Dict[str, float]]) -> Optional[byt
     return _png(fig)
 
 
-def latency_bars(frames: Dict[str, pd.DataFrame]) -> Optional[bytes]:
-    """Measured latency per model and computation (``frames``: label -> table frame, e.g.
-    the official computation and --optimize), with the device each was timed on; never
-    beside the paper's values (another GPU)."""
+def latency_bars(frames: Dict[str, pd.DataFrame], metric: str, device: str = '') -> Optional[bytes]:
+    """Measured ``metric`` (a latency) per model and computation (``frames``: label -> table
+    frame, e.g. the official computation and --optimize), with the device each was timed on
+    (the frames' ``device`` column); never beside the paper's values (another GPU)."""
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    measured = {k: f.dropna(subset=['latency_ms']) for k, f in frames.items() if 'latency_ms' in f}
+    measured = {k: f.dropna(subset=[metric]) for k, f in frames.items() if metric in f}
     measured = {k: f for k, f in measured.items() if not f.empty}
     if not measured:
         return None
@@ -160,15 +162,15 @@ def latency_bars(frames: Dict[str, pd.DataFrame]) -> Optional[bytes]:
     for i, (label, f) in enumerate(measured.items()):
         by_row = f.set_index('row')
         ys = [models.index(r) + i * height for r in by_row.index]
-        ax.barh(ys, by_row['latency_ms'], height, color=f'C{i}', label=label)
+        ax.barh(ys, by_row[metric], height, color=f'C{i}', label=label)
         for r, line in by_row.iterrows():
-            dev = line.get('latency_device')
+            dev = line.get(device) if device else ''
             names[r] = f'{line["method"]} ({line["encoder"]}, {line["dataset"]})' + (
                 f' on {dev}' if isinstance(dev, str) and dev else '')
     ax.set_yticks([m + height * (len(measured) - 1) / 2 for m in range(len(models))])
     ax.set_yticklabels([names[m] for m in models], fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlabel('latency per image (ms), measured')
+    ax.set_xlabel(f'{catalogue(metric).label}, measured')
     ax.grid(axis='x', alpha=0.3)
     ax.legend(fontsize=7)
     ax.set_title('Latency as measured (not comparable with the paper\'s A100 values)', fontsize=10)

@@ -14,13 +14,15 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from analysis.results import TableResults
 from experiments.data.cityscapes_c import corrupted
 from experiments.data.corruptions import CORRUPTIONS
 from experiments.data.datasets import LAYOUTS
-from experiments.data.samples import PICTURE_SEVERITY, choose, dataset_meta, prediction_name
+from experiments.data.samples import PICTURE_SEVERITY, choose, dataset_meta, overlay, prediction_name
 from experiments.planning.tasks import Task
 from experiments.registry.profiles import get_profile
-from experiments.store import DONE, Record, Store
+from experiments.store import DONE, Record
+from reports.contribution import Contribution
 
 PANELS = 'umixformer:panels'
 MAX_WIDTH = 400  # px per panel at most: larger images are subsampled by an integer stride
@@ -38,18 +40,9 @@ def ground_truth(dataset: str, label_path: str) -> np.ndarray:
 
 
 def draw(image_rgb: np.ndarray, class_map: np.ndarray, dataset: str) -> np.ndarray:
-    """One panel: the class map over the image, by SegLocalVisualizer, without text labels."""
-    import torch
-    from mmengine.structures import PixelData
-    from mmseg.structures import SegDataSample
-    from mmseg.visualization import SegLocalVisualizer
-    classes, palette = dataset_meta(dataset)
-    vis = SegLocalVisualizer.get_instance('umixformer-qualitative', alpha=0.5)
-    vis.set_dataset_meta(classes=classes, palette=palette, dataset_name=dataset)
-    sample = SegDataSample()
-    sample.pred_sem_seg = PixelData(data=torch.from_numpy(class_map.astype(np.int64))[None])
-    vis.add_datasample('panel', image_rgb, sample, draw_gt=False, draw_pred=True, show=False, with_labels=False)
-    return vis.get_image()
+    """One panel: the class map over the image, as SegLocalVisualizer draws it without text
+    labels (``experiments.data.samples.overlay``: no torch, no mmseg)."""
+    return overlay(image_rgb, class_map, dataset_meta(dataset)[1])
 
 
 def _missing(h: int, w: int, text: str) -> np.ndarray:
@@ -59,16 +52,17 @@ def _missing(h: int, w: int, text: str) -> np.ndarray:
     return panel
 
 
-def _groups(tasks: Sequence[Task]) -> Dict[Tuple[str, str], List[Task]]:
-    """(dataset, encoder) -> the test tasks of its rows (seed 0, else the lowest, per row)."""
-    out: Dict[Tuple[str, str], Dict[str, Task]] = {}
-    for t in sorted((t for t in tasks if t.stage == 'test' and t.data_root),
-                    key=lambda t: (t.seed is None, t.seed or 0)):
-        out.setdefault((t.row.dataset, t.row.encoder), {}).setdefault(t.row.id, t)
+def _groups(results: TableResults, stage: str) -> Dict[Tuple[str, str], List[Tuple[Task, Record]]]:
+    """(dataset, encoder) -> each row's task of ``stage`` and its record (seed 0, else the
+    lowest, per row; rows never run left out)."""
+    out: Dict[Tuple[str, str], Dict[str, Tuple[Task, Record]]] = {}
+    for t, rec in sorted(((t, r) for t, r in results.stage_records(stage) if t.data_root and r is not None),
+                         key=lambda p: (p[0].seed is None, p[0].seed or 0)):
+        out.setdefault((t.row.dataset, t.row.encoder), {}).setdefault(t.row.id, (t, rec))
     return {k: list(v.values()) for k, v in out.items()}
 
 
-def figure(dataset: str, encoder: str, tests: Sequence[Tuple[Task, Record]], store: Store) -> Optional[bytes]:
+def figure(dataset: str, encoder: str, tests: Sequence[Tuple[Task, Record]], results: TableResults) -> Optional[bytes]:
     """The grid PNG for one dataset and encoder (``tests``: each row's test task and its
     record), or None when no image can be shown."""
     root = tests[0][0].data_root
@@ -88,7 +82,7 @@ def figure(dataset: str, encoder: str, tests: Sequence[Tuple[Task, Record]], sto
                                              dataset))]
         for t, rec in tests:
             pred_dir = rec.artifacts.get('predictions') if rec.status == DONE else None
-            path = os.path.join(store.abs(pred_dir), prediction_name(name)) if pred_dir else None
+            path = os.path.join(results.store.abs(pred_dir), prediction_name(name)) if pred_dir else None
             if path and os.path.isfile(path):
                 cells.append((t.row.id, path, draw(image, cv2.imread(path, cv2.IMREAD_UNCHANGED), dataset)))
             else:
@@ -141,32 +135,35 @@ def panels(png: bytes) -> dict:
     return json.loads(Image.open(io.BytesIO(png)).text[PANELS])
 
 
-def figures(tasks: Sequence[Task], store: Store) -> Dict[str, bytes]:
-    """qualitative-<dataset>-<encoder> -> PNG, one column per row whose test has a record
-    (a failed one, or one without kept predictions, is a grey panel saying so; rows never
-    run are left out); none for a group where no test finished."""
-    out = {}
-    for (dataset, encoder), group in _groups(tasks).items():
-        tests = [(t, rec) for t, rec in ((t, store.get(t.key)) for t in group) if rec is not None]
-        if not tests or not os.path.isdir(tests[0][0].data_root or ''):
-            continue
-        if not any(rec.status == DONE for _, rec in tests):
-            continue  # nothing tested: no figure of grey panels
-        png = figure(dataset, encoder, tests, store)
+def figures(results: TableResults, stage: str) -> Contribution:
+    """qualitative-<dataset>-<encoder> -> PNG (also in the LaTeX report), one column per row
+    whose evaluation by ``stage`` has a record (a failed one, or one without kept
+    predictions, is a grey panel saying so; rows never run are left out); none for a group
+    where no evaluation finished."""
+    out = Contribution()
+    for (dataset, encoder), tests in _groups(results, stage).items():
+        if not os.path.isdir(tests[0][0].data_root or '') or not any(rec.status == DONE for _, rec in tests):
+            continue  # nothing evaluated: no figure of grey panels
+        png = figure(dataset, encoder, tests, results)
         if png:
-            out[f'qualitative-{dataset}-{encoder}'.replace(' ', '')] = png
+            name = f'qualitative-{dataset}-{encoder}'.replace(' ', '')
+            meta = panels(png)
+            out.figures[name] = png
+            out.latex[name] = f'{meta["dataset"]}, {meta["encoder"]}: ' + ', '.join(meta['columns']) + \
+                ' (left to right)'
     return out
 
 
-def robustness_figure(tasks: Sequence[Task], store: Store) -> Optional[bytes]:
+def robustness_figure(results: TableResults, stage: str) -> Contribution:
     """One Cityscapes validation image, clean and under every Cityscapes-C corruption at
-    ``PICTURE_SEVERITY`` (re-made by the on-the-fly transform, so no files are needed),
-    with each model's prediction the robustness stage kept for it."""
-    done = []
-    for t in tasks:
-        rec = store.get(t.key) if t.stage == 'robustness' else None
-        if rec is not None and rec.status == DONE and rec.artifacts.get('predictions') and t.data_root:
-            done.append((t, rec))
+    ``PICTURE_SEVERITY`` (re-made by the on-the-fly corruption, so no files are needed),
+    with each model's prediction ``stage`` kept for it."""
+    png = _robustness_picture([(t, rec) for t, rec in results.stage_records(stage, done=True)
+                               if rec.artifacts.get('predictions') and t.data_root], results)
+    return Contribution(figures={'robustness-pictures': png} if png else {})
+
+
+def _robustness_picture(done: List[Tuple[Task, Record]], results: TableResults) -> Optional[bytes]:
     if not done:
         return None
     t0, rec0 = done[0]
@@ -183,7 +180,7 @@ def robustness_figure(tasks: Sequence[Task], store: Store) -> Optional[bytes]:
         label = f'{corruption} {severity}' if severity else 'clean'
         cells = [(label, None, image)]
         for t, rec in done:
-            pred = os.path.join(store.abs(rec.artifacts['predictions']), f'{corruption}-{severity}',
+            pred = os.path.join(results.store.abs(rec.artifacts['predictions']), f'{corruption}-{severity}',
                                 prediction_name(picture))
             cells.append((t.row.id, pred, draw(image, cv2.imread(pred, cv2.IMREAD_UNCHANGED), 'cityscapes'))
                          if os.path.isfile(pred) else

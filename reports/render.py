@@ -1,24 +1,25 @@
-"""Reports from the results store: per table an HTML page (self-contained,
-plots embedded), a booktabs LaTeX table (plus a standalone wrapper that
-compiles), a CSV; and an HTML index of all tables."""
+"""Reports of a table's results (``analysis.results.TableResults``, read once): per table an
+HTML page (self-contained, plots embedded), a booktabs LaTeX table (plus a standalone
+wrapper that compiles), a CSV; and an HTML index of all tables. The presenters here only
+present: what a stage adds (its figures, their LaTeX copies, class tables) comes from its
+spec (``StageSpec.figures``), and no stage or metric is named here."""
 import base64
+import importlib
 import os
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import jinja2
-import pandas as pd
 
-from analysis.curves import training_curves
-from analysis.per_class import gains_and_losses, per_class_differences
-from analysis.results import EFFECTIVE_PARAMS, read_results
-from analysis.verdicts import BUILTIN_PROFILES, Verdict, scorecard
+from analysis.results import Cell, TableResults
+from analysis.verdicts import Verdict, difference
 from experiments.core.errors import UsageError
 from experiments.core.files import atomic_write
-from experiments.core.metrics import fmt
+from experiments.core.metrics import beside, fmt
 from experiments.core.metrics import metric as catalogue
-from experiments.store import Store
+from experiments.core.stages import stage_spec
 
-from . import plots, qualitative
+from . import plots
+from .contribution import Contribution
 
 TEMPLATES = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'templates')
 FORMATS = ('html', 'latex', 'csv')
@@ -55,105 +56,107 @@ def latex_escape(text) -> str:
     return ''.join(_latex_char(ch) for ch in str(text))
 
 
-def _best(df: pd.DataFrame, metric: str) -> Dict[int, bool]:
-    """Index -> whether the reproduced value is the best of its dataset."""
-    best = {}
-    for _, group in df[~df['cited']].groupby('dataset'):
-        vals = group[metric].dropna()
-        if vals.empty:
-            continue
-        target = vals.max() if catalogue(metric).higher_is_better else vals.min()
-        for idx in vals.index:
-            best[idx] = vals[idx] == target
-    return best
-
-
-def _verdict_cell(v: Optional[dict]) -> dict:
+def _verdict_cell(c: Optional[Cell]) -> dict:
     """The verdict part of a cell: symbol, verdict text, seeds, interval, tolerance, and a
-    short form for the table itself (± std over n seeds, the 95 % interval from 3 seeds)."""
-    if v is None:
+    short form for the table itself (± std over n seeds, the 95 % interval from 3 seeds);
+    empty for a cited row (``c`` None: judged nowhere)."""
+    if c is None:
         return dict(symbol='', verdict='', stats='', tolerance='', short='')
     short = ''
-    if v['n'] >= 2:
-        short = f'±{v["std"]:.2f}, n={v["n"]}'
-    if v['n'] >= 3:
-        short += f', [{v["ci_low"]:.2f}, {v["ci_high"]:.2f}]'
-    if v['n'] >= 3:
-        stats = f'n={v["n"]}, std {v["std"]:.2f}, 95% CI [{v["ci_low"]:.2f}, {v["ci_high"]:.2f}]'
-    elif v['n'] == 2:
-        stats = f'n=2, std {v["std"]:.2f}; {v["interval"]}'
+    if c.n >= 2:
+        short = f'±{c.std:.2f}, n={c.n}'
+    if c.n >= 3:
+        short += f', [{c.ci_low:.2f}, {c.ci_high:.2f}]'
+    if c.n >= 3:
+        stats = f'n={c.n}, std {c.std:.2f}, 95% CI [{c.ci_low:.2f}, {c.ci_high:.2f}]'
+    elif c.n == 2:
+        stats = f'n=2, std {c.std:.2f}; {c.interval}'
     else:
-        stats = v['interval']
-    tol = f'±{v["tolerance"]:g}{" points" if v["tolerance_unit"] == "points" else " %"}'
-    return dict(symbol=v['symbol'], verdict=v['verdict'], stats=stats, tolerance=tol, short=short)
+        stats = c.interval
+    tol = f'±{c.tolerance:g}{" points" if c.diff_unit == "points" else " %"}'
+    return dict(symbol=c.symbol, verdict=c.text, stats=stats, tolerance=tol, short=short)
 
 
-def table_context(table, df: pd.DataFrame, profile: str, verdicts: Optional[pd.DataFrame] = None) -> dict:
-    metrics = list(table.metrics)
-    best = {m: _best(df, m) for m in metrics}
-    vmap = {(v['row'], v['metric']): v for v in (verdicts.to_dict('records') if verdicts is not None else [])}
+def _timed_columns(metrics: Sequence[str]) -> Dict[str, str]:
+    """metric -> the device column shown under it: once per row, under the first metric of
+    each stage whose values belong to their device (``StageSpec.timed``)."""
+    out: Dict[str, str] = {}
+    for m in metrics:
+        stage = catalogue(m).stage
+        if stage_spec(stage).timed and f'{stage}_device' not in out.values():
+            out[m] = f'{stage}_device'
+    return out
+
+
+def _grouped(entries: List[dict]) -> List[dict]:
+    """Consecutive entries of the same group under one heading."""
     groups: List[dict] = []
-    for idx, line in df.iterrows():
-        cells = []
-        for m in metrics:
-            diff_key = f'{m}_diff' if catalogue(m).points else f'{m}_diff_pct'
-            v = vmap.get((line['row'], m))
-            diff = fmt(line.get(diff_key), 1, signed=True)
-            if v is not None and Verdict.of(v['verdict']) is Verdict.BUILTIN_DATA:
-                diff = None
-            cells.append(dict(value=fmt(line[m]), published=fmt(line[f'{m}_published']), diff=diff,
-                              best=bool(best[m].get(idx, False)), n=int(line.get(f'{m}_n', 0) or 0),
-                              std=fmt(line.get(f'{m}_std')), released=fmt(line.get(f'{m}_released')),
-                              # once per row: under the first timing column (latency and FPS share it)
-                              device=line.get('latency_device', '') if m == next(
-                                  (x for x in metrics if catalogue(x).stage == 'latency'), None) else '',
-                              **_verdict_cell(v)))
-        row = dict(method=line['method'], encoder=line['encoder'], dataset=line['dataset'], cited=line['cited'],
-                   provenance=line['provenance'], config_hash=line.get('config_hash', ''),
-                   git_revision=line.get('git_revision', ''), device=line.get('device', ''),
-                   params_effective=fmt(line.get(EFFECTIVE_PARAMS)), cells=cells)
-        name = line['group'] or ''
-        if not groups or groups[-1]['name'] != name:
-            groups.append(dict(name=name, rows=[]))
-        groups[-1]['rows'].append(row)
-    return dict(table=table, profile=profile, metrics=metrics,
-                metric_labels=[catalogue(m).label for m in metrics],
-                diff_labels=[catalogue(m).diff_label for m in metrics],
-                diff_labels_tex=[r'$\Delta$' if catalogue(m).points else r'$\Delta$\%' for m in metrics],
-                show_effective='params_m' in metrics, groups=groups, legend=LEGEND, symbol_tex=SYMBOL_TEX)
-
-
-def paper_context(table, df: pd.DataFrame, verdicts: pd.DataFrame) -> Optional[dict]:
-    """The table in the paper's layout (``[layout]`` of its TOML): one line per
-    method and encoder, one column per (metric, dataset)."""
-    if not table.layout:
-        return None
-    cols = table.layout['columns']
-    vmap = {(v['row'], v['metric']): v for v in verdicts.to_dict('records')}
-    lines: List[dict] = []
-    index: Dict[tuple, dict] = {}
-    for _, line in df.iterrows():
-        key = (line['group'] or '', line['method'], line['encoder'])
-        if key not in index:
-            index[key] = dict(group=key[0], method=key[1], encoder=key[2], cited=bool(line['cited']),
-                              cells=[None] * len(cols), provenance=[])
-            lines.append(index[key])
-        entry = index[key]
-        entry['cited'] = entry['cited'] and bool(line['cited'])
-        if line['provenance'] and line['provenance'] not in entry['provenance']:
-            entry['provenance'].append(line['provenance'])
-        for i, c in enumerate(cols):
-            if c['dataset'] == line['dataset']:
-                v = vmap.get((line['row'], c['metric']))
-                entry['cells'][i] = dict(value=fmt(line[c['metric']]), published=fmt(line[f'{c["metric"]}_published']),
-                                         **_verdict_cell(v))
-    empty = dict(value=None, published=None, symbol='', verdict='', stats='', tolerance='', short='')
-    groups: List[dict] = []
-    for entry in lines:
-        entry['cells'] = [c or empty for c in entry['cells']]
+    for entry in entries:
         if not groups or groups[-1]['name'] != entry['group']:
             groups.append(dict(name=entry['group'], rows=[]))
         groups[-1]['rows'].append(entry)
+    return groups
+
+
+def table_context(results: TableResults) -> dict:
+    """The long form: one line per row, per metric the value, paper, difference and verdict."""
+    table = results.table
+    metrics = list(table.metrics)
+    best = {m: results.best(m) for m in metrics}
+    timed = _timed_columns(metrics)
+    shown_beside = beside(metrics)
+    entries = []
+    for row in table.rows:
+        line = results.line(row)
+        cells = []
+        for m in metrics:
+            c = results.cell(row, m)
+            diff = None if c.verdict is Verdict.BUILTIN_DATA else fmt(difference(m, c.value, c.published), 1,
+                                                                         signed=True)
+            cells.append(dict(value=fmt(c.value), published=fmt(c.published), diff=diff, best=row.id in best[m],
+                              n=c.n, std=fmt(c.std), released=fmt(c.released),
+                              device=line.get(timed[m], '') if m in timed else '',
+                              **_verdict_cell(None if row.cited else c)))
+        entries.append(dict(group=row.group or '', method=row.method, encoder=row.encoder, dataset=row.dataset,
+                            cited=row.cited, provenance=row.provenance, config_hash=line['config_hash'],
+                            git_revision=line['git_revision'], device=line['device'],
+                            beside=[fmt(line.get(b.name)) for b in shown_beside], cells=cells))
+    return dict(table=table, profile=results.profile, metrics=metrics,
+                metric_labels=[catalogue(m).label for m in metrics],
+                diff_labels=[catalogue(m).diff_label for m in metrics],
+                diff_labels_tex=[r'$\Delta$' if catalogue(m).points else r'$\Delta$\%' for m in metrics],
+                beside=[dict(label=b.label, short=b.label.rsplit(' (', 1)[0], title=b.description or b.name)
+                        for b in shown_beside],
+                groups=_grouped(entries), legend=LEGEND, symbol_tex=SYMBOL_TEX)
+
+
+def paper_context(results: TableResults) -> Optional[dict]:
+    """The table in the paper's layout (``[layout]`` of its TOML): one line per
+    method and encoder, one column per (metric, dataset)."""
+    table = results.table
+    if not table.layout:
+        return None
+    cols = table.layout['columns']
+    lines: List[dict] = []
+    index: Dict[tuple, dict] = {}
+    for row in table.rows:
+        key = (row.group or '', row.method, row.encoder)
+        if key not in index:
+            index[key] = dict(group=key[0], method=key[1], encoder=key[2], cited=bool(row.cited),
+                              cells=[None] * len(cols), provenance=[])
+            lines.append(index[key])
+        entry = index[key]
+        entry['cited'] = entry['cited'] and bool(row.cited)
+        if row.provenance and row.provenance not in entry['provenance']:
+            entry['provenance'].append(row.provenance)
+        for i, col in enumerate(cols):
+            if col['dataset'] == row.dataset:
+                c = results.cell(row, col['metric'])
+                entry['cells'][i] = dict(value=fmt(c.value), published=fmt(c.published),
+                                         **_verdict_cell(None if row.cited else c))
+    empty = dict(value=None, published=None, symbol='', verdict='', stats='', tolerance='', short='')
+    for entry in lines:
+        entry['cells'] = [c or empty for c in entry['cells']]
     heads, spans = [], []
     for c in cols:
         label = c.get('group', '')
@@ -162,57 +165,38 @@ def paper_context(table, df: pd.DataFrame, verdicts: pd.DataFrame) -> Optional[d
         else:
             spans.append(dict(label=label, span=1))
         heads.append(catalogue(c['metric']).label)
-    return dict(heads=heads, spans=spans, groups=groups, ncols=len(cols))
+    return dict(heads=heads, spans=spans, groups=_grouped(lines), ncols=len(cols))
 
 
-def _figures(table, df: pd.DataFrame, store: Store, tasks, profile: str, ablation: pd.DataFrame,
-             per_class: List[dict], qualitative_figs: Dict[str, bytes],
-             latency_variants: Optional[Dict[str, Sequence]] = None) -> Dict[str, bytes]:
-    """The chart that fits each table: an ablation's differences to its reference, the
-    latency as measured, else the paper's Figure 1 (built-in-data mIoU never drawn on it)."""
+def ablation_context(results: TableResults) -> Tuple[List[dict], Dict[str, bytes]]:
+    """An ablation table's differences to its reference row: the lines and, per metric, the
+    chart (params and GFLOPs do not depend on the data: compared with the paper in every profile)."""
+    table = results.table
+    if not table.reference:
+        return [], {}
+    ablation = results.ablation_frame()
+    lines = [dict(row=a['row'], metric=catalogue(a['metric']).label, delta=fmt(a['delta'], 2, signed=True),
+                  stats=(f'95% CI [{a["ci_low"]:+.2f}, {a["ci_high"]:+.2f}]' if a['n'] >= 3 else a['interval']),
+                  expected=fmt(a['expected'], 2, signed=True), source=a['expected_source'], verdict=a['verdict'])
+             for a in ablation.to_dict('records')] if len(ablation) else []
     figs = {}
-    comparable = profile not in BUILTIN_PROFILES
-    if table.reference:
-        for metric in table.metrics:
-            # params and GFLOPs do not depend on the data: compared with the paper in every profile
-            png = plots.ablation_deltas(ablation, metric, table.reference, comparable or not catalogue(metric).depends_on_data)
-            if png:
-                figs[f'ablation-{metric}'] = png
-    elif 'latency_ms' in table.metrics:
-        frames = {'this run\'s computation': df}
-        for label, variant in (latency_variants or {}).items():
-            frames[label] = read_results(table, variant, store, profile).frame()
-        png = plots.latency_bars(frames)
+    for metric in table.metrics:
+        png = plots.ablation_deltas(ablation, metric, table.reference,
+                                    results.compared or not catalogue(metric).depends_on_data)
         if png:
-            figs['latency'] = png
-    elif {'gflops', 'miou'} <= set(table.metrics):
-        for ds in ('ade20k', 'cityscapes'):
-            png = plots.efficiency_scatter(df, ds, profile, comparable)
-            if png:
-                figs[f'efficiency-{ds}'] = png
-    if 'miou_corrupted' in table.metrics:
-        per = {}
-        for t in tasks:
-            rec = store.get(t.key) if t.stage == 'robustness' else None
-            if rec is not None and rec.status == 'done':
-                per[f'{t.row.method} ({t.row.encoder})'] = rec.metrics['per_corruption']
-        png = plots.robustness_bars(per)
-        if png:
-            figs['robustness'] = png
-    for pair in per_class:
-        png = plots.per_class_bars(pair['frame'], pair['label'])
-        if png:
-            figs[f'per-class-{pair["ours"]}-vs-{pair["baseline"]}'] = png
-    figs.update(qualitative_figs)
-    pictures = qualitative.robustness_figure(tasks, store) if 'miou_corrupted' in table.metrics else None
-    if pictures:
-        figs['robustness-pictures'] = pictures
-    curves = training_curves(tasks, store)
-    for row in dict.fromkeys(curves['row']):
-        png = plots.training_curves(curves, row)
-        if png:
-            figs[f'curves-{row}'] = png
-    return figs
+            figs[f'ablation-{metric}'] = png
+    return lines, figs
+
+
+def contributions(results: TableResults) -> Contribution:
+    """What each stage of the table's tasks adds to its report (``StageSpec.figures``: the
+    drawing functions imported now), in the stages' order."""
+    out = Contribution()
+    for stage in results.stages():
+        for fig in stage_spec(stage).figures:
+            module, _, name = fig.draw.partition(':')
+            out.add(getattr(importlib.import_module(module), name)(results, stage, **fig.options))
+    return out
 
 
 def _env() -> jinja2.Environment:
@@ -229,59 +213,37 @@ def _latex_env() -> jinja2.Environment:
     return env
 
 
-def render_table(table, tasks, store: Store, out_dir: str, profile: str,
-                 formats: Sequence[str] = FORMATS, layout: str = 'paper',
-                 latency_variants: Optional[Dict[str, Sequence]] = None) -> Dict[str, object]:
-    """Writes the table's report files; returns {format: path}, its scorecard and how many of its
-    rows have a result ('measured'); each record of its tasks is read once (``read_results``).
-    ``latency_variants``: label -> the tasks of another computation (e.g. --optimize),
-    drawn beside this one in the latency chart."""
+def render_table(results: TableResults, out_dir: str, formats: Sequence[str] = FORMATS,
+                 layout: str = 'paper') -> Dict[str, object]:
+    """Writes the table's report files from its results (``analysis.results.read_results``,
+    with the other computations to draw beside it in ``results.variants``); returns
+    {format: path}, its scorecard and how many of its rows have a result ('measured')."""
     bad = set(formats) - set(FORMATS)
     if bad:
         raise UsageError(f'unknown report format(s) {sorted(bad)}; known: {", ".join(FORMATS)}')
     if layout not in LAYOUTS:
         raise UsageError(f'unknown layout {layout!r}; known: {", ".join(LAYOUTS)}')
-    results = read_results(table, tasks, store, profile)
-    store = results.store  # every record of the table read once, above
-    df, verdicts, ablation = results.frame(), results.verdict_frame(), results.ablation_frame()
-    if len(verdicts):  # the verdict columns beside the values, per metric
-        wide = verdicts.pivot(index='row', columns='metric',
-                              values=['verdict', 'ci_low', 'ci_high', 'tolerance'])
-        wide.columns = [f'{m}_{k}' for k, m in wide.columns]
-        df = df.merge(wide, left_on='row', right_index=True, how='left')
-    ctx = table_context(table, df, profile, verdicts)
-    ctx['paper'] = paper_context(table, df, verdicts) if layout == 'paper' else None
-    ctx['ablation'] = [
-        dict(row=a['row'], metric=catalogue(a['metric']).label, delta=fmt(a['delta'], 2, signed=True),
-             stats=(f'95% CI [{a["ci_low"]:+.2f}, {a["ci_high"]:+.2f}]' if a['n'] >= 3 else a['interval']),
-             expected=fmt(a['expected'], 2, signed=True), source=a['expected_source'], verdict=a['verdict'])
-        for a in ablation.to_dict('records')] if len(ablation) else []
+    table = results.table
+    ctx = table_context(results)
+    ctx['paper'] = paper_context(results) if layout == 'paper' else None
+    ctx['ablation'], figs = ablation_context(results)
     ctx['reference'] = table.reference
-    per_class = per_class_differences(table, tasks, store)
-    ctx['per_class'] = [dict(label=p['label'], seeds=', '.join(map(str, p['seeds'])), classes=len(p['frame']),
-                             **{k: [dict(cls=x['cls'], ours=fmt(x['ours'], 2), baseline=fmt(x['baseline'], 2),
-                                         diff=fmt(x['diff'], 2, signed=True)) for x in v]
-                                for k, v in gains_and_losses(p['frame']).items()})
-                        for p in per_class]
-    written: Dict[str, object] = {'scorecard': scorecard(table, verdicts, tasks, results.records),
-                                  'measured': len({ref for t in tasks for ref in t.rows if store.is_done(t.key)})}
-    # drawn once for both the HTML page and the LaTeX figure
-    qualitative_figs = qualitative.figures(tasks, store) if {'html', 'latex'} & set(formats) else {}
+    added = contributions(results) if {'html', 'latex'} & set(formats) else Contribution()
+    ctx['per_class'] = added.class_tables
+    written: Dict[str, object] = {'scorecard': results.scorecard(), 'measured': results.measured()}
     if 'csv' in formats:
         path = os.path.join(out_dir, f'{table.name}.csv')
-        atomic_write(path, df.to_csv(index=False))
+        atomic_write(path, results.report_frame().to_csv(index=False))
         written['csv'] = path
         vpath = os.path.join(out_dir, f'{table.name}.verdicts.csv')
-        atomic_write(vpath, verdicts.to_csv(index=False))
+        atomic_write(vpath, results.verdict_frame().to_csv(index=False))
         written['csv_verdicts'] = vpath
     if 'latex' in formats:
         env = _latex_env()
         ctx['latex_figures'] = []
-        for name, png in qualitative_figs.items():  # beside the .tex, for \includegraphics
-            atomic_write(os.path.join(out_dir, f'{table.name}.{name}.png'), png)
-            meta = qualitative.panels(png)
-            ctx['latex_figures'].append(dict(file=f'{table.name}.{name}.png', caption=(
-                f'{meta["dataset"]}, {meta["encoder"]}: ' + ', '.join(meta['columns']) + ' (left to right)')))
+        for name, caption in added.latex.items():  # beside the .tex, for \includegraphics
+            atomic_write(os.path.join(out_dir, f'{table.name}.{name}.png'), added.figures[name])
+            ctx['latex_figures'].append(dict(file=f'{table.name}.{name}.png', caption=caption))
         frag = os.path.join(out_dir, f'{table.name}.tex')
         atomic_write(frag, env.get_template('table.tex.j2').render(**ctx))
         standalone = os.path.join(out_dir, f'{table.name}.standalone.tex')
@@ -289,8 +251,7 @@ def render_table(table, tasks, store: Store, out_dir: str, profile: str,
         written['latex'] = frag
         written['latex_standalone'] = standalone
     if 'html' in formats:
-        figs = _figures(table, df, store, tasks, profile, ablation, per_class, qualitative_figs, latency_variants)
-        images = {k: base64.b64encode(v).decode() for k, v in figs.items()}
+        images = {k: base64.b64encode(v).decode() for k, v in {**figs, **added.figures}.items()}
         path = os.path.join(out_dir, f'{table.name}.html')
         atomic_write(path, _env().get_template('table.html.j2').render(images=images, **ctx))
         written['html'] = path

@@ -2,7 +2,10 @@
 option, a metric and a backend, each declared once in ``tests/toy_plugin.py`` and loaded
 with ``UMIX_PLUGINS``, go through plan, run (as separate processes: the backend's jobs
 re-plan from the task's command), status, the record's reproduce command and the report."""
+import base64
 import csv
+import io
+import json
 import os
 import re
 import shlex
@@ -10,6 +13,7 @@ import subprocess
 import sys
 
 import pytest
+from PIL import Image
 
 from conftest import ROOT
 from experiments.core.metrics import fmt
@@ -93,7 +97,12 @@ def test_a_plugin_stage_option_metric_and_backend_run_through_every_command(toys
     assert float(line['param_tensors']) == 2 * tensors and float(line['param_tensors_published']) == 2 * tensors
     verdicts = {v['metric']: v for v in csv.DictReader(open(base / 'report' / 'toys.verdicts.csv'))}
     assert verdicts['param_tensors']['verdict'] == 'reproduced'
-    assert 'Param. tensors' in (base / 'report' / 'toys.html').read_text()
+    html = (base / 'report' / 'toys.html').read_text()
+    assert 'Param. tensors' in html
+    # the stage's own figure, declared in its spec: the bar of the measured count
+    images = dict(re.findall(r'<img alt="([\w-]+)" src="data:image/png;base64,([^"]+)"', html))
+    drawn = json.loads(Image.open(io.BytesIO(base64.b64decode(images['tensors']))).text['toy:bars'])
+    assert drawn == {'umix-b0': 2 * tensors}, drawn
 
 
 def test_a_plugin_option_checks_its_values_and_a_plugin_must_import(toys):

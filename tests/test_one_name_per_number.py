@@ -11,6 +11,7 @@ import shutil
 import pytest
 from rich.console import Console
 
+from analysis.results import read_results
 from experiments.backends.status import task_statuses
 from experiments.cli import main
 from experiments.cli.output import print_comparison
@@ -24,7 +25,7 @@ from conftest import TINY_TABLES
 def _console_cells(table, tasks, store, rows):
     """(row id, column) -> text of the console's comparison table."""
     out = io.StringIO()
-    print_comparison(table, tasks, store, rows, Console(file=out, width=400), 'paper')
+    print_comparison(read_results(table, tasks, store, 'paper'), rows, Console(file=out, width=400))
     lines = out.getvalue().splitlines()
     head = next(l for l in lines if l.startswith('┃ row'))
     names = [c.strip() for c in head.strip('┃').split('┃')]

@@ -39,6 +39,7 @@ def test_per_class_chart_table_and_latex(tmp_path):
     from conftest import require_tool
     from experiments.registry.tables import get_table
     from reports.plots import drawn
+    from analysis.results import read_results
     from reports.render import render_table
     from test_verdicts import fabricate
     table = get_table('table1')
@@ -56,7 +57,7 @@ def test_per_class_chart_table_and_latex(tmp_path):
         return {'miou': 50.0, 'per_class_iou': per}
     store = Store(str(tmp_path / 'runs'))
     tasks = fabricate(store, table, rows, metrics, [0, 1])
-    out = render_table(table, tasks, store, str(tmp_path / 'out'), 'paper', formats=['html', 'latex'])
+    out = render_table(read_results(table, tasks, store, 'paper'), str(tmp_path / 'out'), formats=['html', 'latex'])
     html = open(out['html']).read()
     assert 'Per-class IoU: U-MixFormer vs SegFormer (MiT-B0, ade20k)' in html
     # tree is absent from a U-MixFormer run: not compared; car +10 is the largest gain, wall -2 the loss
@@ -166,3 +167,31 @@ published = { miou = 37.4 }
     proc = subprocess.run([pdflatex, '-interaction=nonstopmode', '-halt-on-error', 'tiny.standalone.tex'],
                           cwd=copy / 'reports' / 'tiny', capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout[-2000:]
+
+
+@pytest.mark.parametrize('dataset', ['ade20k', 'cityscapes'])
+def test_panels_are_drawn_as_seglocalvisualizer_draws_them(dataset):
+    """The report draws a class map without mmseg (no torch on a login node): the same
+    classes and palette as mmseg's dataset class, and the same pixels as its visualizer,
+    labels past the palette (255) included."""
+    import numpy as np
+    import torch
+    from mmengine.structures import PixelData
+    from mmseg.datasets import ADE20KDataset, CityscapesDataset
+    from mmseg.structures import SegDataSample
+    from mmseg.visualization import SegLocalVisualizer
+    from experiments.data.samples import dataset_meta
+    from reports.qualitative import draw
+    meta = (ADE20KDataset if dataset == 'ade20k' else CityscapesDataset).METAINFO
+    classes, palette = dataset_meta(dataset)
+    assert classes == tuple(meta['classes']) and palette == [list(c) for c in meta['palette']]
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (67, 91, 3), dtype=np.uint8)
+    class_map = rng.integers(0, len(classes) + 3, (67, 91)).astype(np.uint8)
+    class_map[0, :5] = 255
+    vis = SegLocalVisualizer.get_instance(f'test-panel-{dataset}', alpha=0.5)
+    vis.set_dataset_meta(classes=classes, palette=palette, dataset_name=dataset)
+    sample = SegDataSample()
+    sample.pred_sem_seg = PixelData(data=torch.from_numpy(class_map.astype(np.int64))[None])
+    vis.add_datasample('panel', image, sample, draw_gt=False, draw_pred=True, show=False, with_labels=False)
+    assert np.array_equal(draw(image, class_map, dataset), vis.get_image())

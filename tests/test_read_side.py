@@ -131,3 +131,17 @@ def test_a_config_reading_the_environment_is_never_cached(tmp_path, monkeypatch)
     monkeypatch.setenv('UMIX_TEST_LR', '0.7')
     assert read_config(str(path)).lr == '0.7'
     assert not glob.glob(os.path.join(cache_dir(), 'configs', '*.json'))
+
+
+def test_a_report_with_figures_loads_no_model_code(tiny_trained, tmp_path):
+    """A trained and tested row: its report draws the training curves, the per-class table
+    and the qualitative figure (the class maps over the images, as mmseg's visualizer draws
+    them) without torch or mmseg."""
+    runs, data = tiny_trained
+    out = tmp_path / 'reports'
+    loaded, rc, stdout = _loaded(['report', 'tiny', '--tables', TINY_TABLES, '--profile', 'tiny', '--runs-dir',
+                                  str(runs), '--data-root', f'ade20k={data}', '--out', str(out)], tmp_path)
+    assert rc == 0, stdout
+    html = (out / 'tiny.html').read_text()
+    assert 'alt="curves-umix-b0"' in html and 'alt="qualitative-ade20k-MiT-B0"' in html, html[-3000:]
+    assert not loaded, f'report imported {sorted(loaded)}'

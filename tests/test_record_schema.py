@@ -8,7 +8,7 @@ import math
 import pytest
 
 from conftest import ROOT, TINY_TABLES
-from analysis.results import verdict_frame
+from analysis.results import read_results
 from experiments.core.metrics import CATALOGUE, numeric_fields, published_metrics
 from experiments.core.stages import stage_names
 from experiments.engine.process.executor import run_task
@@ -74,7 +74,7 @@ def test_nan_and_inf_are_not_values(tmp_path):
         _put(store, task, {'miou': miou})
     complexity = next(t for t in tasks if t.stage == 'complexity')
     _put(store, complexity, {'gflops': math.inf, 'params_m': 6.1, 'params_published_layout_m': 6.1})
-    v = {r['metric']: r for r in verdict_frame(table, tasks, store, 'paper').to_dict('records')
+    v = {r['metric']: r for r in read_results(table, tasks, store, 'paper').verdict_frame().to_dict('records')
          if r['row'] == 'umix-b0'}
     assert v['miou']['n'] == 2 and v['miou']['mean'] == 41.0  # the NaN seed does not count
     assert v['gflops']['verdict'] == 'not measured'  # not "off by +inf %"

@@ -115,10 +115,10 @@ def test_builtin_miou_is_never_drawn_on_the_papers_axes():
     from reports.plots import drawn, efficiency_scatter
     df = pd.DataFrame([dict(dataset='ade20k', method='U-MixFormer', gflops=6.16, gflops_published=6.1, miou=56.24,
                             miou_published=41.2)])
-    paper = drawn(efficiency_scatter(df, 'ade20k', 'paper', comparable=True))
+    paper = drawn(efficiency_scatter(df, 'gflops', 'miou', 'ade20k', 'paper', comparable=True))
     assert {(s['label'], s['y'][0]) for s in paper} == {('U-MixFormer (paper)', 41.2),
                                                        ('U-MixFormer (reproduced, paper)', 56.24)}
-    smoke = drawn(efficiency_scatter(df, 'ade20k', 'smoke', comparable=False))
+    smoke = drawn(efficiency_scatter(df, 'gflops', 'miou', 'ade20k', 'smoke', comparable=False))
     assert [(s['label'], s['y']) for s in smoke] == [('U-MixFormer (paper)', [41.2])]
 
 
@@ -128,6 +128,7 @@ def test_each_page_gets_the_chart_that_fits(tmp_path):
     import base64
     import re
     from reports.plots import drawn
+    from analysis.results import read_results
     from reports.render import render_table
     from test_verdicts import fabricate
     from experiments.registry.tables import get_table
@@ -139,7 +140,7 @@ def test_each_page_gets_the_chart_that_fits(tmp_path):
     store = Store(str(tmp_path / 'runs'))
     tasks = fabricate(store, table, rows, lambda t: {'miou': miou[(t.row.id, t.seed)]} if t.stage == 'test'
                        else {'iters': 1} if t.stage == 'train' else None, [0, 1, 2])
-    out = render_table(table, tasks, store, str(tmp_path / 'out'), 'paper', formats=['html'])
+    out = render_table(read_results(table, tasks, store, 'paper'), str(tmp_path / 'out'), formats=['html'])
     html = open(out['html']).read()
     images = dict(re.findall(r'<img alt="([\w-]+)" src="data:image/png;base64,([^"]+)"', html))
     assert set(images) == {'ablation-miou'}
@@ -156,7 +157,8 @@ def test_latency_chart_shows_measured_times_only():
                             latency_device='cpu', miou=float('nan'), miou_published=37.4)])
     df['row'] = ['umix', 'seg']
     optimized = df.assign(latency_ms=[20.0, 19.0])
-    bars = [s for s in drawn(latency_bars({'official': df, 'optimized': optimized})) if s['label'] == 'bar']
+    bars = [s for s in drawn(latency_bars({'official': df, 'optimized': optimized}, 'latency_ms', 'latency_device'))
+            if s['label'] == 'bar']
     # widths: the measured latencies of both computations, nothing else
     assert sorted(b['x'][1] for b in bars) == [19.0, 20.0, 38.0, 41.5]
 
@@ -166,6 +168,7 @@ def test_latency_page_with_long_device_names_fits_1000_px(tmp_path):
     under the value, once per row, and the page does not scroll sideways."""
     from experiments.registry.tables import get_table
     from experiments.store import Store
+    from analysis.results import read_results
     from reports.render import render_table
     from experiments.registry.profiles import get_profile
     from experiments.store import Record
@@ -180,7 +183,7 @@ def test_latency_page_with_long_device_names_fits_1000_px(tmp_path):
         store.put(Record(key=t.key, stage=t.stage, status='done', config=t.row.config, config_hash=t.config_hash,
                          profile='paper', seed=t.seed, dataset=t.row.dataset, rows=list(t.rows), metrics=m,
                          device='cpu:Intel(R) Xeon(R) Processor (2 cores, 2 threads)', wall_time_s=1.0))
-    out = render_table(table, tasks, store, str(tmp_path / 'out'), 'paper', formats=['html'])
+    out = render_table(read_results(table, tasks, store, 'paper'), str(tmp_path / 'out'), formats=['html'])
     html = open(out['html']).read()
     assert html.count('class="pub device"') == len([t for t in tasks if t.stage == 'latency'])
     probe = tmp_path / 'probe.html'

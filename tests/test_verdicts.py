@@ -8,7 +8,7 @@ import subprocess
 import pandas as pd
 import pytest
 
-from analysis.results import ablation_frame, verdict_frame
+from analysis.results import read_results
 from analysis.verdicts import Stat, bootstrap_interval, judge
 from conftest import require_tool
 from experiments.registry.profiles import get_profile
@@ -84,12 +84,12 @@ def test_ablation_deltas_are_paired_and_checked_against_the_paper(tmp_path):
     tasks = fabricate(store, table, rows, lambda t: {'miou': miou[(t.row.id, t.seed)]} if t.stage == 'test'
                        else {'iters': 1} if t.stage == 'train' else {'gflops': 6.0, 'params_published_layout_m': 6.0,
                                                                       'params_m': 5.0}, [0, 1, 2])
-    ab = ablation_frame(table, tasks, store, 'paper').set_index(['row', 'metric'])
+    ab = read_results(table, tasks, store, 'paper').ablation_frame().set_index(['row', 'metric'])
     par = ab.loc[('parallel', 'miou')]
     assert par['n'] == 3 and par['delta'] == pytest.approx(-0.9, abs=1e-9)
     assert par['ci_low'] <= -0.9 <= par['ci_high'] and par['verdict'] == 'as published'
     assert ab.loc[('parallel-d1', 'miou')]['verdict'].startswith('opposite sign')
-    v = verdict_frame(table, tasks, store, 'paper').set_index(['row', 'metric'])
+    v = read_results(table, tasks, store, 'paper').verdict_frame().set_index(['row', 'metric'])
     ref = v.loc[('umixformer_mit-b0_ade20k', 'miou')]
     assert ref['n'] == 3 and ref['mean'] == pytest.approx(41.1333, abs=1e-3) and ref['verdict'] == 'reproduced'
 
@@ -115,8 +115,8 @@ def report(tmp_path_factory):
         return {'iters': 160000}
     tasks = fabricate(store, table, rows, values, [0, 1, 2])
     out = str(runs / 'reports')
-    written = render_table(table, plan(table.runnable(), None, [0, 1, 2], get_profile('paper'),
-                                       {'ade20k': '/nonexistent/ade'}, store), store, out, 'paper')
+    planned = plan(table.runnable(), None, [0, 1, 2], get_profile('paper'), {'ade20k': '/nonexistent/ade'}, store)
+    written = render_table(read_results(table, planned, store, 'paper'), out)
     card = written.pop('scorecard')
     index = render_index([dict(name='table1', title=table.title, source=table.source, rows=len(table.rows),
                                measured=3, html='table1.html', scorecard=card)], out, 'paper')

@@ -1,9 +1,10 @@
 """What several commands print: the comparison with the paper, the scorecard, a data check."""
 from rich.table import Table as RTable
 
-from analysis.results import EFFECTIVE_PARAMS, read_results
-from analysis.verdicts import Verdict, scorecard
-from experiments.core.metrics import fmt, metric
+from analysis.results import TableResults
+from analysis.verdicts import Verdict, difference
+from experiments.core.metrics import beside, fmt, metric
+from experiments.core.stages import stage_spec
 
 
 def dash(value, digits: int = 2) -> str:
@@ -11,33 +12,32 @@ def dash(value, digits: int = 2) -> str:
     return fmt(value, digits, empty='—')
 
 
-def print_comparison(table, tasks, store, rows, console, profile: str = 'paper') -> None:
+def print_comparison(results: TableResults, rows, console) -> None:
     """The table's cells (``analysis.results``) against the paper, then its scorecard."""
-    results = read_results(table, tasks, store, profile)
-    cells = results.cells(rows)
-    frame = results.frame(rows)
+    table = results.table
+    rows = rows or table.rows
     t = RTable(title=f'{table.title}: reproduced vs published ({table.source})')
     for col in ('row', 'dataset'):
         t.add_column(col)
-    show_effective = 'params_m' in table.metrics
-    if show_effective:  # what this implementation builds, beside the published-layout count
-        t.add_column(EFFECTIVE_PARAMS, justify='right')
-    show_device = bool({'latency_ms', 'fps'} & set(table.metrics))
-    if show_device:  # a timing belongs to the device it ran on
+    shown_beside = beside(table.metrics)
+    for b in shown_beside:  # what this implementation builds, beside the published-layout count
+        t.add_column(b.name, justify='right')
+    # a timing belongs to the device it ran on: the devices of the stages whose metrics are timed
+    timed = list(dict.fromkeys(f'{metric(m).stage}_device' for m in table.metrics if stage_spec(metric(m).stage).timed))
+    for _ in timed:
         t.add_column('timed on', overflow='fold')
     for m in table.metrics:
         t.add_column(m, justify='right')
         t.add_column('paper', justify='right')
         t.add_column(metric(m).diff_label, justify='right')
-    for row, (_, line) in zip(rows or table.rows, frame.iterrows()):
+    for row in rows:
+        line = results.line(row)
         out = [f'{row.method} ({row.encoder})' if row.encoder else row.method, row.dataset]
-        if show_effective:
-            out.append(dash(line.get(EFFECTIVE_PARAMS)))
-        if show_device:
-            out.append(line.get('latency_device') or '—')
+        out += [dash(line.get(b.name)) for b in shown_beside]
+        out += [line.get(device) or '—' for device in timed]
         for m in table.metrics:
-            c = cells[(row.id, m)]
-            diff = dash(line.get(f'{m}_diff', line.get(f'{m}_diff_pct')), 1)
+            c = results.cell(row, m)
+            diff = dash(difference(m, c.value, c.published), 1)
             if c.verdict is Verdict.BUILTIN_DATA:
                 diff = 'built-in data'
             elif c.symbol and c.symbol != '–':
@@ -45,7 +45,7 @@ def print_comparison(table, tasks, store, rows, console, profile: str = 'paper')
             out += [dash(c.value), dash(c.published), diff]
         t.add_row(*out)
     console.print(t)
-    print_scorecard([scorecard(table, results.verdict_frame(), tasks, results.records)], console)
+    print_scorecard([results.scorecard()], console)
 
 
 def print_scorecard(cards, console) -> None:

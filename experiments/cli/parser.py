@@ -105,7 +105,7 @@ def _where_options(add) -> None:
     add(_TABLE_CMDS | {'predict', 'export'}, '--seeds', type=_seeds, default=None, help='comma-separated seeds (default: the rows\')')
     add(_TABLE_CMDS | {'predict', 'export', 'calibrate'}, '--profile', default=PlanOptions.profile, help='paper (default), smoke (built-in data, CPU minutes), '
         'check (every stage of every row runs once, before a cluster run) or tiny (tests)')
-    add({'status'}, '--all', action='store_true',
+    add({'status', 'plan'}, '--all', action='store_true',
         help='one line per task (default: one line per row and stage with its counts by state; also with --rows)')
     add({'status'}, '--paths', action='store_true',
         help='one line per task with its log and record file')

@@ -1,6 +1,6 @@
 """plan: what a run would compute, its records, estimates and (slurm) the scripts."""
 import os
-from typing import Optional, Tuple
+from typing import Dict, Optional, Tuple
 
 from rich.table import Table as RTable
 
@@ -33,24 +33,45 @@ def estimate(task, profile, done: bool, projected: Optional[Projection] = None) 
     return task.row.gpu_hours.get(task.stage, 0.0) * stage_spec(task.stage).processes(task.row.world_size), False
 
 
+def seeds_text(seeds) -> str:
+    """Several tasks' seeds, short: '0-399', '0,2,5', or a dash for none."""
+    seeds = sorted(s for s in seeds if s is not None)
+    if not seeds:
+        return '—'
+    if len(seeds) > 3 and seeds == list(range(seeds[0], seeds[-1] + 1)):
+        return f'{seeds[0]}-{seeds[-1]}'
+    return ','.join(map(str, seeds))
+
+
 def cmd_plan(args, console) -> int:
+    """The tasks a run would compute: one line per stage and row(s), its records, states and
+    estimate (one line per task with ``--all`` or a ``--rows`` selection, or where a stage and
+    row has one task)."""
     table, profile, rows, store, tasks = select_tasks(args)
-    t = RTable(title=f'plan: {table.name}, profile {profile.name}, backend {args.backend}')
-    for col in ('stage', 'row(s)', 'seed', 'record', 'state', 'estimate'):
-        t.add_column(col, overflow='fold')
-    total, measured = 0.0, 0
     unit = 'CPU min' if profile.cpu_minutes else 'GPU h'
     proj = projections(tasks, store, profile, args.calibration or '')
+    groups: Dict[tuple, list] = {}
     for task in tasks:
         rec = store.get(task.key)
         state = rec.status if rec else 'to run'
         est, calibrated = estimate(task, profile, state == 'done', proj.get(task.key))
-        total += est
-        measured += calibrated
-        t.add_row(task.stage, '\n'.join(task.rows), seed_text(task.seed), task.key,
-                  'done (skipped)' if state == 'done' else state,
+        key = (task.key, ) if args.all or args.rows is not None else (task.stage, tuple(task.rows))
+        groups.setdefault(key, []).append((task, 'done (skipped)' if state == 'done' else state, est, calibrated))
+    t = RTable(title=f'plan: {table.name}, profile {profile.name}, backend {args.backend}')
+    for col in ('stage', 'row(s)', 'seed', 'record', 'state', 'estimate'):
+        t.add_column(col, overflow='fold')
+    for group in groups.values():
+        task = group[0][0]
+        counts: Dict[str, int] = {}
+        for _, state, _, _ in group:
+            counts[state] = counts.get(state, 0) + 1
+        est, calibrated = sum(g[2] for g in group), all(g[3] for g in group)
+        t.add_row(task.stage, '\n'.join(task.rows), seeds_text(g[0].seed for g in group) if len(group) > 1 else
+                  seed_text(task.seed), task.key if len(group) == 1 else f'{len(group)} records (--all: each)',
+                  ', '.join(f'{n} {k}' if len(group) > 1 else k for k, n in counts.items()),
                   f'{est:.2f} {unit}' + (' (calibrated)' if calibrated else ''))
     console.print(t)
+    total, measured = sum(g[2] for gs in groups.values() for g in gs), sum(g[3] for gs in groups.values() for g in gs)
     backend = make_backend(args)
     backend.describe(table, tasks, store, console)
     todo = [x for x in tasks if not store.is_done(x.key)]

@@ -2,24 +2,36 @@
 import argparse
 import os
 
+from analysis.results import TableResults, read_results
 from experiments.cli.output import print_scorecard
 from experiments.cli.selection import select_tasks
+from experiments.core.stages import stage_spec
+from experiments.planning.options import option_table
 from experiments.registry.tables import load_registry
 from experiments.store import Store
 from reports.render import FORMATS, render_index, render_table
 
 
+def with_variants(results: TableResults, args) -> TableResults:
+    """The results with the other computations its stages draw beside a report of the
+    default one (``StageSpec.report_variants``, e.g. the optimized latency): each read
+    once, like the table's own."""
+    defaults = {opt.name: opt.default for opt in option_table()}
+    for stage in results.stages():
+        variants = stage_spec(stage).report_variants
+        if any(getattr(args, k, defaults[k]) != defaults[k] for change in variants.values() for k in change):
+            continue  # a report of another computation than the default: that one alone
+        for label, change in variants.items():
+            other = select_tasks(argparse.Namespace(**{**vars(args), **change}), profile_rows=False)
+            results.variants[label] = read_results(other.table, other.tasks, other.store, other.profile.name)
+    return results
+
+
 def report_one(args, out_dir: str, formats, console) -> dict:
     """Writes one table's reports; returns its entry of the index."""
     table, profile, rows, store, tasks = select_tasks(args, profile_rows=False)
-    variants = {}
-    if 'latency_ms' in table.metrics and not args.optimize:  # the optimized and deployed computations beside it
-        for label, change in (('optimized (--optimize)', dict(optimize=True)),
-                              ('ONNX Runtime (--latency-protocol onnxruntime)', dict(latency_protocol='onnxruntime'))):
-            if args.latency_protocol != change.get('latency_protocol', ''):
-                other = argparse.Namespace(**{**vars(args), **change})
-                variants[label] = select_tasks(other, profile_rows=False).tasks
-    written = render_table(table, tasks, store, out_dir, profile.name, formats, args.layout, variants)
+    results = with_variants(read_results(table, tasks, store, profile.name), args)
+    written = render_table(results, out_dir, formats, args.layout)
     card, measured = written.pop('scorecard'), written.pop('measured')
     for fmt_name, path in written.items():
         console.print(f'{table.name}: {fmt_name:17s} {path}')

@@ -2,6 +2,7 @@
 import argparse
 import os
 
+from analysis.results import read_results
 from experiments.cli.output import print_comparison
 from experiments.cli.parser import command_line
 from experiments.cli.selection import make_backend, select_tasks
@@ -32,7 +33,7 @@ def cmd_run(args, console) -> int:
             console.print(f'[yellow]note:[/] {check_.dataset} at {check_.root}: {line}', highlight=False)
     check_weights(todo, args, store)  # so do missing or corrupt pretrained weights
     return backend.run(table, tasks, store, console,
-                       lambda: print_comparison(table, tasks, store, rows, console, profile.name))
+                       lambda: print_comparison(read_results(table, tasks, store, profile.name), rows, console))
 
 
 def cmd_evaluate(args, console) -> int:

@@ -25,10 +25,18 @@ TRAINING_DRAWS = 'per-sample-seed(seed,stream-position)/v1'
 LATENCY_PROTOCOL_TAGS = {'mmseg-benchmark': 'bench', 'single-image': 'single', 'onnxruntime': 'ort'}
 
 
+def content_text(obj: Any) -> str:
+    """An object's canonical JSON: what ``content_hash`` hashes."""
+    return json.dumps(obj, sort_keys=True, default=str)
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
 def content_hash(obj: Any) -> str:
     """sha1 of an object's canonical JSON (what a key's hash part is made of)."""
-    text = json.dumps(obj, sort_keys=True, default=str)
-    return hashlib.sha1(text.encode()).hexdigest()
+    return text_hash(content_text(obj))
 
 
 def run_key(stage: str, config: str, config_hash: str, profile: str, seed: Optional[int]) -> str:

@@ -31,6 +31,8 @@ class Metric:
     digits: int = 2
     summary: str = ''  # the console's one-line result, e.g. 'mIoU {}'
     in_status: Optional[bool] = None  # shown by `status` for a done record (None: if published)
+    beside: str = ''  # a metric never published, shown beside this published one where a table lists it
+    description: str = ''  # what it is, where its label does not say (a column's tooltip)
 
     @property
     def published(self) -> bool:
@@ -55,7 +57,8 @@ CATALOGUE: Dict[str, Metric] = {m.name: m for m in (
     Metric('params_m', 'complexity', 'params_published_layout_m', 'M', 'Params (M)', False, 1.0, 2.0),
     # what this implementation builds (the official head keeps unused modules: 6.14 M published
     # for U-MixFormer-B0, 5.04 M built): its own name, params_m is the paper's count everywhere
-    Metric('params_effective_m', 'complexity', 'params_m', 'M', 'Params eff. (M)', False, in_status=True),
+    Metric('params_effective_m', 'complexity', 'params_m', 'M', 'Params eff. (M)', False, in_status=True,
+           beside='params_m', description='parameters this implementation builds'),
     Metric('params_published_layout_m', 'complexity', 'params_published_layout_m', 'M', 'Params (M)', False, 1.0,
            2.0, in_status=False),  # params_m under its field's name
     Metric('gflops', 'complexity', 'gflops', 'GFLOPs', 'GFLOPs', False, 1.0, 2.0, summary='{} GFLOPs'),
@@ -95,6 +98,11 @@ def published_metrics() -> tuple:
 def numeric_fields() -> frozenset:
     """The record fields a record's metrics must hold numbers in (else the record is damaged)."""
     return frozenset(CATALOGUE) | {m.field for m in CATALOGUE.values()}
+
+
+def beside(metrics) -> tuple:
+    """The never-published metrics shown beside these (a table's), in catalogue order."""
+    return tuple(m for m in CATALOGUE.values() if m.beside and m.beside in metrics)
 
 
 def metric(name: str) -> Metric:

@@ -16,6 +16,16 @@ Options = Mapping[str, Any]
 
 
 @dataclass(frozen=True)
+class Figure:
+    """What a stage adds to a table's report: ``draw`` is ``'module:function'`` of
+    ``f(results, stage, **options) -> reports.contribution.Contribution`` (figures, their
+    LaTeX copies, small tables), imported when a report is made; ``options``: the names it
+    draws (e.g. which metric), so that the drawing code names none."""
+    draw: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class StageSpec:
     """One stage.
 
@@ -27,7 +37,7 @@ class StageSpec:
         seeded: Its result depends on the trained weights: one record per seed (``-sN``).
         model_only: It measures the model itself, independently of profile, data and seed
             (its key holds the model, the measuring input and ``key_facts``).
-        config: Which resolved config its task carries: 'train' (the training's) or 'eval'
+        config: Which resolved config its task carries: 'training' (the training's) or 'evaluation'
             (with the row's evaluation pipeline; also a model-only stage's test loader).
         key_facts: A model-only stage's further hash content: f(options, data identity).
         key_suffix: A model-only stage's readable key suffix: f(options) ('' for none).
@@ -44,13 +54,18 @@ class StageSpec:
             every other stage is one process.
         resumable: It saves checkpoints and resumes from them: a requeued SLURM job goes on
             (its ``--time`` may be a segment of the whole).
+        timed: Its values belong to the device they ran on: reports name it beside them
+            (the frame's ``<stage>_device`` column, the console's 'timed on').
+        figures: What it adds to a table's report (``Figure``), in order.
+        report_variants: Other settings of its options drawn beside a report of the default
+            computation: label -> {option name: value} (e.g. the optimized computation).
     """
     name: str
     compute: str = ''
     needs: Optional[str] = None
     seeded: bool = False
     model_only: bool = False
-    config: str = 'eval'
+    config: str = 'evaluation'
     key_facts: Optional[Callable[[Options, str], Dict[str, Any]]] = None
     key_suffix: Optional[Callable[[Options], str]] = None
     reads_data: Optional[Callable[[Options], bool]] = None
@@ -62,6 +77,9 @@ class StageSpec:
     evaluates: bool = False
     multi_process: bool = False
     resumable: bool = False
+    timed: bool = False
+    figures: Tuple[Figure, ...] = ()
+    report_variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def processes(self, world_size: int) -> int:
         """How many processes a task of it runs as, for a row of ``world_size``."""
@@ -93,8 +111,8 @@ def register_stage(spec: StageSpec) -> StageSpec:
         raise ValueError(f'stage {spec.name!r} needs {spec.needs!r}, which is not registered (register it first)')
     if spec.compute.count(':') != 1 or not all(spec.compute.split(':')):
         raise ValueError(f'stage {spec.name!r}: give its computation as compute=\'module:function\', got {spec.compute!r}')
-    if spec.config not in ('train', 'eval'):
-        raise ValueError(f'stage {spec.name!r}: config must be train or eval, got {spec.config!r}')
+    if spec.config not in ('training', 'evaluation'):
+        raise ValueError(f'stage {spec.name!r}: config must be training or evaluation, got {spec.config!r}')
     _SPECS[spec.name] = spec
     return spec
 
@@ -113,28 +131,36 @@ def stage_specs() -> Tuple[StageSpec, ...]:
 
 
 _COMPUTE = 'experiments.engine.compute.stages:'
+_FIGURES = 'reports.figures:'
 # the paper's stages (their minutes: one row on a 2-core CPU with the built-in data)
 register_stage(StageSpec(
-    'train', compute=_COMPUTE + 'run_train', seeded=True, config='train', gpu_hours=24.0, projected='training',
-    multi_process=True, resumable=True, minutes={'smoke': 1.5, 'tiny': 0.3, 'check': 0.1}))
+    'train', compute=_COMPUTE + 'run_train', seeded=True, config='training', gpu_hours=24.0, projected='training',
+    multi_process=True, resumable=True, minutes={'smoke': 1.5, 'tiny': 0.3, 'check': 0.1},
+    figures=(Figure(_FIGURES + 'training_curves'), )))
 register_stage(StageSpec(
     'test', compute=_COMPUTE + 'run_test', needs='train', seeded=True, gpu_hours=0.3, projected='images',
-    evaluates=True, minutes={'smoke': 0.1, 'tiny': 0.1, 'check': 0.1}))
+    evaluates=True, minutes={'smoke': 0.1, 'tiny': 0.1, 'check': 0.1},
+    figures=(Figure(_FIGURES + 'per_class'), Figure('reports.qualitative:figures'))))
 register_stage(StageSpec(
     'complexity', compute=_COMPUTE + 'run_complexity', model_only=True, gpu_hours=0.02,
     minutes={'smoke': 0.3, 'tiny': 0.3, 'check': 0.1},
-    key_facts=lambda options, identity: {'counter': COMPLEXITY_COUNTER}))
+    key_facts=lambda options, identity: {'counter': COMPLEXITY_COUNTER},
+    figures=(Figure(_FIGURES + 'efficiency', {'x': 'gflops', 'y': 'miou'}), )))  # the paper's Figure 1
 register_stage(StageSpec(
     'latency', compute=_COMPUTE + 'run_latency', model_only=True, gpu_hours=0.05,
     minutes={'smoke': 0.5, 'tiny': 0.3, 'check': 0.3},
-    exclusive=True,  # a timing must not share its node
+    exclusive=True, timed=True,  # a timing must not share its node
     # a timing depends on its settings, not on the planning machine's device (a login node
     # plans what a GPU node times); mmseg's benchmark times the validation images
     key_facts=lambda options, identity: {
         'options': dict(options), 'latency_key': LATENCY_KEY_VERSION,
         'data': identity if options['protocol'] == 'mmseg-benchmark' else ''},
     key_suffix=latency_suffix,
-    reads_data=lambda options: options['protocol'] == 'mmseg-benchmark'))
+    reads_data=lambda options: options['protocol'] == 'mmseg-benchmark',
+    figures=(Figure(_FIGURES + 'latency', {'metric': 'latency_ms'}), ),
+    report_variants={'optimized (--optimize)': {'optimize': True},
+                     'ONNX Runtime (--latency-protocol onnxruntime)': {'latency_protocol': 'onnxruntime'}}))
 register_stage(StageSpec(
     'robustness', compute=_COMPUTE + 'run_robustness', needs='train', seeded=True, gpu_hours=6.0,
-    projected='corrupted-images', evaluates=True, minutes={'smoke': 2.0, 'tiny': 0.5, 'check': 0.5}))
+    projected='corrupted-images', evaluates=True, minutes={'smoke': 2.0, 'tiny': 0.5, 'check': 0.5},
+    figures=(Figure(_FIGURES + 'corruptions'), Figure('reports.qualitative:robustness_figure'))))

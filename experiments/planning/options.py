@@ -8,7 +8,7 @@ stage, under their recorded names, in its record's settings), its key's readable
 and the commands that reproduce a task (``experiments.planning.commands``). Adding an
 option is ``register_option(Option(...))`` in one module; the stage that reads it finds
 it in ``task.options``."""
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, FrozenSet, Mapping, Optional, Tuple
 
 from experiments.core.device import DEVICE_NAME
@@ -212,10 +212,6 @@ class PlanOptions:
 
     def __post_init__(self) -> None:
         check_settings(self.settings)
-
-    def but(self, **changes) -> 'PlanOptions':
-        """A copy with some fields changed (e.g. ``stages=None`` for every stage)."""
-        return replace(self, **changes)
 
 
 LATENCY = ('latency', )

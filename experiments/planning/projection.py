@@ -46,13 +46,20 @@ def test_hw(task) -> Tuple[int, int]:
     return (max(1, round(h * crop_h / base_h)), max(1, round(w * crop_h / base_h)))
 
 
-def signature(task) -> str:
-    """What a calibration of this task's model depends on (see the module doc)."""
+def signature(task, made: Optional[Dict[tuple, str]] = None) -> str:
+    """What a calibration of this task's model depends on (see the module doc). ``made``: the
+    signatures already made in this call, by the model dict's identity and the other facts
+    (the tasks of one row's seeds share that dict: one hash for them all)."""
     cfg = task.cfg
-    return content_hash({'model': _without_weights(cfg.to_dict()['model']),
-                         'batch': cfg.train_dataloader.batch_size, 'crop': config_crop(cfg), 'test_hw': test_hw(task),
-                         'optim_wrapper': cfg.optim_wrapper.get('type', 'OptimWrapper'),
-                         'compile': cfg.get('train_compile', ''), 'version': CALIBRATION_VERSION})[:16]
+    facts = dict(batch=cfg.train_dataloader.batch_size, crop=config_crop(cfg), test_hw=test_hw(task),
+                 optim_wrapper=cfg.optim_wrapper.get('type', 'OptimWrapper'), compile=cfg.get('train_compile', ''))
+    key = (id(cfg.model), ) + tuple(facts.values())
+    if made is not None and key in made:
+        return made[key]
+    sig = content_hash({'model': _without_weights(cfg.model.to_dict()), **facts, 'version': CALIBRATION_VERSION})[:16]
+    if made is not None:
+        made[key] = sig
+    return sig
 
 
 def val_images(task, store: Store) -> int:
@@ -94,13 +101,14 @@ class Projection:
         return self.seconds is not None
 
 
-def project(task, store: Store, profile: Profile, device: str = '') -> Optional[Projection]:
+def project(task, store: Store, profile: Profile, device: str = '',
+            made: Optional[Dict[tuple, str]] = None) -> Optional[Projection]:
     """The task's projected seconds on ``device`` (default: the profile's) from the store's
     calibrations, or None for a stage that is not projected."""
     if not stage_spec(task.stage).projected:
         return None
     want = device or profile.device
-    sig = signature(task)
+    sig = signature(task, made)
     cal = Calibrations(store.root).find(sig, want)
     if cal is None:
         return Projection(None, want, sig)
@@ -111,9 +119,9 @@ def project(task, store: Store, profile: Profile, device: str = '') -> Optional[
 
 def projections(tasks, store: Store, profile: Profile, device: str = '') -> Dict[str, Projection]:
     """Key -> projection of each projected task."""
-    out = {}
+    out, made = {}, {}
     for task in tasks:
-        p = project(task, store, profile, device)
+        p = project(task, store, profile, device, made)
         if p is not None:
             out[task.key] = p
     return out

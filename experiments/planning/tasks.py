@@ -4,6 +4,8 @@
 number depends on (the resolved config with the data root replaced by the dataset's
 identity, or, for the model-only stages, the model, the measuring input and how it is
 counted or timed). Tasks with the same key are one task that several rows share."""
+import copy
+import json
 import os
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
@@ -12,7 +14,8 @@ from mmengine.config import Config
 
 from experiments.core.errors import UsageError
 from experiments.core.files import sha256_of
-from experiments.core.keys import KEY_VERSION, TRAINING_DRAWS, content_hash, run_key, world_suffix
+from experiments.core.keys import (KEY_VERSION, TRAINING_DRAWS, content_hash, content_text, run_key, text_hash,
+                                   world_suffix)
 from experiments.core.stages import stage_names, stage_spec
 from experiments.data.datasets import builtin_identity, dataset_identity, resolve_root_path, synthetic_params
 from experiments.data.pipelines import apply_pipeline
@@ -29,9 +32,10 @@ from umixformer_config.input_size import measuring_hw
 __all__ = ['ReleasedWeights', 'Task', 'plan', 'run_hash', 'start_weights']
 
 
-def run_hash(cfg: Config, identity: str) -> str:
-    """Hash of a resolved run config, with the data root replaced by the dataset's
-    identity (name + file fingerprint) so that moving the data keeps the key."""
+def run_text(cfg: Config, identity: str) -> str:
+    """The canonical text of a resolved run config that its hash is made of, with the data
+    root replaced by the dataset's identity (name + file fingerprint) so that moving the
+    data keeps the key."""
     d = {k: v for k, v in cfg.to_dict().items() if k != 'work_dir'}
     for holder, key in checkpoint_refs(d):  # the weights folder may move too (configs alias dicts)
         holder[key] = os.path.basename(str(holder[key]))
@@ -40,7 +44,12 @@ def run_hash(cfg: Config, identity: str) -> str:
     for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         if isinstance(d.get(loader), dict) and isinstance(d[loader].get('dataset'), dict):
             d[loader]['dataset']['data_root'] = identity
-    return content_hash({'config': d, 'key_version': KEY_VERSION, 'draws': TRAINING_DRAWS})
+    return content_text({'config': d, 'key_version': KEY_VERSION, 'draws': TRAINING_DRAWS})
+
+
+def run_hash(cfg: Config, identity: str) -> str:
+    """Hash of a resolved run config (``run_text``)."""
+    return text_hash(run_text(cfg, identity))
 
 
 @dataclass(frozen=True)
@@ -111,6 +120,54 @@ def start_weights(row: Row, cfg: Config) -> Dict[str, str]:
     return dict(load_from=path, load_from_sha256=sha256_of(path))
 
 
+# a seed no config holds: a row's config is resolved once with it, and each seed is put in its
+# place, in the config and in the hashed text (8,811 tasks of 400 seeds planned in seconds)
+_SEED = '@@umix-planning-seed@@'
+
+
+class _SeededConfigs:
+    """A row's resolved training and evaluation configs and their hashes, per seed. Resolved
+    once (profile, data root, weights folder, config options, start weights) where the seed
+    is only ``randomness.seed`` and appears once in the hashed text; else per seed."""
+
+    def __init__(self, row: Row, base: Config, req: _Request, root: str, is_builtin: bool, identity: str,
+                 start: Mapping[str, str]) -> None:
+        self.row, self.base, self.req, self.root, self.is_builtin = row, base, req, root, is_builtin
+        self.identity, self.start = identity, start
+        self.template = self._resolve(_SEED)
+        self.texts = {kind: run_text(cfg, identity) for kind, cfg in zip(('training', 'evaluation'), self.template)}
+        self.quoted = json.dumps(_SEED)
+        self.once = (self.template[0].get('randomness') == {'seed': _SEED}
+                     and all(t.count(self.quoted) == 1 for t in self.texts.values()))
+
+    def _resolve(self, seed) -> Tuple[Config, Config]:
+        req = self.req
+        train_cfg = apply_profile(self.base, req.profile, self.row.dataset, self.root, seed, builtin=self.is_builtin)
+        if req.profile.pretrained:  # read the encoder weights from the weights folder only
+            localise(train_cfg, req.weights_dir or default_weights_dir(req.store.root))
+        for opt in option_table():  # e.g. the training compiles (umixformer.optimize.compile_for_training)
+            if opt.in_key == 'config' and req.settings.get(opt.name, opt.default) != opt.default:
+                train_cfg[opt.config_key] = req.settings[opt.name]
+        for name, value in self.start.items():
+            train_cfg[name] = value
+        return train_cfg, apply_pipeline(train_cfg, self.row.pipeline)
+
+    def __call__(self, seed: int) -> Tuple[Config, Config, Dict[str, str]]:
+        """(training config, evaluation config, config kind -> hash) of ``seed``."""
+        if not self.once:
+            train_cfg, eval_cfg = self._resolve(seed)
+            return train_cfg, eval_cfg, {'training': run_hash(train_cfg, self.identity),
+                                         'evaluation': run_hash(eval_cfg, self.identity)}
+        train_t, eval_t = self.template
+        train_cfg = copy.copy(train_t)  # the rest is shared: the job side copies a task's config whole
+        train_cfg.randomness = dict(seed=seed)
+        eval_cfg = train_cfg if eval_t is train_t else copy.copy(eval_t)
+        if eval_cfg is not train_cfg:
+            eval_cfg.randomness = dict(seed=seed)
+        hashes = {kind: text_hash(text.replace(self.quoted, json.dumps(seed))) for kind, text in self.texts.items()}
+        return train_cfg, eval_cfg, hashes
+
+
 def _row_tasks(row: Row, stages: List[str], seeds: Sequence[int], req: _Request) -> List[Task]:
     """The tasks of one row (before deduplication across rows)."""
     builtin = req.store.data_dir() if req.profile.builtin_data else None
@@ -129,19 +186,15 @@ def _row_tasks(row: Row, stages: List[str], seeds: Sequence[int], req: _Request)
     measured = {s: _measure_hash(s, model, hw, identity, req) for s in stages if stage_spec(s).model_only}
     # what the training starts from: in every key that reads the training
     start = start_weights(row, base) if any(not stage_spec(s).model_only for s in stages) else {}
+    seeded = _SeededConfigs(row, base, req, root, is_builtin, identity, start)
+    ordered = [s for s in stage_names() if s in stages]
+    options = {s: req.options(s) for s in ordered}
+    runtime = {s: stage_options(s, req.settings, runtime=True) for s in ordered}
+    suffixes = {s: key_suffixes(s, req.settings) for s in ordered}
     out = []
-    for seed in seeds:
-        train_cfg = apply_profile(base, req.profile, row.dataset, root, seed, builtin=is_builtin)
-        if req.profile.pretrained:  # read the encoder weights from the weights folder only
-            localise(train_cfg, req.weights_dir or default_weights_dir(req.store.root))
-        for opt in option_table():  # e.g. the training compiles (umixformer.optimize.compile_for_training)
-            if opt.in_key == 'config' and req.settings.get(opt.name, opt.default) != opt.default:
-                train_cfg[opt.config_key] = req.settings[opt.name]
-        for name, value in start.items():
-            train_cfg[name] = value
-        hashes = {'train': run_hash(train_cfg, identity)}
-        eval_cfg = apply_pipeline(train_cfg, row.pipeline)
-        hashes['eval'] = run_hash(eval_cfg, identity)
+    # a row of model-only stages has one task per stage, whatever the seeds (the first seed's)
+    for seed in seeds if any(stage_spec(s).seeded for s in ordered) else seeds[:1]:
+        train_cfg, eval_cfg, hashes = seeded(seed)
 
         def trained_hash(stage: str) -> str:
             return _with_options(hashes[stage_spec(stage).config], stage, req)
@@ -150,23 +203,23 @@ def _row_tasks(row: Row, stages: List[str], seeds: Sequence[int], req: _Request)
             """The key of a stage that reads the training: per profile and seed, its processes, its options."""
             spec = stage_spec(stage)
             return (run_key(stage, row.config, trained_hash(stage), req.profile.name, seed if spec.seeded else None)
-                    + world_suffix(row.world_size) + key_suffixes(stage, req.settings))
-        for stage in (s for s in stage_names() if s in stages):
-            spec, options = stage_spec(stage), req.options(stage)
+                    + world_suffix(row.world_size) + suffixes[stage])
+        for stage in ordered:
+            spec = stage_spec(stage)
             if spec.model_only:
                 chash = measured[stage]
                 # readable: e.g. a timing belongs to its settings (and declared device)
                 key = run_key(stage, row.config, chash, 'model', None) + (
-                    spec.key_suffix(options) if spec.key_suffix else '') + key_suffixes(stage, req.settings)
+                    spec.key_suffix(options[stage]) if spec.key_suffix else '') + suffixes[stage]
             else:
                 chash, key = trained_hash(stage), trained_key(stage)
             out.append(Task(
                 stage=stage, row=row, seed=seed if spec.seeded else None, key=key, config_hash=chash,
-                cfg=train_cfg if spec.config == 'train' else eval_cfg, base_cfg=base,  # latency: the test loader
-                data_root=root if spec.reads_dataset(options) else None,
+                cfg=train_cfg if spec.config == 'training' else eval_cfg, base_cfg=base,  # latency: the test loader
+                data_root=root if spec.reads_dataset(options[stage]) else None,
                 profile=req.profile.name, rows=[f'{row.table}/{row.id}'],
-                needs=trained_key(spec.needs) if spec.needs else None, input_hw=hw, options=options,
-                runtime=stage_options(stage, req.settings, runtime=True)))
+                needs=trained_key(spec.needs) if spec.needs else None, input_hw=hw, options=options[stage],
+                runtime=runtime[stage]))
     return out
 
 

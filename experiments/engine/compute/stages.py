@@ -11,7 +11,8 @@ from experiments.core.errors import StageError
 from experiments.data.cityscapes_c import CLEAN, generate, root_for, val_images
 from experiments.data.corruptions import CORRUPTIONS, SEVERITIES, aggregate
 from experiments.data.samples import FOLDER, PICTURE_SEVERITY, choose
-from experiments.engine.plugins import corruption, hooks, qualitative  # noqa: F401  (registers what the stages name)
+from experiments.engine.plugins import hooks, qualitative  # noqa: F401  (registers the hooks the stages name)
+from experiments.engine.plugins.corruption import CityscapesCCorruption  # noqa: F401  (the on-the-fly pipeline's)
 from experiments.engine.plugins.allocator import collector_frozen, heap_kept
 from experiments.engine.plugins.checkpoints import ATOMIC_BACKEND, start_weights_used
 from experiments.engine.process.distributed import current_placement, describe

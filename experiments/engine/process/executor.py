@@ -1,5 +1,7 @@
 """Runs one task and records its result (shared by every backend)."""
 import contextlib
+import copy
+import dataclasses
 import os
 import sys
 import time
@@ -36,7 +38,7 @@ def task_settings(task: Task) -> Dict[str, object]:
         out.update(task.released.settings())
     if stage_spec(task.stage).evaluates:
         out['pipeline'] = task.row.pipeline
-    if stage_spec(task.stage).config == 'train':
+    if stage_spec(task.stage).config == 'training':
         out['world_size'] = task.row.world_size
         out['global_batch'] = task.row.world_size * int(task.cfg.train_dataloader.batch_size)
     return out
@@ -128,7 +130,9 @@ def _compute(task: Task, store: Store, command: str, put) -> Record:
     quiet = not task.runtime.get('verbose') and not os.environ.get('UMIX_TASK_LOG')
     try:
         with capture_output(log) if quiet else contextlib.nullcontext():
-            metrics, artifacts, resumed = stage_runner(task.stage)(task, store)
+            # its own copy of the config: planning shares a row's config between its seeds' tasks
+            own = dataclasses.replace(task, cfg=copy.deepcopy(task.cfg))
+            metrics, artifacts, resumed = stage_runner(task.stage)(own, store)
         record.status, record.metrics, record.artifacts, record.resumed_from = DONE, metrics, artifacts, resumed
     except (KeyboardInterrupt, Preempted) as err:
         if isinstance(err, KeyboardInterrupt):
