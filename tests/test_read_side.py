@@ -125,10 +125,10 @@ def test_a_changed_base_is_parsed_again_and_a_damaged_entry_too(tmp_path, monkey
 def test_a_config_reading_the_environment_is_never_cached(tmp_path, monkeypatch):
     monkeypatch.setenv('XDG_CACHE_HOME', str(tmp_path / 'cache'))
     path = tmp_path / 'env.py'
-    path.write_text("lr = '{{$UMIX_TEST_LR:0.1}}'\n")
-    monkeypatch.setenv('UMIX_TEST_LR', '0.5')
+    path.write_text("lr = '{{$READ_SIDE_TEST_LR:0.1}}'\n")
+    monkeypatch.setenv('READ_SIDE_TEST_LR', '0.5')
     assert read_config(str(path)).lr == '0.5'
-    monkeypatch.setenv('UMIX_TEST_LR', '0.7')
+    monkeypatch.setenv('READ_SIDE_TEST_LR', '0.7')
     assert read_config(str(path)).lr == '0.7'
     assert not glob.glob(os.path.join(cache_dir(), 'configs', '*.json'))
 

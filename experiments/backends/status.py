@@ -112,14 +112,19 @@ def summary_state(group: Sequence[TaskStatus]) -> str:
     return text
 
 
+def stopped(s: TaskStatus) -> bool:
+    """Whether it ended without a result (failed, interrupted, preempted)."""
+    return s.kind not in ('done', 'running', 'missing')
+
+
 def summary_result(group: Sequence[TaskStatus]) -> str:
     """Several tasks' results in one line: the mean of the done ones' metrics, the first
-    error of the failed ones (one task: its own result)."""
+    error of those that stopped (one task: its own result). Their logs are listed apart."""
     if len(group) == 1:
         return group[0].result
     done = [s.record for s in group if s.kind == 'done']
     parts = [f'{_shown(done)} (mean of {len(done)})'] if done and _shown(done) else []
-    failed = [s for s in group if s.kind not in ('done', 'running', 'missing') and s.result]
-    if failed:
-        parts.append(f'{failed[0].kind}: {failed[0].result}' + (f' (log {failed[0].log})' if failed[0].log else ''))
+    ended = [s for s in group if stopped(s) and s.result]
+    if ended:
+        parts.append(f'{len(ended)} stopped, the first {ended[0].kind}: {ended[0].result}')
     return '; '.join(parts)

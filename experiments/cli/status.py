@@ -5,7 +5,7 @@ from typing import Dict, List
 
 from rich.table import Table as RTable
 
-from experiments.backends.status import TaskStatus, summary_result, summary_state, task_statuses
+from experiments.backends.status import TaskStatus, stopped, summary_result, summary_state, task_statuses
 from experiments.cli.parser import command_line
 from experiments.cli.plan import seed_text
 from experiments.cli.selection import select_tasks
@@ -31,7 +31,13 @@ def cmd_status(args, console) -> int:
                                   ' (--all: one line per task)')
     console.print(f'{len(tasks)} tasks: ' + ', '.join(f'{n} {k}' for k, n in sorted(counts.items())) + more,
                   highlight=False)
-    for s in statuses:  # below the table, unwrapped, so that they can be copied
+    logs = [s for s in statuses if s.log and stopped(s)] if not detailed else []
+    for s in logs[:LOGS_SHOWN]:  # below the table, unwrapped, so that they can be copied
+        console.print(f'{s.kind}: {s.task.rows[0]} {s.task.stage}{seed_label(s.task.seed)}, log {s.log}',
+                      highlight=False, soft_wrap=True)
+    if len(logs) > LOGS_SHOWN:
+        console.print(f'... and {len(logs) - LOGS_SHOWN} more stopped task(s): --all lists each with its log')
+    for s in statuses:
         if s.hint:
             console.print(s.hint, highlight=False, soft_wrap=True)
     for path, dest, why in store.moved:
@@ -40,6 +46,13 @@ def cmd_status(args, console) -> int:
     if damaged:
         console.print(f'{len(damaged)} damaged record file(s) kept under {os.path.join(store.root, "records", "damaged")}')
     return 0
+
+
+LOGS_SHOWN = 10  # logs of stopped tasks listed below the summary
+
+
+def seed_label(seed) -> str:
+    return '' if seed is None else f' seed {seed}'
 
 
 def _row_name(ref: str, table: str) -> str:
@@ -57,9 +70,7 @@ def _tasks_table(title: str, statuses: List[TaskStatus], store, paths: bool, tab
     if paths:
         t.add_column('log / record', overflow='fold')
     for s in statuses:
-        result = s.result
-        if s.log and not paths and s.kind not in ('done', 'running', 'missing'):
-            result += f' (log {s.log})'  # where to look, for what went wrong
+        result = s.result + (f' (log {s.log})' if s.log and not paths and stopped(s) else '')  # where to look
         task = s.task
         names = [_row_name(r, table) for r in task.rows]
         shown = '\n'.join(names) if paths else names[0] + (f' (+{len(names) - 1})' if len(names) > 1 else '')
