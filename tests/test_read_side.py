@@ -4,8 +4,10 @@ login node, where importing torch from a network file system takes tens of secon
 with a plugin that adds a stage; and the configs they read come from a cache that gives
 exactly what mmengine parses (content, tuples, shared objects), renewed when a base changes."""
 import glob
+import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -145,3 +147,47 @@ def test_a_report_with_figures_loads_no_model_code(tiny_trained, tmp_path):
     html = (out / 'tiny.html').read_text()
     assert 'alt="curves-umix-b0"' in html and 'alt="qualitative-ade20k-MiT-B0"' in html, html[-3000:]
     assert not loaded, f'report imported {sorted(loaded)}'
+
+
+def _screen(argv, width=80):
+    """What a command prints in a terminal of ``width`` columns (and its exit status)."""
+    from rich.console import Console
+
+    from experiments.cli import handler
+    from experiments.cli.parser import parse_args
+    out = io.StringIO()
+    rc = handler(argv[0])(parse_args(argv), Console(file=out, width=width))
+    return rc, out.getvalue()
+
+
+def test_status_fits_an_80_column_terminal(tmp_path):
+    """Row ids whole, results broken between values, never inside one, no empty job column,
+    no table name before every row (the title says it)."""
+    from experiments.registry.tables import get_table
+    from experiments.store import Store
+    from test_verdicts import fabricate
+    table = get_table('table1')
+    rows = [table.row(r) for r in ('umixformer_mit-b0_ade20k', 'segformer_mit-b0_cityscapes')]
+    fabricate(Store(str(tmp_path)), table, rows, lambda t: {'gflops': 6.16, 'params_published_layout_m': 6.14,
+                                                            'params_m': 5.04} if t.stage == 'complexity' else None, [0])
+    for extra in ([], ['--all']):
+        rc, text = _screen(['status', 'table1', '--runs-dir', str(tmp_path), '--stages', 'complexity'] + extra)
+        assert rc == 0 and max(len(line) for line in text.splitlines()) <= 80, text
+        lines = text.splitlines()
+        for row in rows:
+            assert any(row.id in line for line in lines), (row.id, text)
+        assert 'table1/' not in text and '┃ job' not in text
+        shown = re.findall(r'(params_effective_m|params_m|gflops)=([\d.]+)', text)
+        assert sorted(v for k, v in shown) == ['5.04', '5.04', '6.14', '6.14', '6.16', '6.16'], text
+
+
+def test_status_and_plan_of_thousands_of_tasks_fit_a_screen(tmp_path):
+    """Table 2 with 400 seeds (8,811 tasks): one line per row and stage, its seeds and counts."""
+    seeds = ','.join(map(str, range(400)))
+    common = ['table2', '--profile', 'paper', '--seeds', seeds, '--runs-dir', str(tmp_path)]
+    rc, status = _screen(['status'] + common, width=120)
+    assert rc == 0 and '8811 tasks: 8811 missing' in status and len(status.splitlines()) < 60, status
+    assert re.search(r'^umixformer_mit-b5_ade20k +train +400 missing', status, re.M), status
+    rc, planned = _screen(['plan'] + common, width=160)
+    assert rc == 0 and '8811 tasks, 8811 to run' in planned and len(planned.splitlines()) < 80, planned
+    assert re.search(r'│ train +│ table2/umixformer_mit-b5_ade20k +│ 0-399 +│ 400 records', planned), planned

@@ -118,7 +118,7 @@ def test_status_is_one_line_per_task_and_paths_on_request(tiny_trained, capsys):
     capsys.readouterr()
     assert main(['status'] + args) == 0
     out = capsys.readouterr().out
-    rows = [line for line in out.splitlines() if line.startswith('│')]
+    rows = [line for line in out.splitlines() if line.startswith('umix-b0 ')]
     assert len(rows) == 3 and '3 tasks: 2 done, 1 missing (--paths' in out and 'records/' not in out
     assert main(['status', '--paths'] + args) == 0
     out = ' '.join(capsys.readouterr().out.split())

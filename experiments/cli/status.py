@@ -60,13 +60,19 @@ def _row_name(ref: str, table: str) -> str:
     return ref[len(table) + 1:] if ref.startswith(table + '/') else ref
 
 
+def _table(title: str) -> RTable:
+    """A table that fits an 80-column terminal: no borders, one space between columns (a row
+    id is 31 characters, a result value up to 24: with borders the ids broke mid-name)."""
+    return RTable(title=title, box=None, padding=(0, 1, 0, 0), pad_edge=False, header_style='bold underline')
+
+
 def _tasks_table(title: str, statuses: List[TaskStatus], store, paths: bool, table: str) -> RTable:
     """One line per task (a task several rows share: its first row, and how many more)."""
     jobs = any(s.job for s in statuses)
-    t = RTable(title=title)
+    t = _table(title)
     t.add_column('row(s)', no_wrap=not paths)
     for col in ('stage', 'seed', 'state') + (('job', ) if jobs else ()) + ('result', ):
-        t.add_column(col, overflow='fold' if col == 'result' else 'ellipsis')
+        t.add_column(col, overflow='fold' if col == 'result' else 'ellipsis', no_wrap=col in ('stage', 'seed'))
     if paths:
         t.add_column('log / record', overflow='fold')
     for s in statuses:
@@ -89,7 +95,7 @@ def _summary_table(title: str, statuses: List[TaskStatus], table: str, rows: Lis
     order = {name: i for i, name in enumerate(stage_names())}
     groups = dict(sorted(groups.items(), key=lambda g: (rows.index(g[0][0]) if g[0][0] in rows else len(rows),
                                                          order.get(g[0][1], len(order)))))
-    t = RTable(title=title)
+    t = _table(title)
     t.add_column('row', no_wrap=True)
     t.add_column('stage', no_wrap=True)
     t.add_column('state')
