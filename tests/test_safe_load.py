@@ -188,3 +188,36 @@ def test_pretrained_weights_are_checked_then_read_as_data(crafted, tmp_path, cap
     # (the console wraps the message at its width: where depends on the path's length)
     assert 'does not start with the published 7e0fe6dd' in ' '.join(capsys.readouterr().out.split())
     assert not marker.exists()
+
+
+@pytest.mark.parametrize('name', ['x$(touch M).pth', "a'b.pth", 'plain.pth'])
+def test_the_resave_recipe_is_quoted_for_the_shell_and_python(tmp_path, name):
+    """A downloaded file's name is data: the printed command, pasted into bash, runs no part
+    of it and saves the weights beside the file, whatever the name."""
+    import collections
+    import shutil
+    path = tmp_path / name
+    torch.save({'state_dict': {'w': torch.ones(2)}, 'meta': collections.defaultdict(int, a=1)}, path)
+    with pytest.raises(UnsafeCheckpointError) as err:
+        load(str(path))
+    command = str(err.value).split('use that file: ', 1)[1]
+    env = dict(os.environ, PATH=os.pathsep.join([os.path.dirname(sys.executable), os.environ['PATH']]))
+    proc = subprocess.run([shutil.which('bash'), '-c', command], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / 'M').exists()  # $(touch M) stayed part of the name
+    assert torch.equal(load(str(path) + '.weights.pth')['w'], torch.ones(2))
+
+
+def test_a_python2_name_in_a_pickle_is_named_as_python3_imports_it(tmp_path):
+    """pickle writes subprocess.call as commands.call (protocol 2): the refusal names the call."""
+    import subprocess as sp
+
+    class Call:
+        def __reduce__(self):
+            return sp.call, (['true'], )
+    path = tmp_path / 'p2.pth'
+    torch.save({'state_dict': {}, 'x': Call()}, path, pickle_protocol=2)
+    with pytest.raises(UnsafeCheckpointError) as err:
+        load(str(path))
+    assert 'subprocess.call' in str(err.value) and 'commands.call' not in str(err.value)

@@ -14,15 +14,17 @@ it holds is plain data (``HARMLESS``: another library's numbers, dates, containe
 then does the message give the re-save recipe. Anything else runs code when unpickled,
 and the message says so in one line.
 """
-from umixformer_config.errors import UmixformerError
+import _compat_pickle
 import argparse
 import os
 import pickle
 import re
+import shlex
 import zipfile
 from typing import Any, List, Optional, Tuple, Union
 
 import torch
+from umixformer_config.errors import UmixformerError
 
 
 class CheckpointError(UmixformerError, ValueError):
@@ -110,17 +112,33 @@ HARMLESS = frozenset({
     'builtins.slice', 'builtins.range'})
 
 
+def _real_name(name: str) -> str:
+    """A pickled global under the name Python 3 imports it by: pickle writes Python 2's
+    module names for compatibility (``subprocess.call`` is pickled as ``commands.call``)."""
+    module, _, attr = name.rpartition('.')
+    module, attr = _compat_pickle.NAME_MAPPING.get((module, attr), (module, attr))
+    return f'{_compat_pickle.IMPORT_MAPPING.get(module, module)}.{attr}'
+
+
+def resave_command(path: str) -> str:
+    """The shell command that saves a checkpoint's weights alone beside it, quoted for the
+    shell and for Python whatever the file's name (a downloaded file's name is data)."""
+    code = (f'import torch; c = torch.load({path!r}, weights_only=False); '
+            f'torch.save(c.get("state_dict", c), {path + ".weights.pth"!r})')
+    return f'python -c {shlex.quote(code)}'
+
+
 def refusal(path: str, names: List[str], complete: bool) -> str:
     """One line: do not load a file that runs code; the re-save recipe only where every
     foreign type is plain data (``complete``: ``names`` are all of them, not the first one)."""
+    names = [_real_name(n) for n in names]
     shown = ', '.join(names[:5]) + (f' and {len(names) - 5} more' if len(names) > 5 else '')
     if not (complete and names and all(n in HARMLESS for n in names)):
         return (f'refused to load {path}: it runs code when loaded (its pickle calls {shown}): do not load it, '
                 'with this suite or with torch.load; delete it and take the checkpoint from its authors\' release')
     return (f'refused to load {path}: it holds {shown}, plain data a checkpoint of weights does not need and '
-            'this suite does not read. It runs no code; save its weights alone once and use that file: '
-            f'python -c "import torch; c = torch.load({path!r}, weights_only=False); '
-            f'torch.save(c.get(\'state_dict\', c), {path + ".weights.pth"!r})"')
+            f'this suite does not read. It runs no code; save its weights alone once and use that file: '
+            f'{resave_command(path)}')
 
 
 def load(path: str, map_location: Any = 'cpu') -> Any:
