@@ -2,11 +2,11 @@
 row and seed), each task after its own prerequisite (``--dependency=aftercorr``
 with matching indices, ``--kill-on-invalid-dep=yes``); scripts rendered from a template into the run
 folder before submission; all-or-nothing submission."""
-import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from experiments.backends.base import Backend
 from experiments.core.stages import stage_spec
+from experiments.core.environment import value
 from experiments.data.datasets import check_root
 from experiments.planning.projection import projections
 from experiments.planning.tasks import Task
@@ -27,7 +27,7 @@ class SlurmBackend(Backend):
         """Its own options (``experiments.backends.base``): the profile file ($UMIX_SLURM_PROFILE
         if not given) and the ``--slurm KEY=VALUE`` overrides."""
         settings = self.options.settings
-        return settings.get('slurm_profile') or os.environ.get('UMIX_SLURM_PROFILE'), tuple(settings.get('slurm', ()))
+        return settings.get('slurm_profile') or value('UMIX_SLURM_PROFILE'), tuple(settings.get('slurm', ()))
 
     def submission(self, table, tasks: List[Task], store: Store, queued: Dict[str, str]) -> Submission:
         prof = load_cluster_profile(*self.cluster_profile())

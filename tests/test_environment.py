@@ -4,7 +4,10 @@ import glob
 import os
 import re
 
-from conftest import ROOT
+import pytest
+
+from conftest import ROOT, TINY_TABLES
+from experiments.cli import main
 from experiments.core.environment import USER, VARIABLES
 
 NAME = re.compile(r'\bUMIX_[A-Z0-9_]*[A-Z0-9]\b')
@@ -37,3 +40,39 @@ def test_the_readme_lists_what_a_user_sets():
     block = readme.split('<!-- environment: user -->', 1)[1].split('<!-- /environment -->', 1)[0]
     listed = [line for line in block.strip().splitlines()]
     assert listed == [f'* `{v.name}`: {v.meaning}' for v in VARIABLES if v.who == USER]
+
+
+@pytest.mark.parametrize('name,text,said', [
+    ('UMIX_STALE_AFTER_S', '-10', 'takes a number of seconds above 0'),
+    ('UMIX_STALE_AFTER_S', '5', 'is not more than the heartbeat'),  # a live task would be taken over
+    ('UMIX_HEARTBEAT_S', 'abc', 'takes a number of seconds above 0'),
+    ('UMIX_HEARTBEAT_S', 'nan', 'takes a number of seconds above 0'),
+    ('UMIX_LATENCY_RUNS', '0', 'takes a whole number of at least 1'),
+    ('UMIX_LATENCY_IMAGES', '0', 'takes a whole number of at least 1'),
+    ('UMIX_LATENCY_IMAGES', '-3', 'takes a whole number of at least 1'),
+    ('UMIX_LATENCY_WARMUP', 'abc', 'takes a whole number of at least 0'),
+    ('UMIX_RUNS', '', 'is empty'),
+    ('UMIX_WEIGHTS', ' ', 'is empty'),
+])
+def test_a_bad_value_is_refused_naming_the_variable_before_anything_starts(tmp_path, monkeypatch, capsys,
+                                                                          name, text, said):
+    monkeypatch.setenv(name, text)
+    rc = main(['tiny', '--tables', TINY_TABLES, '--profile', 'tiny', '--stages', 'complexity', '--rows', 'umix-b0',
+               '--runs-dir', str(tmp_path / 'runs')])
+    err = capsys.readouterr().err
+    assert rc == 2 and f'${name}={text!r}' in err and said in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / 'runs').exists()  # nothing started
+
+
+def test_an_empty_runs_dir_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(['status', 'tiny', '--tables', TINY_TABLES, '--runs-dir', ''])
+    assert exit_.value.code == 2 and '--runs-dir is empty' in capsys.readouterr().err
+
+
+def test_every_user_variable_with_a_value_to_check_declares_how():
+    """The numbers and folders a user sets are parsed, not read as any text."""
+    checked = {'UMIX_RUNS', 'UMIX_WEIGHTS', 'UMIX_WEIGHTS_MANIFEST', 'UMIX_SLURM_PROFILE', 'UMIX_CITYSCAPES_C_ROOT',
+               'UMIX_LATENCY_WARMUP', 'UMIX_LATENCY_IMAGES', 'UMIX_LATENCY_RUNS', 'UMIX_HEARTBEAT_S',
+               'UMIX_STALE_AFTER_S'}
+    assert {v.name for v in VARIABLES if v.parse is not None} == checked

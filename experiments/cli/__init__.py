@@ -31,6 +31,7 @@ from typing import List, Optional
 from rich.console import Console
 
 from experiments.cli.parser import COMMAND_HELP, COMMANDS, parse_args
+from experiments.core import environment
 from experiments.core.errors import SuiteError
 from experiments.core.signals import Interrupted
 from umixformer_config.errors import UmixformerError
@@ -109,8 +110,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         warnings.filterwarnings('ignore', message='.*' + msg.replace('`', '.'))
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
+        environment.check_all()  # a bad $UMIX_* value, named before anything starts
         load_plugins(os.environ.get('UMIX_PLUGINS', ''))
-    except PluginError as err:
+    except (PluginError, environment.VariableError) as err:
         print(f'run-experiment: error: {err}', file=sys.stderr)
         return 2
     if argv[:1] == ['exec-task']:

@@ -7,6 +7,7 @@ from typing import Dict, List, Optional
 
 from experiments.backends.base import backend_names
 from experiments.core.stages import stage_names
+from experiments.core import environment
 from experiments.core.errors import UsageError
 from experiments.planning.options import TABLE_COMMANDS, Option, PlanOptions, device_name, option_table
 from experiments.registry.schema import DATASETS
@@ -26,6 +27,14 @@ def _nonempty_csv(flag: str):
         if not out:  # e.g. an unset shell variable: never read as "everything"
             raise argparse.ArgumentTypeError(f'{flag} is empty; name at least one, or leave {flag} out for all')
         return out
+    return parse
+
+
+def _nonempty_path(flag: str):
+    def parse(text: str) -> str:
+        if not text.strip():  # '' would make the current folder the store
+            raise argparse.ArgumentTypeError(f'{flag} is empty; name a folder, or leave {flag} out for the default')
+        return text
     return parse
 
 
@@ -119,7 +128,8 @@ def _where_options(add) -> None:
         'data/cityscapes)')
     add({'data'}, '--allow-other-digest', action='store_true',
         help='prepare: go on when an archive\'s digest differs from the published one')
-    add(_TABLE_CMDS | {'weights', 'cityscapes-c', 'data', 'predict', 'export', 'calibrate'}, '--runs-dir', default=os.environ.get('UMIX_RUNS', PlanOptions.runs_dir),
+    add(_TABLE_CMDS | {'weights', 'cityscapes-c', 'data', 'predict', 'export', 'calibrate'}, '--runs-dir', default=environment.value('UMIX_RUNS', PlanOptions.runs_dir),
+        type=_nonempty_path('--runs-dir'),
         help='results store and run folders (default: ./runs or $UMIX_RUNS)')
     add(_TABLE_CMDS | {'cityscapes-c', 'predict', 'export', 'calibrate'}, '--data-root', action='append', default=[], metavar='DATASET=PATH',
         help='dataset root, e.g. ade20k=/data/ADEChallengeData2016 (else $UMIX_ADE20K_ROOT / '

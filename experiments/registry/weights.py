@@ -27,6 +27,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional, Tuple
 
+from experiments.core.environment import value
 from experiments.core.errors import SuiteError
 from experiments.core.files import atomic_write, sha256_of
 from experiments.registry.schema import SUITE_DIR, read_toml
@@ -48,7 +49,7 @@ class Weight:
 
 def load_manifest(path: Optional[str] = None) -> Dict[str, Weight]:
     """File name -> entry."""
-    path = path or os.environ.get('UMIX_WEIGHTS_MANIFEST') or MANIFEST
+    path = path or value('UMIX_WEIGHTS_MANIFEST') or MANIFEST
     data = read_toml(path, WeightsError, 'no such weights manifest')
     out = {}
     for i, w in enumerate(data.get('weights', [])):
@@ -61,7 +62,7 @@ def load_manifest(path: Optional[str] = None) -> Dict[str, Weight]:
 
 
 def weights_dir(runs_root: str, given: Optional[str] = None) -> str:
-    return os.path.abspath(given or os.environ.get('UMIX_WEIGHTS') or os.path.join(runs_root, 'weights'))
+    return os.path.abspath(given or value('UMIX_WEIGHTS') or os.path.join(runs_root, 'weights'))
 
 
 def checkpoint_refs(model: dict) -> List[Tuple[dict, str]]:

@@ -18,8 +18,17 @@ import uuid
 from dataclasses import dataclass
 from typing import Optional
 
-HEARTBEAT_S = float(os.environ.get('UMIX_HEARTBEAT_S', '30'))
-STALE_AFTER_S = float(os.environ.get('UMIX_STALE_AFTER_S', str(10 * HEARTBEAT_S)))
+from experiments.core.environment import value
+
+
+def heartbeat_s() -> float:
+    """Seconds between a running task's heartbeats ($UMIX_HEARTBEAT_S, checked)."""
+    return value('UMIX_HEARTBEAT_S', 30.0)
+
+
+def stale_after_s() -> float:
+    """A lease without a heartbeat for this long is taken over ($UMIX_STALE_AFTER_S, checked)."""
+    return value('UMIX_STALE_AFTER_S', 10 * heartbeat_s())
 
 
 @dataclass
@@ -68,7 +77,7 @@ class Lease:
         now = time.time() if now is None else now
         if holder.host == socket.gethostname() and not _pid_alive(holder.pid):
             return True
-        return now - holder.heartbeat > STALE_AFTER_S
+        return now - holder.heartbeat > stale_after_s()
 
     # -- taking and giving back ---------------------------------------------------
     def _write_tmp(self, started: float) -> str:
@@ -122,7 +131,7 @@ class Lease:
 
     def _beat(self) -> None:
         started = time.time()
-        while not self._stop.wait(HEARTBEAT_S):
+        while not self._stop.wait(heartbeat_s()):
             cur = self.holder()
             if cur is None or cur.token != self.token:
                 return  # taken over (we were judged stale): stop touching it

@@ -10,7 +10,6 @@ CPU, one random image at the paper's resolution (the deployed speed, beside PyTo
 ``single-image``: one random image at the paper's resolution, tensor-free inference
 (``model.inference``) with warm-up and N timed runs; median, p10/p90.
 On a GPU the clock is synchronised (CUDA events / synchronize), on the CPU monotonic."""
-import os
 import statistics
 import time
 from typing import Any, Dict
@@ -18,6 +17,7 @@ from typing import Any, Dict
 import torch
 
 from experiments.core import device
+from experiments.core.environment import value
 from experiments.core.errors import UsageError
 from experiments.engine.compute.export import onnxruntime_latency
 from umixformer.complexity import build_segmentor
@@ -65,8 +65,8 @@ def measure_benchmark(task, warmup: int = None, images: int = None) -> Dict[str,
     from mmengine.runner import Runner
 
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'
-    warmup = int(os.environ.get('UMIX_LATENCY_WARMUP', warmup if warmup is not None else BENCHMARK_WARMUP))
-    images = int(os.environ.get('UMIX_LATENCY_IMAGES', images or BENCHMARK_IMAGES))
+    warmup = value('UMIX_LATENCY_WARMUP', warmup if warmup is not None else BENCHMARK_WARMUP)
+    images = value('UMIX_LATENCY_IMAGES', images or BENCHMARK_IMAGES)
     opts = task.options
     precision, dtype = _precision(opts)
     cfg = task.cfg.copy()
@@ -136,8 +136,8 @@ def measure_onnxruntime(task, warmup: int = None, runs: int = None) -> Dict[str,
     if precision != 'fp32':
         raise UsageError('the onnxruntime latency protocol times fp32 (the exported graph); drop --precision')
     w, n = DEFAULT_RUNS['cpu']
-    warmup = int(os.environ.get('UMIX_LATENCY_WARMUP', warmup or w))
-    runs = int(os.environ.get('UMIX_LATENCY_RUNS', runs or n))
+    warmup = value('UMIX_LATENCY_WARMUP', warmup or w)
+    runs = value('UMIX_LATENCY_RUNS', runs or n)
     optimize = bool(task.options.get('optimize'))
     model = optimize_for_inference(build_segmentor(task.base_cfg), fused=optimize)  # no channels-last, no compile
     ran = computation(model)
@@ -152,8 +152,8 @@ def measure_onnxruntime(task, warmup: int = None, runs: int = None) -> Dict[str,
 def measure_single_image(task, warmup: int = None, runs: int = None) -> Dict[str, Any]:
     dev = 'cuda' if torch.cuda.is_available() else 'cpu'
     w, n = DEFAULT_RUNS[dev]
-    warmup = int(os.environ.get('UMIX_LATENCY_WARMUP', warmup or w))
-    runs = int(os.environ.get('UMIX_LATENCY_RUNS', runs or n))
+    warmup = value('UMIX_LATENCY_WARMUP', warmup or w)
+    runs = value('UMIX_LATENCY_RUNS', runs or n)
     opts = task.options
     precision, dtype = _precision(opts)
     h, w_ = task.input_hw
