@@ -82,12 +82,14 @@ def test_a_plugin_stage_option_metric_and_backend_run_through_every_command(toys
     # status: the backend's job, the metric under its name
     status = _cli('status', 'toys', *common, '--tensor-scale', '2').stdout
     (line, ) = [l for l in status.splitlines() if '-model-x2' in l or 'param_tensors=' in l]
-    assert job in line and f'param_tensors={fmt(2 * tensors)}' in line, status
+    assert job in line and f'param_tensors={fmt(2 * tensors, 0)}' in line, status
     # without the option it is another record, not yet computed
     assert 'missing' in _cli('status', 'toys', *common).stdout
 
     # the record's own command reproduces it: nothing left to compute
-    again = _cli(*shlex.split(rec.command)[1:])
+    words = shlex.split(rec.command)  # a plugin's record names the plugins it needs
+    assert words[:2] == ['UMIX_PLUGINS=toy_plugin', 'run-experiment'], rec.command
+    again = _cli(*words[2:])
     assert '0 to run' in again.stdout, again.stdout
     assert Store(str(base / 'runs')).get(rec.key).finished_at == rec.finished_at
 

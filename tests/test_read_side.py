@@ -191,3 +191,15 @@ def test_status_and_plan_of_thousands_of_tasks_fit_a_screen(tmp_path):
     rc, planned = _screen(['plan'] + common, width=160)
     assert rc == 0 and '8811 tasks, 8811 to run' in planned and len(planned.splitlines()) < 80, planned
     assert re.search(r'│ train +│ table2/umixformer_mit-b5_ade20k +│ 0-399 +│ 400 records', planned), planned
+
+
+def test_status_prints_each_value_with_its_metric_digits(tmp_path):
+    """final_loss has 3 digits in the catalogue, iterations none: status prints them so."""
+    from experiments.registry.tables import get_table
+    from experiments.store import Store
+    from test_verdicts import fabricate
+    table = get_table('table1')
+    fabricate(Store(str(tmp_path)), table, [table.row('umixformer_mit-b0_ade20k')],
+              lambda t: {'final_loss': 1.49637, 'iters': 320} if t.stage == 'train' else None, [0])
+    rc, text = _screen(['status', 'table1', '--runs-dir', str(tmp_path), '--stages', 'train'], width=120)
+    assert rc == 0 and 'final_loss=1.496' in text, text

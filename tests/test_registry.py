@@ -112,3 +112,14 @@ def test_missing_dataset_root_fails_before_any_job(tmp_path, capsys):
                '--rows', 'umix-b0', '--data-root', f'ade20k={tmp_path}/half'])
     assert rc == 2
     assert 'missing folder' in capsys.readouterr().out.replace('\n', '')
+
+
+@pytest.mark.parametrize('flag,value,said', [
+    ('--seeds', '0,,1', "has an empty entry"), ('--rows', 'umix-b0,,umix-b0', 'has an empty entry'),
+    ('--rows', 'umix-b0,umix-b0', 'names umix-b0 more than once'), ('--seeds', '1,2,1', 'names 1 more than once'),
+    ('--stages', 'train,', 'has an empty entry')])
+def test_a_list_with_a_hole_or_a_repeat_is_refused(capsys, flag, value, said):
+    from experiments.cli import main
+    with pytest.raises(SystemExit) as exit_:
+        main(['plan', 'table1', flag, value])
+    assert exit_.value.code == 2 and said in capsys.readouterr().err

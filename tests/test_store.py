@@ -388,3 +388,32 @@ def test_a_task_finished_meanwhile_by_another_process_gets_its_line(tmp_path):
     (line, ) = [l for l in lines if l.startswith('done  [2/2]')]
     assert 'computed meanwhile by another process' in line and '60 iterations' in line
     assert results[second.key].status == 'done' and not busy
+
+
+def test_wait_says_it_waits_and_reports_the_other_process_result_as_its(tmp_path, monkeypatch):
+    """--wait: one line saying whom it waits for, then the other process's record, said to be
+    that process's (not this run's computation, with its own time)."""
+    import io
+    import threading
+    from rich.console import Console
+    import experiments.backends.local as local
+    monkeypatch.setattr(local, 'POLL_S', 0.05)
+    table = get_table('tiny', [TABLES])
+    store = Store(str(tmp_path))
+    (task, ) = plan([table.row('umix-b0')], ['complexity'], None, get_profile('tiny'), {}, store)
+    other = Lease(store.root, task.key)
+    assert other.acquire() is None  # "another process" (alive) computes it
+
+    def finish():
+        time.sleep(0.5)
+        store.put(Record(key=task.key, stage='complexity', status='done', config='c', config_hash='h',
+                         profile='model', seed=None, dataset='ade20k', metrics={'gflops': 6.16}))
+        other.release()
+    threading.Thread(target=finish).start()
+    out = io.StringIO()
+    results, busy = local.run_local([task], store, lambda t: 'cmd', Console(file=out, width=200), wait=True)
+    text = out.getvalue()
+    assert 'wait  [1/1]' in text and 'being computed by pid' in text and 'waiting for it (--wait)' in text, text
+    (line, ) = [l for l in text.splitlines() if l.startswith('done')]
+    assert 'computed by the process it waited for (waited' in line and '6.16 GFLOPs' in line, text
+    assert results[task.key].metrics == {'gflops': 6.16} and not busy

@@ -9,6 +9,7 @@ import shutil
 
 from conftest import TINY_TABLES
 from experiments.cli import main
+from experiments.planning.commands import suite_argv
 from experiments.store import Store
 
 TINY = ['--tables', TINY_TABLES, '--profile', 'tiny']
@@ -107,7 +108,7 @@ def test_every_printed_hint_works_as_printed(tiny_trained, tmp_path, capsys, mon
     # a record's command recomputes exactly that record
     recomputed = Store(str(runs)).get(test.key)
     store.retire(test.key)
-    assert main(shlex.split(recomputed.command)[1:]) == 0, recomputed.command
+    assert main(suite_argv(recomputed.command)) == 0, recomputed.command
     assert Store(str(runs)).get(test.key).status == 'done'
 
 

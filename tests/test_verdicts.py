@@ -198,3 +198,17 @@ stages = ["complexity"]
     with pytest.raises(RegistryError, match=r'mine/sf states tolerance gflops = 5.0 .* states 3.0: one value, one '
                        r'tolerance'):
         load_registry([str(extra)])
+
+
+def test_built_in_data_has_no_difference_in_any_view(tmp_path):
+    """A smoke run's mIoU is never compared: the CSV's plain difference is empty as the
+    verdict says ("built-in data: no comparison"); params and GFLOPs keep theirs."""
+    table = get_table('table1')
+    row = table.row('umixformer_mit-b0_ade20k')
+    store = Store(str(tmp_path))
+    tasks = fabricate(store, table, [row], lambda t: {'miou': 55.7} if t.stage == 'test' else
+                      {'gflops': 6.16, 'params_published_layout_m': 6.14, 'params_m': 5.04} if t.stage == 'complexity'
+                      else {'iters': 320}, [0])
+    smoke = read_results(table, tasks, store, 'smoke').line(row)
+    assert math.isnan(smoke['miou_diff']) and smoke['gflops_diff_pct'] == pytest.approx(100 * (6.16 - 6.1) / 6.1)
+    assert read_results(table, tasks, store, 'paper').line(row)['miou_diff'] == pytest.approx(55.7 - 41.2)

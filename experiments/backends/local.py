@@ -1,6 +1,7 @@
 """The local backend: runs the planned tasks one after another on this machine."""
 import os
 import time
+from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Set, Tuple
 
 from rich.console import Console
@@ -14,15 +15,17 @@ from experiments.data.cityscapes_c import generate
 from experiments.engine.process.executor import LeaseHeld, run_task
 from experiments.planning.tasks import Task
 from experiments.store import DONE, Record, Store
+from experiments.store.lease import Lease
 
 
 def run_local(tasks: List[Task], store: Store, command_for: Callable[[Task], str],
               console=None, wait: bool = False, rerun: str = '', status: str = '') -> Tuple[Dict[str, Optional[Record]], Set[str]]:
     """Runs what is not done; a task whose input failed is skipped, one that
     another process is computing (its lease is held) too, unless ``wait``.
-    Per task: one start line, progress (experiments.core.console), one end line with the
-    key metric and the record, or on failure one screen: the error, the log, its last
-    20 lines, and the commands to inspect and rerun. Returns the record (None for a
+    Per task: one start line (and one when it waits, ``wait``), progress
+    (experiments.core.console), one end line with the key metric and the record, or on
+    failure one screen: the error, the log, its last 20 lines, and the commands to inspect
+    and rerun. Returns the record (None for a
     skipped task) of every task by key, and the keys another process holds."""
     console = console or Console()
     results: Dict[str, Optional[Record]] = {}
@@ -54,7 +57,7 @@ def run_local(tasks: List[Task], store: Store, command_for: Callable[[Task], str
         t0 = time.monotonic()
         try:
             with reporting(progress):
-                rec = run_task(task, store, command_for(task), wait=wait)
+                rec = _run_or_wait(task, store, command_for(task), wait, console, head)
         except LeaseHeld as err:
             console.print(f'[yellow]skip[/] {head}: {err.holder.describe()}')
             busy.add(task.key)
@@ -64,6 +67,12 @@ def run_local(tasks: List[Task], store: Store, command_for: Callable[[Task], str
             progress.close()
         results[task.key] = rec
         took = time.monotonic() - t0
+        if isinstance(rec, Waited):  # another process computed it: its result, not this run's
+            console.print(f'[green]done[/]  {head}: {summary(rec.record.metrics)}, computed by the process it '
+                          f'waited for (waited {took:.1f} s) -> {os.path.relpath(store.path(task.key), store.root)}',
+                          highlight=False, soft_wrap=True)
+            results[task.key] = rec.record
+            continue
         if rec.status == DONE:
             # the record relative to the store (named in the header line); one line, never wrapped
             record = os.path.relpath(store.path(rec.key), store.root)
@@ -78,6 +87,36 @@ def run_local(tasks: List[Task], store: Store, command_for: Callable[[Task], str
             console.print(tail(log, 20).rstrip('\n'), markup=False, highlight=False)
             console.print(f'  inspect: {status}\n  rerun (done tasks are skipped): {rerun}', highlight=False)
     return results, busy
+
+
+# seconds between looks at a lease another process holds (--wait)
+POLL_S = 5.0
+
+
+@dataclass(frozen=True)
+class Waited:
+    """A task another process computed while this one waited for it (--wait)."""
+    record: Record
+
+
+def _run_or_wait(task: Task, store: Store, command: str, wait: bool, console, head: str):
+    """The task's record, computed here; with ``wait``, a task another process holds is
+    waited for (said once, with who holds it): its record if that process finished it
+    (``Waited``), else computed here (the holder failed or died)."""
+    while True:
+        try:
+            return run_task(task, store, command)
+        except LeaseHeld as err:
+            if not wait:
+                raise
+            console.print(f'[yellow]wait[/]  {head}: {err.holder.describe()}; waiting for it (--wait)',
+                          highlight=False, soft_wrap=True)
+            lease = Lease(store.root, task.key)
+            while (cur := lease.holder()) is not None and not lease.is_stale(cur):
+                time.sleep(POLL_S)
+            rec = store.get(task.key)
+            if rec is not None and rec.status == DONE:
+                return Waited(rec)
 
 
 class LocalBackend(Backend):

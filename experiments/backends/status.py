@@ -44,7 +44,7 @@ def _shown(recs: Sequence[Record]) -> str:
     for m in CATALOGUE.values():
         values = [r.metrics[m.field] for r in recs if m.field in r.metrics]
         if m.stage == stage and m.shown_in_status and values:
-            out.append(f'{m.name}={fmt(sum(values) / len(values))}')
+            out.append(f'{m.name}={fmt(sum(values) / len(values), m.digits)}')  # as the catalogue prints it
     return ', '.join(out)
 
 

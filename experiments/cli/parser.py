@@ -9,6 +9,7 @@ from experiments.backends.base import backend_names
 from experiments.core.stages import stage_names
 from experiments.core import environment
 from experiments.core.errors import UsageError
+from experiments.planning.commands import suite_command
 from experiments.planning.options import TABLE_COMMANDS, Option, PlanOptions, device_name, option_table
 from experiments.registry.schema import DATASETS
 
@@ -23,9 +24,16 @@ def _csv(value: str) -> List[str]:
 
 def _nonempty_csv(flag: str):
     def parse(value: str) -> List[str]:
-        out = _csv(value)
-        if not out:  # e.g. an unset shell variable: never read as "everything"
+        out = [v.strip() for v in value.split(',')]
+        if not any(out):  # e.g. an unset shell variable: never read as "everything"
             raise argparse.ArgumentTypeError(f'{flag} is empty; name at least one, or leave {flag} out for all')
+        if not all(out):  # '0,,1': a value left out of a generated list
+            raise argparse.ArgumentTypeError(f'{flag} {value!r} has an empty entry; give each value once, '
+                                             'separated by single commas')
+        twice = sorted({v for v in out if out.count(v) > 1})
+        if twice:
+            raise argparse.ArgumentTypeError(f'{flag} {value!r} names {", ".join(twice)} more than once; '
+                                             'give each value once')
         return out
     return parse
 
@@ -226,7 +234,7 @@ _PATH_OPTIONS = ('runs_dir', 'tables', 'weights_dir', 'checkpoints', 'root', 'ch
 def command_line(command: str, args: argparse.Namespace) -> str:
     """``run-experiment COMMAND TABLE`` with every option of ``args`` that COMMAND
     takes and that is not its default: the exact follow-up to a command."""
-    parts = ['run-experiment', command] + ([args.table] if getattr(args, 'table', None) else [])
+    parts = suite_command(command, *([args.table] if getattr(args, 'table', None) else []))
     for action in build_parser(command)._actions:
         if not action.option_strings or action.dest == 'help':
             continue

@@ -5,7 +5,7 @@ import shlex
 
 from experiments.backends.base import Backend, BackendOptions, get_backend
 from experiments.cli.parser import command_line, data_roots
-from experiments.planning.commands import reproduce_command
+from experiments.planning.commands import reproduce_command, suite_argv, suite_command
 from experiments.planning.options import PlanOptions, option_table
 from experiments.planning.select import Selection, select
 
@@ -44,7 +44,7 @@ def rerun_command(args: argparse.Namespace) -> str:
     """The command line as the user typed it (``--verbose`` left out), else the equivalent
     one: running it again recomputes exactly what did not finish."""
     if getattr(args, 'argv', None):
-        return shlex.join(['run-experiment'] + [a for a in args.argv if a != '--verbose'])
+        return shlex.join(suite_command(*(a for a in args.argv if a != '--verbose')))
     return command_line(args.command, argparse.Namespace(**{**vars(args), 'verbose': False}))
 
 
@@ -60,4 +60,4 @@ def make_backend(args: argparse.Namespace) -> Backend:
         wait=bool(getattr(args, 'wait', False)), workers=args.workers,
         rerun=rerun_command(args),
         status=command_line('status', args), calibration=getattr(args, 'calibration', None) or '')
-    return get_backend(args.backend, options, command_for, lambda t: shlex.split(command_for(t))[1:])
+    return get_backend(args.backend, options, command_for, lambda t: suite_argv(command_for(t)))

@@ -10,6 +10,19 @@ from experiments.registry.schema import TABLE_DIR
 from experiments.store import Store
 
 
+def suite_command(*words: str) -> List[str]:
+    """``run-experiment WORDS``, after ``UMIX_PLUGINS=...`` where plugins are loaded: a
+    command printed for a plugin's stage, option or table plans nothing without them."""
+    plugins = os.environ.get('UMIX_PLUGINS', '').strip()
+    return ([f'UMIX_PLUGINS={plugins}'] if plugins else []) + ['run-experiment', *words]
+
+
+def suite_argv(command: str) -> List[str]:
+    """The arguments of a printed suite command (what follows ``run-experiment``)."""
+    words = shlex.split(command)
+    return words[words.index('run-experiment') + 1:]
+
+
 def _table_flags(row: Row) -> List[str]:
     """``--tables DIR`` where the row's table is not one of the suite's own."""
     if row.table_dir and os.path.realpath(row.table_dir) != os.path.realpath(TABLE_DIR):
@@ -29,7 +42,7 @@ def option_words(task: Task, command: str, stage: Optional[str] = None) -> List[
 def reproduce_command(task: Task, data_roots: Dict[str, str], runs_dir: Optional[str] = None,
                       weights_dir: Optional[str] = None) -> str:
     """The command that computes exactly this task's record (into ``runs_dir`` when given)."""
-    parts = ['run-experiment', task.row.table] + _table_flags(task.row) + [
+    parts = suite_command(task.row.table) + _table_flags(task.row) + [
         '--rows', task.row.id, '--stages', task.stage, '--profile', task.profile]
     if task.seed is not None:
         parts += ['--seeds', str(task.seed)]
@@ -50,7 +63,7 @@ def invalidate_command(task: Task, store: Store, stage: Optional[str] = None) ->
     data = []
     if task.data_root and not store.is_builtin_root(task.data_root):
         data = ['--data-root', f'{task.row.dataset}={os.path.abspath(task.data_root)}']
-    return shlex.join(['run-experiment', 'invalidate', task.row.table] + _table_flags(task.row) + [
+    return shlex.join(suite_command('invalidate', task.row.table) + _table_flags(task.row) + [
         '--rows', task.row.id, '--stages', stage or task.stage, '--profile', task.profile] + (
         ['--seeds', str(task.seed)] if task.seed is not None else []) + option_words(task, 'invalidate', stage) + data + [
         '--runs-dir', store.root])

@@ -65,11 +65,11 @@ class LeaseHeld(RuntimeError):
         self.holder = holder
 
 
-def run_task(task: Task, store: Store, command: str, wait: bool = False) -> Record:
+def run_task(task: Task, store: Store, command: str) -> Record:
     """Computes the task's record unless it is done; failures are recorded.
 
-    The record's lease is taken first: if another process holds it, LeaseHeld is
-    raised (or, with ``wait``, this waits for it and returns its result)."""
+    The record's lease is taken first: if another process holds it, LeaseHeld is raised
+    (the local backend's --wait waits for that process and reads its result)."""
     existing = store.get(task.key)
     if existing is not None and existing.status == DONE:
         return existing
@@ -78,7 +78,7 @@ def run_task(task: Task, store: Store, command: str, wait: bool = False) -> Reco
     if not writer:
         return _compute(task, store, command, lambda rec: None)
     lease = Lease(store.root, task.key)
-    holder = lease.acquire(wait=wait)
+    holder = lease.acquire()
     if holder is not None:
         raise LeaseHeld(task.key, holder)
     try:
