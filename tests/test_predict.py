@@ -2,6 +2,7 @@
 checkpoint; its predictions equal the test stage's for the same images."""
 import os
 import shutil
+import warnings
 
 import cv2
 import numpy as np
@@ -19,10 +20,15 @@ def test_predict_equals_the_test_stage_and_draws_overlays(tiny_trained, tmp_path
     shutil.copytree(runs, copy)
     images = [os.path.join(data, 'images', 'validation', i) for i in choose('ade20k', data, 4, 0)[:2]]
     out = tmp_path / 'overlays'
-    assert main(['predict', 'tiny', '--rows', 'umix-b0', *images, '--tables', TINY_TABLES, '--profile', 'tiny',
-                 '--runs-dir', str(copy), '--data-root', f'ade20k={data}', '--out', str(out), '--device', 'cpu']) == 0
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter('always')
+        assert main(['predict', 'tiny', '--rows', 'umix-b0', *images, '--tables', TINY_TABLES, '--profile', 'tiny',
+                     '--runs-dir', str(copy), '--data-root', f'ade20k={data}', '--out', str(out), '--device',
+                     'cpu']) == 0
     said = ' '.join(capsys.readouterr().out.split())
     assert '2 image(s) through tiny/umix-b0 (seed 0 training) on cpu' in said
+    # no chatter of the libraries: the visualizer's warning, the loader's line
+    assert 'Loads checkpoint' not in said and not [w for w in warned if 'Visualizer' in str(w.message)], said
     test = next(r for r in Store(str(copy)).records() if r.stage == 'test')
     for path in images:
         stem = os.path.splitext(os.path.basename(path))[0]

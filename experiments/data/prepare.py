@@ -205,6 +205,20 @@ def prepare(dataset: str, archive_paths: Sequence[str], root: str, workers: int,
     archives = _sorted_archives(dataset, archive_paths)
     folder = partial_dir(root)
     os.makedirs(folder, exist_ok=True)
+    try:
+        return _prepare_in(dataset, root, folder, archives, cache_dir, workers, allow_other_digest, progress, say)
+    except ArchiveError as err:
+        left = [f for f in os.listdir(folder) if f != STATE] if os.path.isdir(folder) else []
+        if not left:  # refused before anything was extracted: nothing to go on from, nothing left behind
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        raise ArchiveError(f'{err}. The files extracted so far stay in {folder}: the same command goes on from '
+                           'them once the archive is right; remove that folder to start over') from None
+
+
+def _prepare_in(dataset: str, root: str, folder: str, archives, cache_dir, workers, allow_other_digest, progress,
+                say) -> 'Prepared':
+    """``prepare``'s work in the partial folder ``folder``."""
     state = _read_state(folder)
     if state and state.get('dataset') != dataset:
         raise ArchiveError(f'{folder} holds an interrupted preparation of {state.get("dataset")}; remove it first')

@@ -10,8 +10,10 @@ through the test stage's own pipeline (``mmseg.apis.inference_model``), so a pre
 here equals the test stage's for the same image. The overlay (the dataset's palette,
 opacity 0.5, class names) is drawn by mmseg's ``show_result_pyplot``.
 """
+import contextlib
 import copy
 import os
+import warnings
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -115,6 +117,15 @@ def class_chunked_postprocess(model):
     return model
 
 
+@contextlib.contextmanager
+def quiet():
+    """mmseg's and mmengine's chatter where the user sees it: the visualizer's warning that it
+    saves nothing (it is not asked to) and the loader's 'Loads checkpoint by ...' line."""
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', UserWarning)
+        yield
+
+
 def build(task: Task, weights: str, device: str):
     """The row's segmentor in test mode with ``weights`` (strict), its test pipeline and
     its dataset's classes and palette."""
@@ -124,8 +135,9 @@ def build(task: Task, weights: str, device: str):
     import umixformer  # noqa: F401  (plugins, the safe checkpoint loader)
     cfg = copy.deepcopy(task.cfg)
     cfg.test_pipeline = [t for t in cfg.test_dataloader.dataset.pipeline if t.get('type') != 'LoadAnnotations']
-    model = init_model(cfg, None, device=device)
-    load_checkpoint(model, weights, map_location=device, strict=True)
+    with quiet():
+        model = init_model(cfg, None, device=device)
+        load_checkpoint(model, weights, map_location=device, strict=True, logger='silent')
     classes, palette = dataset_meta(task.row.dataset)
     model.dataset_meta = dict(classes=classes, palette=palette)
     return class_chunked_postprocess(model)
@@ -146,8 +158,9 @@ def predict(task: Task, store: Store, images: Sequence[str], out_dir: str, check
         stem = os.path.splitext(os.path.basename(path))[0]
         classes = result.pred_sem_seg.data.squeeze(0).cpu().numpy().astype(np.uint8)
         names = classes.size <= NAMES_UP_TO
-        overlay = show_result_pyplot(model, path, result, opacity=OPACITY, draw_gt=False, show=False,
-                                     title=task.row.id, with_labels=names)  # RGB
+        with quiet():
+            overlay = show_result_pyplot(model, path, result, opacity=OPACITY, draw_gt=False, show=False,
+                                         title=task.row.id, with_labels=names)  # RGB
         for name, rgb_or_map in ((f'{stem}.png', overlay[..., ::-1]), (f'{stem}.classes.png', classes)):
             atomic_write(os.path.join(out_dir, name), cv2.imencode('.png', rgb_or_map)[1].tobytes())
         written.append((os.path.join(out_dir, f'{stem}.png'), names))
