@@ -105,3 +105,62 @@ def test_load_from_url_is_refused_with_what_to_do(tmp_path, capsys, value):
     tables = _table(tmp_path / 'tables', value)
     assert main(['plan'] + _args(tables, tmp_path / 'runs', str(tmp_path / 'nodata'))) == 2
     assert 'download the file and give its path' in ' '.join(capsys.readouterr().out.split())
+
+
+def test_an_official_checkpoint_is_refused_with_its_conversion(tiny_trained, tmp_path, capsys):
+    """The release's layout: its encoder keys fit, its head's do not; before, it trained with the
+    head silently dropped. Refused, with the exact command that converts it; the converted file
+    starts the training with every tensor."""
+    import shlex
+    from test_heads_official import official_layout, random_state
+    from test_released import official_checkpoint
+    runs, data = tiny_trained
+    start = official_checkpoint(B0, random_state(official_layout('APFormerHead2')), tmp_path / 'released.pth')
+    tables = _table(tmp_path / 'tables', str(start))
+    assert main(_args(tables, tmp_path / 'runs', data)) == 1
+    (rec, ) = Store(str(tmp_path / 'runs')).records()
+    assert rec.status == 'failed' and "is an official release's checkpoint (APFormerHead2" in rec.error, rec.error
+    command = rec.error.splitlines()[0].split('point load_from at the result: ')[1]
+    assert shlex.split(command) == ['umixformer-convert', str(start), str(tmp_path / 'released.converted.pth')]
+    from umixformer.converters.official import main as convert
+    assert convert(shlex.split(command)[1:]) == 0
+    tables = _table(tmp_path / 'converted', str(tmp_path / 'released.converted.pth'))
+    capsys.readouterr()
+    assert main(_args(tables, tmp_path / 'runs2', data)) == 0
+    (rec, ) = Store(str(tmp_path / 'runs2')).records()
+    used = rec.metrics['load_from']
+    assert used['loaded'] == used['of'] and used['missing'] == 0 and used['other_shape'] == []
+
+
+def test_only_the_classifier_may_differ(tiny_trained, tmp_path, capsys):
+    """Weights that leave more than the classifier unloaded are refused with the counts; the
+    classifier alone of another shape (another class count) is a fine-tuning, said on the
+    console; a resumed run's record still holds the counts."""
+    from experiments.engine.plugins.checkpoints import start_weights_used
+    from experiments.planning.options import PlanOptions
+    from experiments.planning.select import select
+    from umixformer.apis import build_segmentor
+    runs, data = tiny_trained
+    train = next(r for r in Store(str(runs)).records() if r.stage == 'train')
+    full = torch.load(Store(str(runs)).abs(train.artifacts['checkpoint']), weights_only=False)['state_dict']
+    partial = tmp_path / 'partial.pth'
+    torch.save({'state_dict': {k: v for k, v in full.items() if not k.startswith('backbone.layers.3')}}, partial)
+    assert main(_args(_table(tmp_path / 't1', str(partial)), tmp_path / 'runs1', data)) == 1
+    (rec, ) = Store(str(tmp_path / 'runs1')).records()
+    assert 'beyond the classifier would keep their initial values' in rec.error and 'missing' in rec.error, rec.error
+    other = tmp_path / 'other-classes.pth'  # a head of 7 classes: the row's classifier differs
+    torch.save({'state_dict': {k: (v[:7] if 'conv_seg' in k else v) for k, v in full.items()}}, other)
+    tables = _table(tmp_path / 't2', str(other))
+    capsys.readouterr()
+    assert main(_args(tables, tmp_path / 'runs2', data)) == 0
+    said = ' '.join(capsys.readouterr().out.split())
+    assert 'note: it started from other-classes.pth' in said and 'decode_head.conv_seg.weight' in said, said
+    (rec, ) = Store(str(tmp_path / 'runs2')).records()
+    first = rec.metrics['load_from']
+    assert first['other_shape'] == ['decode_head.conv_seg.bias', 'decode_head.conv_seg.weight']
+    # a resumed run (check=False: it reads its own checkpoint) states what the first start found
+    (task, ) = select(PlanOptions(table='ft', tables=(tables, ), profile='check', runs_dir=str(tmp_path / 'runs2'),
+                                  data_roots={'ade20k': data})).tasks
+    work = Store(str(tmp_path / 'runs2')).work_dir(task.key)
+    again = start_weights_used(task, build_segmentor(task.cfg), check=False, work_dir=work)
+    assert again == first

@@ -78,6 +78,11 @@ def run_local(tasks: List[Task], store: Store, command_for: Callable[[Task], str
             record = os.path.relpath(store.path(rec.key), store.root)
             console.print(f'[green]done[/]  {head}: {summary(rec.metrics)} ({took:.1f} s) -> {record}',
                           highlight=False, soft_wrap=True)
+            start = rec.metrics.get('load_from') or {}
+            if start.get('other_shape'):  # a fine-tuning to another class count: said, not only recorded
+                console.print(f'  note: it started from {start["file"]} ({start["loaded"]} of {start["of"]} tensors); '
+                              f'{", ".join(start["other_shape"])} of another shape trained from initial values',
+                              highlight=False, soft_wrap=True)
         else:
             failed.add(task.key)
             log = store.abs(rec.log)

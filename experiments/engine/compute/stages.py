@@ -115,7 +115,7 @@ def run_train(task: Task, store: Store) -> StageResult:
     # a resumed run reads its own checkpoint; a new one the config's load_from, if any (fine-tuning)
     runner = _runner(task, work, store.root, resume=resumed is not None, load_from=resumed or task.cfg.get('load_from'),
                      custom_hooks=custom, default_hooks=hooks_cfg, optim_wrapper=grouped(task.cfg.optim_wrapper))
-    start = start_weights_used(task, runner.model, check=resumed is None)
+    start = start_weights_used(task, runner.model, check=resumed is None, work_dir=work)
     # the same function as the official computation, faster: fused attention in the encoder
     # and the head, the projected-first fuse (tests/test_fused_training.py: equal gradients)
     model = set_fused(getattr(runner.model, 'module', runner.model), True)
