@@ -120,3 +120,27 @@ def test_class_chunked_postprocess_equals_mmsegs(flip):
     expected = model.postprocess_result(logits, [sample()])[0].pred_sem_seg.data
     got = class_chunked_postprocess(model).postprocess_result(logits, [sample()])[0]
     assert torch.equal(got.pred_sem_seg.data, expected) and 'seg_logits' not in got
+
+
+def test_weights_of_another_row_are_named_not_a_traceback(tiny_trained, tmp_path, capsys):
+    """ADE20K weights for a Cityscapes row, and a partial state dict: one line each with the
+    counts and the row the file fits (export: the same), nothing predicted."""
+    import torch
+    runs, data = tiny_trained
+    train = next(r for r in Store(str(runs)).records() if r.stage == 'train')
+    ade = Store(str(runs)).abs(train.artifacts['checkpoint'])
+    image = os.path.join(data, 'images', 'validation', choose('ade20k', data, 1, 0)[0])
+    args = ['--tables', TINY_TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path / 'runs'), '--data-root',
+            f'ade20k={data}', '--device', 'cpu']
+    capsys.readouterr()
+    assert main(['predict', 'tiny', '--rows', 'umix-b0-city', image, '--checkpoint', ade] + args) == 2
+    said = ' '.join(capsys.readouterr().out.split())
+    assert f'{ade} does not fit tiny/umix-b0-city' in said and 'of another shape (e.g. decode_head.conv_seg' in said
+    assert 'it fits tiny/umix-b0: use that row (--rows umix-b0)' in said and 'Traceback' not in said, said
+    assert not (tmp_path / 'runs' / 'predictions').exists()
+    partial = tmp_path / 'partial.pth'
+    full = torch.load(ade, weights_only=False)['state_dict']
+    torch.save({'state_dict': {k: v for k, v in full.items() if not k.startswith('decode_head.')}}, partial)
+    assert main(['export', 'tiny', '--rows', 'umix-b0', '--checkpoint', str(partial)] + args[:-2]) == 2
+    said = ' '.join(capsys.readouterr().out.split())
+    assert f'{partial} does not fit tiny/umix-b0' in said and 'missing' in said and 'it fits no row' in said, said

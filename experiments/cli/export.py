@@ -1,7 +1,7 @@
 """export: a row's model as ONNX for deployment, checked against PyTorch with ONNX Runtime."""
 import os
 
-from experiments.cli.selection import select_tasks
+from experiments.cli.selection import other_tests, select_tasks
 from experiments.core.errors import UsageError
 from experiments.engine.compute.export import FORMATS, TOLERANCE, export_task
 
@@ -20,7 +20,7 @@ def cmd_export(args, console) -> int:
     if task is None:
         raise UsageError(f'{table.name}/{args.rows[0]} has no evaluated model (no test stage) with seed {seed}')
     out = os.path.abspath(args.out or os.path.join(store.root, 'exports', table.name))
-    result = export_task(task, store, out, args.checkpoint)
+    result = export_task(task, store, out, args.checkpoint, lambda: other_tests(args))
     for check in result.checks:
         h, w = check['input_hw']
         console.print(f'  onnxruntime vs pytorch at {h}x{w}: max abs difference {check["max_abs_diff"]:.2e} '

@@ -3,7 +3,7 @@ import os
 
 import torch
 
-from experiments.cli.selection import select_tasks
+from experiments.cli.selection import other_tests, select_tasks
 from experiments.core.errors import UsageError
 from experiments.engine.compute.predict import NAMES_UP_TO, predict
 
@@ -20,7 +20,7 @@ def cmd_predict(args, console) -> int:
         raise UsageError(f'{table.name}/{args.rows[0]} has no test with seed {seed}')
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     out = os.path.abspath(args.out or os.path.join(store.root, 'predictions', table.name, task.row.id))
-    for path, names in predict(task, store, args.images, out, args.checkpoint, device):
+    for path, names in predict(task, store, args.images, out, args.checkpoint, device, lambda: other_tests(args)):
         console.print(f'{path}' + ('' if names else f' (without class names: over {NAMES_UP_TO / 1e6:.1f} megapixels, '
                                                       'where mmseg takes half a minute and more to place them; the '
                                                       'class map is whole)'), highlight=False)

@@ -61,3 +61,11 @@ def make_backend(args: argparse.Namespace) -> Backend:
         rerun=rerun_command(args),
         status=command_line('status', args), calibration=getattr(args, 'calibration', None) or '')
     return get_backend(args.backend, options, command_for, lambda t: suite_argv(command_for(t)))
+
+
+def other_tests(args: argparse.Namespace) -> list:
+    """The seed-0 test tasks of every runnable row of the command's table (which row a
+    weights file fits, when it does not fit the one asked for)."""
+    other = argparse.Namespace(**{**vars(args), 'rows': None, 'stages': ['test'], 'seeds': [0]})
+    return [t for t in select_tasks(other, profile_rows=False, released=bool(getattr(args, 'checkpoint', None))).tasks
+            if t.stage == 'test']

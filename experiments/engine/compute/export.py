@@ -17,7 +17,7 @@ import tempfile
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -122,10 +122,12 @@ def second_size(hw: Sequence[int]) -> Tuple[int, int]:
     return max(32, int(hw[0] * 3 / 4) // 32 * 32), int(hw[1])
 
 
-def export_task(task: Task, store: Store, out_dir: str, checkpoint: Optional[str] = None) -> Exported:
-    """Exports the row of ``task`` (a test task: its training's or ``checkpoint``'s weights)."""
+def export_task(task: Task, store: Store, out_dir: str, checkpoint: Optional[str] = None,
+                others: Callable[[], Sequence[Task]] = tuple) -> Exported:
+    """Exports the row of ``task`` (a test task: its training's or ``checkpoint``'s weights;
+    ``others``: the table's other test tasks, to name the row a file fits when it does not)."""
     weights = checkpoint_for(task, store, checkpoint)
-    module = TensorMode(optimize_for_inference(build(task, weights, 'cpu'))).eval()
+    module = TensorMode(optimize_for_inference(build(task, weights, 'cpu', others))).eval()
     hw = tuple(task.input_hw)
     path = os.path.join(out_dir, f'{task.row.id}.onnx')
     dynamic, why = write_onnx(module, hw, path)

@@ -14,14 +14,16 @@ import contextlib
 import copy
 import os
 import warnings
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from experiments.core.errors import SuiteError
 from experiments.core.files import atomic_write, sha256_of
 from experiments.data.samples import dataset_meta
-from experiments.engine.compute.released import Match, convert_released
+from experiments.engine.compute.released import (Match, ReleasedError, convert_released, encoder_signature_from_config,
+                                                 encoder_signature_from_state)
+from experiments.engine.plugins.checkpoints import compare_keys
 from experiments.planning.tasks import Task
 from experiments.store import DONE, Store
 
@@ -126,9 +128,52 @@ def quiet():
         yield
 
 
-def build(task: Task, weights: str, device: str):
-    """The row's segmentor in test mode with ``weights`` (strict), its test pipeline and
-    its dataset's classes and palette."""
+def fitting_rows(sd, candidates: Sequence[Task]) -> List[str]:
+    """The rows of ``candidates`` (their test tasks) whose model ``sd`` fits exactly: those
+    whose encoder and class count are the file's, then checked tensor by tensor."""
+    from umixformer.apis import build_segmentor
+    try:
+        encoder = encoder_signature_from_state(sd)
+    except ReleasedError:
+        return []
+    classes = sd.get('decode_head.conv_seg.weight')
+    out: List[str] = []
+    for t in candidates:
+        model = t.cfg.model
+        if encoder_signature_from_config(model.backbone) != encoder or (
+                classes is not None and model.decode_head.get('num_classes') != classes.shape[0]):
+            continue
+        keys = compare_keys(build_segmentor(t.cfg).state_dict(), sd)
+        if not (keys['missing'] or keys['other_shape'] or keys['unexpected']):
+            out += [r for r in t.rows if r not in out]
+    return out
+
+
+def check_fit(task: Task, model, weights: str, others: Callable[[], Sequence[Task]]) -> None:
+    """``weights`` give every tensor of the row's model and no other, or the file is refused in
+    one line with the counts and the rows it fits (``others``: the table's other test tasks,
+    planned only then): mmengine's strict load would end in a traceback of key lists."""
+    from umixformer.safe_load import load, state_dict_of
+    sd = state_dict_of(load(weights), weights)
+    own = model.state_dict()
+    keys = compare_keys(own, sd)
+    if not (keys['missing'] or keys['other_shape'] or keys['unexpected']):
+        return
+    shape = ''
+    if keys['other_shape']:
+        k = keys['other_shape'][0]
+        shape = f' (e.g. {k}: {list(sd[k].shape)} in the file, {list(own[k].shape)} in the model)'
+    fits = fitting_rows(sd, [t for t in others() if t.row.id != task.row.id])
+    where = (f'; it fits {", ".join(fits)}: use that row (--rows {fits[0].split("/", 1)[1]})' if fits else
+             '; it fits no row of this table')
+    raise PredictError(f'{weights} does not fit {task.row.table}/{task.row.id}: {len(keys["fits"])} of its model\'s '
+                       f'{len(own)} tensors fit, {len(keys["other_shape"])} of another shape{shape}, '
+                       f'{len(keys["missing"])} missing, {len(keys["unexpected"])} the model has not{where}')
+
+
+def build(task: Task, weights: str, device: str, others: Callable[[], Sequence[Task]] = tuple):
+    """The row's segmentor in test mode with ``weights`` (every tensor, checked first: see
+    ``check_fit``), its test pipeline and its dataset's classes and palette."""
     from mmengine.runner import load_checkpoint
     from mmseg.apis import init_model
 
@@ -137,6 +182,7 @@ def build(task: Task, weights: str, device: str):
     cfg.test_pipeline = [t for t in cfg.test_dataloader.dataset.pipeline if t.get('type') != 'LoadAnnotations']
     with quiet():
         model = init_model(cfg, None, device=device)
+        check_fit(task, model, weights, others)
         load_checkpoint(model, weights, map_location=device, strict=True, logger='silent')
     classes, palette = dataset_meta(task.row.dataset)
     model.dataset_meta = dict(classes=classes, palette=palette)
@@ -144,13 +190,13 @@ def build(task: Task, weights: str, device: str):
 
 
 def predict(task: Task, store: Store, images: Sequence[str], out_dir: str, checkpoint: Optional[str] = None,
-            device: str = 'cpu') -> List[Tuple[str, bool]]:
+            device: str = 'cpu', others: Callable[[], Sequence[Task]] = tuple) -> List[Tuple[str, bool]]:
     """Writes ``<out_dir>/<image stem>.png`` (the overlay) and ``<stem>.classes.png`` (the
     class map, uint8) per image; returns (overlay path, whether it names the classes)."""
     import cv2
     from mmseg.apis import inference_model, show_result_pyplot
     check_images(images)
-    model = build(task, checkpoint_for(task, store, checkpoint), device)
+    model = build(task, checkpoint_for(task, store, checkpoint), device, others)
     os.makedirs(out_dir, exist_ok=True)
     written = []
     for path in images:
