@@ -7,7 +7,7 @@ from typing import Dict
 import pandas as pd
 
 from experiments.core.metrics import CATALOGUE
-from experiments.store import DONE, Store
+from experiments.store import Store, current
 
 
 def records_frame(store: Store) -> pd.DataFrame:
@@ -31,7 +31,7 @@ def released_records(store: Store, profile: str) -> Dict[tuple, list]:
     out: Dict[tuple, list] = {}
     for rec in store.records():
         released = rec.settings.get('weights') == 'released' or rec.settings.get('source') == 'released'  # or older
-        if rec.status == DONE and released and rec.profile == profile:
+        if current(rec) and released and rec.profile == profile:
             for ref in rec.rows:
                 out.setdefault((ref, rec.stage), []).append(rec)
     return out

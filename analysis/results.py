@@ -27,7 +27,7 @@ from experiments.registry.profiles import compared
 from experiments.registry.rows import Row
 from experiments.registry.tables import Table
 from experiments.registry.tolerance import tolerance_for
-from experiments.store import DONE, Record, Store, finite
+from experiments.store import Record, Store, current, finite
 
 
 
@@ -79,7 +79,7 @@ class TableResults:
         """Every task of ``stage`` with its record (None: never computed; any status unless
         ``done``), in the tasks' order."""
         out = [(t, self.records.get(t.key)) for t in self.tasks if t.stage == stage]
-        return [(t, r) for t, r in out if r is not None and r.status == DONE] if done else out
+        return [(t, r) for t, r in out if r is not None and current(r)] if done else out
 
     def stages(self) -> List[str]:
         """The stages of the table's tasks, in execution order."""
@@ -101,7 +101,7 @@ class TableResults:
             out: Dict[str, List[Tuple[Optional[int], Record]]] = {}
             ref = f'{self.table.name}/{row.id}'
             for t in self.tasks:
-                if ref in t.rows and t.key in self.records and self.records[t.key].status == DONE:
+                if ref in t.rows and t.key in self.records and current(self.records[t.key]):
                     out.setdefault(t.stage, []).append((t.seed, self.records[t.key]))
             for pairs in out.values():
                 pairs.sort(key=lambda p: (p[0] is None, p[0]))
@@ -270,7 +270,7 @@ class ReadOnce:
 
     def is_done(self, key: str) -> bool:
         rec = self.get(key)
-        return rec is not None and rec.status == DONE
+        return rec is not None and current(rec)
 
     def __getattr__(self, name: str):
         return getattr(self._store, name)

@@ -417,3 +417,25 @@ def test_wait_says_it_waits_and_reports_the_other_process_result_as_its(tmp_path
     (line, ) = [l for l in text.splitlines() if l.startswith('done')]
     assert 'computed by the process it waited for (waited' in line and '6.16 GFLOPs' in line, text
     assert results[task.key].metrics == {'gflops': 6.16} and not busy
+
+
+def test_a_record_of_an_older_computation_is_stale_and_computed_again(tmp_path, monkeypatch, capsys):
+    """A stage whose computation changed (its StageSpec.version bumped): its old records read
+    stale in status, are not reported, and a run computes them again, the old one kept in
+    records/history/."""
+    import dataclasses
+    from experiments.core import stages
+    args = ['tiny', *TINY, '--rows', 'umix-b0', '--stages', 'complexity', '--runs-dir', str(tmp_path)]
+    assert main(args) == 0
+    (old, ) = Store(str(tmp_path)).records()
+    assert old.version == 1
+    monkeypatch.setitem(stages._SPECS, 'complexity', dataclasses.replace(stages.stage_spec('complexity'), version=2))
+    capsys.readouterr()
+    assert main(['status'] + args) == 0
+    said = ' '.join(capsys.readouterr().out.split())
+    assert 'stale: computed by an older version (v1; v2 now); a run computes it again' in said and '1 stale' in said
+    assert main(args) == 0
+    (new, ) = Store(str(tmp_path)).records()
+    assert new.version == 2 and new.key == old.key and new.finished_at >= old.finished_at
+    history = [f for _, _, fs in os.walk(tmp_path / 'records' / 'history') for f in fs]
+    assert len(history) == 1  # the old record, kept

@@ -14,7 +14,7 @@ from experiments.core.metrics import summary
 from experiments.data.cityscapes_c import generate
 from experiments.engine.process.executor import LeaseHeld, run_task
 from experiments.planning.tasks import Task
-from experiments.store import DONE, Record, Store
+from experiments.store import DONE, Record, Store, current
 from experiments.store.lease import Lease
 
 
@@ -35,7 +35,7 @@ def run_local(tasks: List[Task], store: Store, command_for: Callable[[Task], str
     for i, task in enumerate(tasks, 1):
         head = f'[{i}/{n}] {task.label}'
         rec = store.get(task.key)
-        if rec is not None and rec.status == DONE:
+        if rec is not None and current(rec):
             results[task.key] = rec
             if task.key not in done_at_start:  # counted as "to run" in the header
                 console.print(f'[green]done[/]  {head}: {summary(rec.metrics)}, computed meanwhile by another process '
@@ -120,7 +120,7 @@ def _run_or_wait(task: Task, store: Store, command: str, wait: bool, console, he
             while (cur := lease.holder()) is not None and not lease.is_stale(cur):
                 time.sleep(POLL_S)
             rec = store.get(task.key)
-            if rec is not None and rec.status == DONE:
+            if rec is not None and current(rec):
                 return Waited(rec)
 
 

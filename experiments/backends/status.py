@@ -7,10 +7,10 @@ from typing import Dict, List, Optional, Sequence
 
 from experiments.backends.base import QUEUEING, backend_class
 from experiments.core.metrics import CATALOGUE, fmt
-from experiments.core.stages import stage_specs
+from experiments.core.stages import stage_spec, stage_specs
 from experiments.planning.commands import invalidate_command
 from experiments.planning.tasks import Task
-from experiments.store import Record, Store
+from experiments.store import Record, Store, current
 from experiments.store.lease import Lease
 
 
@@ -62,6 +62,10 @@ def task_status(task: Task, store: Store, job: dict, rerun: str) -> TaskStatus:
     """One task's state; ``rerun``: the command that recomputes what is missing."""
     rec = store.get(task.key)
     out = TaskStatus(task, rec.status if rec else 'missing', rec.status if rec else 'missing')
+    if rec and rec.status == 'done' and not current(rec):  # an older computation's: not this suite's number
+        out.kind = 'stale'
+        out.state = (f'stale: computed by an older version (v{rec.version}; v{stage_spec(rec.stage).version} now); '
+                     'a run computes it again')
     if rec and rec.status == 'running':
         out.state = _running(rec, Lease(store.root, task.key))
     if rec and rec.status == 'done' and any(s.needs == rec.stage for s in stage_specs()):  # others read its checkpoint
@@ -93,7 +97,7 @@ def task_statuses(tasks: List[Task], store: Store, rerun: str) -> List[TaskStatu
 
 
 # the order a summary counts states in (others after them)
-_ORDER = ('done', 'running', 'interrupted', 'preempted', 'failed', 'missing')
+_ORDER = ('done', 'stale', 'running', 'interrupted', 'preempted', 'failed', 'missing')
 
 
 def summary_state(group: Sequence[TaskStatus]) -> str:
@@ -114,7 +118,7 @@ def summary_state(group: Sequence[TaskStatus]) -> str:
 
 def stopped(s: TaskStatus) -> bool:
     """Whether it ended without a result (failed, interrupted, preempted)."""
-    return s.kind not in ('done', 'running', 'missing')
+    return s.kind not in ('done', 'stale', 'running', 'missing')
 
 
 def summary_result(group: Sequence[TaskStatus]) -> str:

@@ -99,6 +99,7 @@ VARIABLES: Tuple[Variable, ...] = (
     Variable('UMIX_TEST_HOLD_AT_ITER', 'tests: a training waits at this iteration (preemption tests)', TESTS),
     Variable('UMIX_TEST_THREADS', 'tests: torch threads per test worker', TESTS),
     Variable('UMIX_UPDATE_FIXTURES', 'tests: rewrite the stored sbatch fixtures', TESTS),
+    Variable('UMIX_WRITE_GOLDEN', 'tests: rewrite tests/data/golden.json (after bumping a StageSpec.version)', TESTS),
     Variable('UMIX_WRITE_KEYS', 'tests: rewrite tests/data/record-keys.txt (on purpose only)', TESTS),
 )
 

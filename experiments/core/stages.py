@@ -59,6 +59,12 @@ class StageSpec:
         figures: What it adds to a table's report (``Figure``), in order.
         report_variants: Other settings of its options drawn beside a report of the default
             computation: label -> {option name: value} (e.g. the optimized computation).
+        version: The version of what its computation computes, recorded in each record
+            (``Record.version``): bump it when a change of the code alters a value the stage
+            records under the same key. Records of an older version are stale: ``status`` says
+            so and ``run`` computes them again (the old record kept in records/history/).
+            ``tests/test_golden.py`` fails when a golden value of the stage changes and this
+            did not.
     """
     name: str
     compute: str = ''
@@ -80,6 +86,7 @@ class StageSpec:
     timed: bool = False
     figures: Tuple[Figure, ...] = ()
     report_variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    version: int = 1
 
     def processes(self, world_size: int) -> int:
         """How many processes a task of it runs as, for a row of ``world_size``."""
@@ -119,6 +126,12 @@ def register_stage(spec: StageSpec) -> StageSpec:
 
 def stage_spec(name: str) -> StageSpec:
     return _SPECS[name]
+
+
+def stale(stage: str, version: int) -> bool:
+    """Whether a record of ``stage`` made by ``version`` of its computation is out of date
+    (a stage not registered here, e.g. a plugin's not loaded, is not judged)."""
+    return stage in _SPECS and version < _SPECS[stage].version
 
 
 def stage_names() -> Tuple[str, ...]:

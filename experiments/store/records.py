@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from experiments.core.metrics import numeric_fields
+from experiments.core.stages import stale
 
 DONE, FAILED, RUNNING, PREEMPTED, INTERRUPTED = 'done', 'failed', 'running', 'preempted', 'interrupted'
 
@@ -37,9 +38,16 @@ class Record:
     resumed_from: Optional[str] = None
     error: str = ''
     log: str = ''
+    # the version of its stage's computation that made it (StageSpec.version; 1 before versions)
+    version: int = 1
     # what the result depends on beyond the config: evaluation pipeline,
     # Cityscapes-C protocol, latency settings
     settings: Dict[str, Any] = field(default_factory=dict)
+
+
+def current(rec: 'Record') -> bool:
+    """A done record of the computation the suite runs now (not stale: ``StageSpec.version``)."""
+    return rec.status == DONE and not stale(rec.stage, rec.version)
 
 
 def is_number(value: Any) -> bool:
@@ -72,6 +80,8 @@ def check_record(data: Any) -> Record:
         raise ValueError(f'field \'status\' must be one of {", ".join(STATUSES)}, got {rec.status!r}')
     if rec.seed is not None and not (isinstance(rec.seed, int) and not isinstance(rec.seed, bool)):
         raise TypeError(f'field \'seed\' must be an integer or null, got {rec.seed!r}')
+    if not (isinstance(rec.version, int) and not isinstance(rec.version, bool)) or rec.version < 1:
+        raise TypeError(f'field \'version\' must be a positive integer, got {rec.version!r}')
     if not is_number(rec.wall_time_s):
         raise TypeError(f'field \'wall_time_s\' must be a number, got {rec.wall_time_s!r}')
     if not isinstance(rec.rows, list) or not all(isinstance(r, str) for r in rec.rows):

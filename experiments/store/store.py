@@ -15,7 +15,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from experiments.core.errors import SuiteError
 from experiments.core.files import aside_stamp, atomic_write
-from experiments.store.records import DONE, Record, check_record
+from experiments.store.records import DONE, Record, check_record, current
 
 
 class RecordExistsError(SuiteError, RuntimeError):
@@ -151,8 +151,10 @@ class Store:
         return sorted(out, key=os.path.getmtime)
 
     def is_done(self, key: str) -> bool:
+        """Whether the key's record is done by the computation the suite runs now (a stale
+        one, of an older ``StageSpec.version``, is computed again)."""
         rec = self.get(key)
-        return rec is not None and rec.status == DONE
+        return rec is not None and current(rec)
 
     def put(self, record: Record) -> str:
         """Writes atomically (temp file + rename). A done record is final."""

@@ -17,7 +17,7 @@ from experiments.core.stages import stage_spec
 from experiments.data.check import Verification, prepare_root
 from experiments.registry.schema import SUITE_DIR
 from experiments.planning.tasks import Task
-from experiments.store import DONE, FAILED, INTERRUPTED, PREEMPTED, RUNNING, Record, Store
+from experiments.store import DONE, FAILED, INTERRUPTED, PREEMPTED, RUNNING, Record, Store, current
 from experiments.store.lease import Holder, Lease
 
 REPO = os.path.dirname(SUITE_DIR)  # the checkout: its git revision, and what a record's config path is relative to
@@ -28,7 +28,7 @@ def new_record(task: Task, status: str, command: str) -> Record:
                   config_hash=task.config_hash, profile=task.profile, seed=task.seed,
                   dataset=task.row.dataset, rows=list(task.rows), git_revision=git_revision(REPO),
                   packages=package_versions(), device=device.device_name(), command=command,
-                  started_at=now(), settings=task_settings(task))
+                  started_at=now(), settings=task_settings(task), version=stage_spec(task.stage).version)
 
 
 def task_settings(task: Task) -> Dict[str, object]:
@@ -71,7 +71,7 @@ def run_task(task: Task, store: Store, command: str) -> Record:
     The record's lease is taken first: if another process holds it, LeaseHeld is raised
     (the local backend's --wait waits for that process and reads its result)."""
     existing = store.get(task.key)
-    if existing is not None and existing.status == DONE:
+    if existing is not None and current(existing):
         return existing
     # in a multi-process (srun) run only rank 0 keeps the books
     writer = int(os.environ.get('SLURM_PROCID', '0')) == 0 or os.environ.get('UMIX_LAUNCHER') != 'slurm'
@@ -83,8 +83,10 @@ def run_task(task: Task, store: Store, command: str) -> Record:
         raise LeaseHeld(task.key, holder)
     try:
         existing = store.get(task.key)  # finished by the previous holder meanwhile?
-        if existing is not None and existing.status == DONE:
+        if existing is not None and current(existing):
             return existing
+        if existing is not None and existing.status == DONE:  # stale: an older computation's, kept aside
+            store.retire(task.key)
         return _compute(task, store, command, store.put)
     finally:
         lease.release()
