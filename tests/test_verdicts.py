@@ -212,3 +212,13 @@ def test_built_in_data_has_no_difference_in_any_view(tmp_path):
     smoke = read_results(table, tasks, store, 'smoke').line(row)
     assert math.isnan(smoke['miou_diff']) and smoke['gflops_diff_pct'] == pytest.approx(100 * (6.16 - 6.1) / 6.1)
     assert read_results(table, tasks, store, 'paper').line(row)['miou_diff'] == pytest.approx(55.7 - 41.2)
+
+
+@pytest.mark.parametrize('profile', ['check', 'smoke', 'tiny'])
+def test_a_shortened_recipe_is_never_judged_on_the_data(profile):
+    """The check profile (2 iterations on 2 images) declares, as smoke and tiny do, that its
+    mIoU is not compared with the paper's: neither reproduced nor off; its counts are."""
+    row = get_table('table1').row('umixformer_mit-b0_ade20k')
+    assert judge(row, 'miou', Stat([0.4], [0]), profile)['verdict'] == 'built-in data: no comparison'
+    assert judge(row, 'miou', Stat([41.2], [0]), 'paper')['verdict'] == 'reproduced'
+    assert judge(row, 'gflops', Stat([6.16], [None]), profile)['verdict'] == 'reproduced'
