@@ -16,6 +16,7 @@ import pytest
 from mmengine.config import Config
 
 from conftest import CONFIG_DIR, ROOT, TINY_TABLES, model_configs
+from test_extending import TABLE as TOYS
 from umixformer_config.configs import cache_dir, read_config
 
 HEAVY = ('torch', 'mmcv', 'mmseg', 'umixformer', 'umixformer.models')
@@ -55,29 +56,12 @@ def test_a_plugin_stage_loads_no_model_code_until_it_runs(tmp_path):
     runs): planning, status and the report with it loaded stay light."""
     tables = tmp_path / 'tables'
     tables.mkdir()
-    (tables / 'toys.toml').write_text(TOYS)
+    (tables / 'toys.toml').write_text(TOYS.format(published=512))  # the extension test's table
     common = ['toys', '--tables', str(tables), '--profile', 'tiny', '--runs-dir', str(tmp_path / 'runs')]
     for argv in (['status'] + common, ['plan'] + common, ['report'] + common + ['--out', str(tmp_path / 'rep')]):
         loaded, rc, stdout = _loaded(argv, tmp_path, plugins='toy_plugin')
         assert rc == 0 and (argv[0] == 'report' or 'tensors' in stdout), stdout
         assert not loaded, f'{argv[0]} with the toy plugin imported {sorted(loaded)}'
-
-
-TOYS = """
-name = "toys"
-title = "Parameter tensors"
-source = "tests/toy_plugin.py"
-metrics = ["param_tensors"]
-
-[[rows]]
-id = "umix-b0"
-method = "U-MixFormer"
-encoder = "MiT-B0"
-dataset = "ade20k"
-config = "umixformer/umixformer_mit-b0_1xb16-160k_ade20k-512x512.py"
-stages = ["tensors"]
-published = { param_tensors = 512 }
-"""
 
 
 def _shape(cfg: Config):
