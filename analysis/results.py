@@ -148,7 +148,8 @@ class TableResults:
             # beside the verdict's difference, the plain one; none where the value is never
             # compared (built-in data), as every other view says
             diff_name = f'{m}_diff' if c.diff_unit == 'points' else f'{m}_diff_pct'
-            line[diff_name] = math.nan if c.verdict is Verdict.BUILTIN_DATA else difference(m, c.value, c.published)
+            compared = c.verdict is not Verdict.BUILTIN_DATA
+            line[diff_name] = difference(m, c.value, c.published) if compared else math.nan
         for spec in (s for s in stage_specs() if s.timed):  # a timing belongs to the device it ran on
             line[f'{spec.name}_device'] = recs[spec.name][0][1].device if spec.name in recs else ''
         for m in (m for m in CATALOGUE.values() if m.beside and m.stage in recs):

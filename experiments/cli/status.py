@@ -93,8 +93,9 @@ def _summary_table(title: str, statuses: List[TaskStatus], table: str, rows: Lis
         for ref in s.task.rows:
             groups.setdefault((_row_name(ref, table), s.task.stage), []).append(s)
     order = {name: i for i, name in enumerate(stage_names())}
-    groups = dict(sorted(groups.items(), key=lambda g: (rows.index(g[0][0]) if g[0][0] in rows else len(rows),
-                                                         order.get(g[0][1], len(order)))))
+    position = {row: i for i, row in enumerate(rows)}  # the table's order, then its stages'
+    groups = dict(sorted(groups.items(),
+                         key=lambda g: (position.get(g[0][0], len(rows)), order.get(g[0][1], len(order)))))
     t = _table(title)
     t.add_column('row', no_wrap=True)
     t.add_column('stage', no_wrap=True)
@@ -103,6 +104,8 @@ def _summary_table(title: str, statuses: List[TaskStatus], table: str, rows: Lis
     for (row, stage), group in groups.items():
         t.add_row(row, stage, summary_state(group), summary_result(group))
     return t
+
+
 def cmd_invalidate(args, console) -> int:
     """Moves the named records (and those computed from them) to records/history/,
     so that the next run recomputes them on purpose. Nothing is deleted."""
