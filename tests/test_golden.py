@@ -14,6 +14,7 @@ import dataclasses
 import json
 import math
 import os
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -144,8 +145,14 @@ def _close(a, b, rtol: float = RTOL) -> bool:
 def computed():
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # one summation order, whatever the test worker's share of the CPUs
+    # the computations as they are, whatever an earlier test of this worker left in the environment
+    unset = {k: None for k in os.environ if k.startswith('UMIX_LATENCY_')}
     try:
-        return {stage: {f.__name__: json.loads(json.dumps(f())) for f in funcs} for stage, funcs in COMPUTATIONS.items()}
+        with mock.patch.dict(os.environ):
+            for k in unset:
+                del os.environ[k]
+            return {stage: {f.__name__: json.loads(json.dumps(f())) for f in funcs}
+                    for stage, funcs in COMPUTATIONS.items()}
     finally:
         torch.set_num_threads(threads)
 
