@@ -187,3 +187,25 @@ def test_status_prints_each_value_with_its_metric_digits(tmp_path):
               lambda t: {'final_loss': 1.49637, 'iters': 320} if t.stage == 'train' else None, [0])
     rc, text = _screen(['status', 'table1', '--runs-dir', str(tmp_path), '--stages', 'train'], width=120)
     assert rc == 0 and 'final_loss=1.496' in text, text
+
+
+def test_seeds_planned_at_once_are_what_each_seed_resolved_alone_gives(tmp_path, monkeypatch):
+    """Planning resolves a row's config once and puts each seed in place (config and hashed
+    text): the same keys, hashes and configs as resolving every seed on its own."""
+    import experiments.planning.tasks as planning
+    from experiments.planning.options import PlanOptions
+    from experiments.planning.select import select
+    opts = PlanOptions(table='ablation_unet', profile='smoke', runs_dir=str(tmp_path), seeds=(0, 1, 7),
+                       stages=('train', 'test'))
+    fast = select(opts).tasks
+    resolve_once = planning._SeededConfigs.__init__
+
+    def each_seed_alone(self, *args, **kwargs):
+        resolve_once(self, *args, **kwargs)
+        self.once = False
+    monkeypatch.setattr(planning._SeededConfigs, '__init__', each_seed_alone)
+    slow = select(opts).tasks
+    assert len(fast) == len(slow) > 6
+    for a, b in zip(fast, slow):
+        assert (a.key, a.config_hash, a.needs) == (b.key, b.config_hash, b.needs)
+        assert a.cfg.to_dict() == b.cfg.to_dict() and a.cfg.randomness == {'seed': a.seed}
