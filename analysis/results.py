@@ -74,6 +74,7 @@ class TableResults:
     variants: Dict[str, 'TableResults'] = field(default_factory=dict)
     _cells: Dict[Tuple[str, str], Cell] = field(default_factory=dict, repr=False)  # judged once
     _by_row: Dict[str, dict] = field(default_factory=dict, repr=False)  # row id -> its row_records
+    _lines: Dict[str, dict] = field(default_factory=dict, repr=False)  # row id -> its line, made once
 
     def stage_records(self, stage: str, done: bool = False) -> List[Tuple[Task, Optional[Record]]]:
         """Every task of ``stage`` with its record (None: never computed; any status unless
@@ -138,6 +139,21 @@ class TableResults:
         difference; the never-published metrics shown beside the published ones
         (``Metric.beside``), the device of each stage whose values belong to it
         (``StageSpec.timed``: ``<stage>_device``) and the provenance of the measurement."""
+        if row.id not in self._lines:
+            self._lines[row.id] = self._line(row)
+        return dict(self._lines[row.id])
+
+    def device_columns(self) -> Dict[str, str]:
+        """metric -> the device column (``line``'s ``<stage>_device``) shown under it: under
+        the first of the table's metrics of each stage whose values belong to their device."""
+        out: Dict[str, str] = {}
+        for m in self.table.metrics:
+            stage = catalogue(m).stage
+            if stage_spec(stage).timed and f'{stage}_device' not in out.values():
+                out[m] = f'{stage}_device'
+        return out
+
+    def _line(self, row: Row) -> dict:
         recs = self.row_records(row)
         line = dict(table=self.table.name, row=row.id, group=row.group, method=row.method, encoder=row.encoder,
                     dataset=row.dataset, cited=row.cited, provenance=row.provenance)

@@ -4,7 +4,6 @@ wrapper that compiles), a CSV; and an HTML index of all tables. The presenters h
 present: what a stage adds (its figures, their LaTeX copies, class tables) comes from its
 spec (``StageSpec.figures``), and no stage or metric is named here."""
 import base64
-import importlib
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -16,7 +15,7 @@ from experiments.core.errors import UsageError
 from experiments.core.files import atomic_write
 from experiments.core.metrics import beside, fmt
 from experiments.core.metrics import metric as catalogue
-from experiments.core.stages import stage_spec
+from experiments.core.stages import imported, stage_spec
 
 from . import plots
 from .contribution import Contribution
@@ -77,17 +76,6 @@ def _verdict_cell(c: Optional[Cell]) -> dict:
     return dict(symbol=c.symbol, verdict=c.text, stats=stats, tolerance=tol, short=short)
 
 
-def _timed_columns(metrics: Sequence[str]) -> Dict[str, str]:
-    """metric -> the device column shown under it: once per row, under the first metric of
-    each stage whose values belong to their device (``StageSpec.timed``)."""
-    out: Dict[str, str] = {}
-    for m in metrics:
-        stage = catalogue(m).stage
-        if stage_spec(stage).timed and f'{stage}_device' not in out.values():
-            out[m] = f'{stage}_device'
-    return out
-
-
 def _grouped(entries: List[dict]) -> List[dict]:
     """Consecutive entries of the same group under one heading."""
     groups: List[dict] = []
@@ -103,7 +91,7 @@ def table_context(results: TableResults) -> dict:
     table = results.table
     metrics = list(table.metrics)
     best = {m: results.best(m) for m in metrics}
-    timed = _timed_columns(metrics)
+    timed = results.device_columns()
     shown_beside = beside(metrics)
     entries = []
     for row in table.rows:
@@ -194,8 +182,7 @@ def contributions(results: TableResults) -> Contribution:
     out = Contribution()
     for stage in results.stages():
         for fig in stage_spec(stage).figures:
-            module, _, name = fig.draw.partition(':')
-            out.add(getattr(importlib.import_module(module), name)(results, stage, **fig.options))
+            out.add(imported(fig.draw)(results, stage, **fig.options))
     return out
 
 

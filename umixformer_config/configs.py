@@ -35,11 +35,14 @@ def _write_cache(path: str, obj: Any) -> None:
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), suffix='.part')
+    except OSError:
+        return
+    try:
         with os.fdopen(fd, 'w') as f:
-            json.dump(obj, f)
+            json.dump(obj, f, default=str)
         os.replace(tmp, path)
-    except (OSError, TypeError, ValueError):
-        pass
+    except OSError:
+        os.unlink(tmp)
 
 
 def _cached_cfg_metainfo(package_path: str, cfg_path: str) -> dict:
@@ -61,7 +64,7 @@ def _cached_cfg_metainfo(package_path: str, cfg_path: str) -> dict:
                 for model_cfg in load(os.path.join(package_path, '.mim', meta_path))['Models']:
                     if 'Config' in model_cfg:
                         index.setdefault(model_cfg['Config'].partition('/')[-1], model_cfg)
-            _write_cache(cache, json.loads(json.dumps(index, default=str)))
+            _write_cache(cache, index)
         _METAINFO_INDEX[package_path] = index
     if cfg_path not in index:
         raise ValueError(f'Expected configs: {index.keys()}, but got {cfg_path}')
@@ -176,14 +179,15 @@ def _decode(obj: Any, made: List[Any]) -> Any:
 
 
 def read_config(path: str, text: Optional[str] = None) -> Config:
-    """The config at ``path`` (``text``: its content, where it differs from the file's, e.g.
-    rewritten bases), parsed without importing its ``custom_imports``: no model code runs.
+    """The config at ``path`` (``text``: its content rewritten, e.g. its bases, where it
+    differs from the file's), parsed without importing its ``custom_imports``: no model code runs.
 
     Kept in the user's cache (``cache_dir()``) under the digest of the file's and every
     base's content, the path and mmengine's version, so a second read costs a JSON load
     (a parse is about 0.15 s per config). A file whose content depends on more than that
     (environment variables) is parsed every time."""
-    if text is None:
+    rewritten = text is not None
+    if not rewritten:
         if not os.path.isfile(path):
             raise ConfigNotFoundError(f'config not found: {path}')
         with open(path, encoding='utf-8') as f:
@@ -198,7 +202,7 @@ def read_config(path: str, text: Optional[str] = None) -> Config:
             return Config(_decode(kept['config'], []), cfg_text=kept['text'], filename=kept['filename'])
         except (OSError, ValueError, KeyError, TypeError):
             pass  # not kept yet, or damaged: parsed below and written again
-    cfg = _parse(path, text)
+    cfg = _parse(path, text) if rewritten else load_config(path, import_custom_modules=False)
     if cache:
         try:
             entry = {'config': _encode(cfg._cfg_dict, {}), 'text': cfg.text, 'filename': cfg.filename}
@@ -210,10 +214,6 @@ def read_config(path: str, text: Optional[str] = None) -> Config:
 
 def _parse(path: str, text: str) -> Config:
     """mmengine's parse of ``text`` as if it were the file at ``path`` (relative bases work)."""
-    with open(path, encoding='utf-8') as f:
-        same = f.read() == text
-    if same:
-        return load_config(path, import_custom_modules=False)
     folder = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path)[:-3] + '-', suffix='.py')

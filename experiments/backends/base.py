@@ -6,11 +6,11 @@ path (the local one in ``experiments.backends.local``, SLURM in ``slurm/``), so 
 choosing one imports only it."""
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Type
 
 from experiments.core.errors import SuiteError
+from experiments.core.stages import imported
 from experiments.planning.options import Option, register_option
 from experiments.store import Store
 
@@ -124,8 +124,7 @@ class Backend:
 def backend_class(name: str) -> Type[Backend]:
     if name not in BACKENDS:
         raise BackendError(f'unknown backend {name!r}; known: {", ".join(BACKENDS)}')
-    module, _, cls = BACKENDS[name].partition(':')
-    return getattr(importlib.import_module(module), cls)
+    return imported(BACKENDS[name])
 
 
 def get_backend(name: str, options: BackendOptions, command_for: Callable[[Task], str],

@@ -4,7 +4,6 @@ from rich.table import Table as RTable
 from analysis.results import TableResults
 from analysis.verdicts import Verdict, difference
 from experiments.core.metrics import beside, fmt, metric
-from experiments.core.stages import stage_spec
 
 
 def dash(value, digits: int = 2) -> str:
@@ -23,7 +22,7 @@ def print_comparison(results: TableResults, rows, console) -> None:
     for b in shown_beside:  # what this implementation builds, beside the published-layout count
         t.add_column(b.name, justify='right')
     # a timing belongs to the device it ran on: the devices of the stages whose metrics are timed
-    timed = list(dict.fromkeys(f'{metric(m).stage}_device' for m in table.metrics if stage_spec(metric(m).stage).timed))
+    timed = list(results.device_columns().values())
     for _ in timed:
         t.add_column('timed on', overflow='fold')
     for m in table.metrics:

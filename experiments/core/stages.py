@@ -15,6 +15,13 @@ from experiments.core.keys import COMPLEXITY_COUNTER, LATENCY_KEY_VERSION, laten
 Options = Mapping[str, Any]
 
 
+def imported(reference: str) -> Any:
+    """What a lazy reference ``'module:name'`` names, its module imported now (a stage's
+    computation and figures, a backend's class)."""
+    module, _, name = reference.partition(':')
+    return getattr(importlib.import_module(module), name)
+
+
 @dataclass(frozen=True)
 class Figure:
     """What a stage adds to a table's report: ``draw`` is ``'module:function'`` of
@@ -103,8 +110,7 @@ class StageSpec:
 
     def computation(self) -> Callable:
         """The function of ``compute``, imported now (the job side)."""
-        module, _, name = self.compute.partition(':')
-        return getattr(importlib.import_module(module), name)
+        return imported(self.compute)
 
 
 _SPECS: Dict[str, StageSpec] = {}

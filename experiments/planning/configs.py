@@ -18,5 +18,5 @@ def load_base_config(path: str) -> Config:
     with open(path) as f:
         text = f.read()
     if SUITE_PREFIX not in text:
-        return read_config(path, text)
+        return read_config(path)
     return read_config(path, text.replace(SUITE_PREFIX, CONFIG_DIR + os.sep))
