@@ -14,6 +14,7 @@ from experiments.core.metrics import summary
 from experiments.data.cityscapes_c import generate
 from experiments.engine.process.executor import LeaseHeld, run_task
 from experiments.planning.tasks import Task
+from experiments.registry.profiles import get_profile
 from experiments.store import DONE, Record, Store, current
 from experiments.store.lease import Lease
 
@@ -27,71 +28,165 @@ def run_local(tasks: List[Task], store: Store, command_for: Callable[[Task], str
     failure one screen: the error, the log, its last 20 lines, and the commands to inspect
     and rerun. Returns the record (None for a
     skipped task) of every task by key, and the keys another process holds."""
-    console = console or Console()
-    results: Dict[str, Optional[Record]] = {}
-    failed, busy = set(), set()
+    tasks = ReadOnce.order(tasks)
+    run = _LocalRun(store, command_for, console or Console(), wait, rerun, status, tasks)
     n = len(tasks)
-    done_at_start = {t.key for t in tasks if store.is_done(t.key)}
     for i, task in enumerate(tasks, 1):
-        head = f'[{i}/{n}] {task.label}'
-        rec = store.get(task.key)
-        if rec is not None and current(rec):
-            results[task.key] = rec
-            if task.key not in done_at_start:  # counted as "to run" in the header
-                console.print(f'[green]done[/]  {head}: {summary(rec.metrics)}, computed meanwhile by another process '
-                              f'-> {os.path.relpath(store.path(rec.key), store.root)}', highlight=False, soft_wrap=True)
-            continue
-        if task.needs in busy:
-            console.print(f'[yellow]skip[/] {head}: its input {task.needs} is being computed by another process '
-                          '(--wait waits for it)')
-            busy.add(task.key)
-            results[task.key] = None
-            continue
-        if task.needs in failed or (task.needs and not store.is_done(task.needs)):
-            console.print(f'[yellow]skip[/] {head}: its input {task.needs} did not finish')
-            failed.add(task.key)
-            results[task.key] = None
-            continue
-        console.print(f'[bold]start[/] {head}', highlight=False)
-        progress = Progress(console, task.label)
+        try:
+            run.one(task, f'[{i}/{n}] {task.label}')
+        finally:  # an interrupted task is not counted as read
+            run.read_once.finished(task, run.results, run.busy)
+    run.read_once.say(run.console)
+    return run.results, run.busy
+
+
+class _LocalRun:
+    """The books of one ``run_local``: the records by key, the keys that failed or that
+    another process holds, what was done when it started."""
+
+    def __init__(self, store: Store, command_for: Callable[[Task], str], console, wait: bool, rerun: str,
+                 status: str, tasks: List[Task]) -> None:
+        self.store, self.command_for, self.console = store, command_for, console
+        self.wait, self.rerun, self.status = wait, rerun, status
+        self.results: Dict[str, Optional[Record]] = {}
+        self.failed: Set[str] = set()
+        self.busy: Set[str] = set()
+        self.done_at_start = {t.key for t in tasks if store.is_done(t.key)}
+        self.read_once = ReadOnce(tasks, store)
+
+    def one(self, task: Task, head: str) -> None:
+        rec = self.store.get(task.key)
+        again = rec is not None and current(rec) and self.read_once.needs_again(task, rec)
+        if rec is not None and current(rec) and not again:
+            self.results[task.key] = rec
+            if task.key not in self.done_at_start:  # counted as "to run" in the header
+                self.console.print(f'[green]done[/]  {head}: {summary(rec.metrics)}, computed meanwhile by another process '
+                                   f'-> {os.path.relpath(self.store.path(rec.key), self.store.root)}', highlight=False, soft_wrap=True)
+            return
+        if task.needs in self.busy:
+            self.console.print(f'[yellow]skip[/] {head}: its input {task.needs} is being computed by another process '
+                               '(--wait waits for it)')
+            self.busy.add(task.key)
+            self.results[task.key] = None
+            return
+        if task.needs in self.failed or (task.needs and not self.store.is_done(task.needs)):
+            self.console.print(f'[yellow]skip[/] {head}: its input {task.needs} did not finish')
+            self.failed.add(task.key)
+            self.results[task.key] = None
+            return
+        self.console.print(f'[bold]start[/] {head}' + (f': again, as the {task.profile} profile removed its checkpoint '
+                                                        'once an earlier run had read it' if again else ''),
+                           highlight=False, soft_wrap=True)
+        progress = Progress(self.console, task.label)
         t0 = time.monotonic()
         try:
             with reporting(progress):
-                rec = _run_or_wait(task, store, command_for(task), wait, console, head)
+                rec = _run_or_wait(task, self.store, self.command_for(task), self.wait, self.console, head, again)
         except LeaseHeld as err:
-            console.print(f'[yellow]skip[/] {head}: {err.holder.describe()}')
-            busy.add(task.key)
-            results[task.key] = None
-            continue
+            self.console.print(f'[yellow]skip[/] {head}: {err.holder.describe()}')
+            self.busy.add(task.key)
+            self.results[task.key] = None
+            return
         finally:
             progress.close()
-        results[task.key] = rec
+        self.results[task.key] = rec
         took = time.monotonic() - t0
         if isinstance(rec, Waited):  # another process computed it: its result, not this run's
-            console.print(f'[green]done[/]  {head}: {summary(rec.record.metrics)}, computed by the process it '
-                          f'waited for (waited {took:.1f} s) -> {os.path.relpath(store.path(task.key), store.root)}',
+            self.console.print(f'[green]done[/]  {head}: {summary(rec.record.metrics)}, computed by the process it '
+                               f'waited for (waited {took:.1f} s) -> {os.path.relpath(self.store.path(task.key), self.store.root)}',
                           highlight=False, soft_wrap=True)
-            results[task.key] = rec.record
-            continue
+            self.results[task.key] = rec.record
+            return
         if rec.status == DONE:
             # the record relative to the store (named in the header line); one line, never wrapped
-            record = os.path.relpath(store.path(rec.key), store.root)
-            console.print(f'[green]done[/]  {head}: {summary(rec.metrics)} ({took:.1f} s) -> {record}',
-                          highlight=False, soft_wrap=True)
+            record = os.path.relpath(self.store.path(rec.key), self.store.root)
+            self.console.print(f'[green]done[/]  {head}: {summary(rec.metrics)} ({took:.1f} s) -> {record}',
+                               highlight=False, soft_wrap=True)
             start = rec.metrics.get('load_from') or {}
             if start.get('other_shape'):  # a fine-tuning to another class count: said, not only recorded
-                console.print(f'  note: it started from {start["file"]} ({start["loaded"]} of {start["of"]} tensors); '
-                              f'{", ".join(start["other_shape"])} of another shape trained from initial values',
+                self.console.print(f'  note: it started from {start["file"]} ({start["loaded"]} of {start["of"]} tensors); '
+                                   f'{", ".join(start["other_shape"])} of another shape trained from initial values',
                               highlight=False, soft_wrap=True)
         else:
-            failed.add(task.key)
-            log = store.abs(rec.log)
+            self.failed.add(task.key)
+            log = self.store.abs(rec.log)
             lines = [l for l in rec.error.splitlines() if l.strip()]
-            console.print(f'[red]failed[/] {head} after {took:.1f} s: {lines[-1] if lines else rec.status}\n'
-                          f'  log: {log}\n  last lines of the log:', highlight=False)
-            console.print(tail(log, 20).rstrip('\n'), markup=False, highlight=False)
-            console.print(f'  inspect: {status}\n  rerun (done tasks are skipped): {rerun}', highlight=False)
-    return results, busy
+            self.console.print(f'[red]failed[/] {head} after {took:.1f} s: {lines[-1] if lines else rec.status}\n'
+                               f'  log: {log}\n  last lines of the log:', highlight=False)
+            self.console.print(tail(log, 20).rstrip('\n'), markup=False, highlight=False)
+            self.console.print(f'  inspect: {self.status}\n  rerun (done tasks are skipped): {self.rerun}', highlight=False)
+
+
+class ReadOnce:
+    """The checkpoints of a profile that keeps none (``Profile.keep_checkpoints``): each
+    training's is removed once every task of this run that reads it has finished, and a
+    training whose checkpoint is gone is computed again when a task of the run reads it."""
+
+    def __init__(self, tasks: List[Task], store: Store) -> None:
+        self.store = store
+        self.readers: Dict[str, Set[str]] = {}  # training key -> the keys of this run's tasks that read it
+        for t in tasks:
+            if t.needs and not get_profile(t.profile).keep_checkpoints:
+                self.readers.setdefault(t.needs, set()).add(t.key)
+        self.removed: List[int] = []  # the bytes of each removed checkpoint
+        self.folders = {store.work_dir(t.key) for t in tasks}
+
+    @staticmethod
+    def order(tasks: List[Task]) -> List[Task]:
+        """The tasks with the readers of such a training right after it (a stable reorder):
+        one checkpoint on disk at a time, not every row's (a check of Table 1's 28 trainings
+        held 1.5 GB of weights before its first test)."""
+        readers: Dict[str, List[Task]] = {}
+        for t in tasks:
+            if t.needs and not get_profile(t.profile).keep_checkpoints:
+                readers.setdefault(t.needs, []).append(t)
+        if not readers:
+            return tasks
+        moved = {id(t) for group in readers.values() for t in group if any(o.key == t.needs for o in tasks)}
+        out: List[Task] = []
+        for t in tasks:
+            if id(t) not in moved:
+                out.append(t)
+                out.extend(r for r in readers.get(t.key, ()) if id(r) in moved)
+        return out
+
+    def needs_again(self, task: Task, rec: Record) -> bool:
+        """Whether a done training is computed again: its checkpoint was removed and a task of
+        this run that is not done reads it."""
+        ckpt = rec.artifacts.get('checkpoint')
+        return (task.key in self.readers and bool(ckpt) and not os.path.exists(self.store.abs(ckpt))
+                and not all(self.store.is_done(k) for k in self.readers[task.key]))
+
+    def finished(self, task: Task, results: Dict[str, Optional[Record]], busy: Set[str]) -> None:
+        """Removes the checkpoints of ``task``'s training once its last reader here finished
+        (not while another process computes one of them)."""
+        readers = self.readers.get(task.needs or '')
+        if not readers or any(k not in results or k in busy for k in readers):
+            return
+        del self.readers[task.needs]
+        train = self.store.get(task.needs)
+        if train is None or train.status != DONE:
+            return
+        work = self.store.abs(train.artifacts.get('work_dir', ''))
+        for name in sorted(os.listdir(work)) if os.path.isdir(work) else ():
+            if name.endswith('.pth'):
+                path = os.path.join(work, name)
+                self.removed.append(os.path.getsize(path))
+                os.remove(path)
+
+    def say(self, console) -> None:
+        """What the run removed and what its folders hold now."""
+        if not self.removed:
+            return
+        left = sum(os.path.getsize(os.path.join(d, f)) for top in self.folders if os.path.isdir(top)
+                   for d, _, files in os.walk(top) for f in files)
+        console.print(f'removed {len(self.removed)} checkpoint(s) once read ({_size(sum(self.removed))}); '
+                      f'this run\'s folders hold {_size(left)} under {os.path.join(self.store.root, "work")}',
+                      highlight=False, soft_wrap=True)
+
+
+def _size(n: int) -> str:
+    return f'{n / 1e9:.1f} GB' if n >= 1e9 else f'{n / 1e6:.0f} MB' if n >= 1e6 else f'{n / 1e3:.0f} kB'
 
 
 # seconds between looks at a lease another process holds (--wait)
@@ -104,13 +199,13 @@ class Waited:
     record: Record
 
 
-def _run_or_wait(task: Task, store: Store, command: str, wait: bool, console, head: str):
+def _run_or_wait(task: Task, store: Store, command: str, wait: bool, console, head: str, again: bool = False):
     """The task's record, computed here; with ``wait``, a task another process holds is
     waited for (said once, with who holds it): its record if that process finished it
     (``Waited``), else computed here (the holder failed or died)."""
     while True:
         try:
-            return run_task(task, store, command)
+            return run_task(task, store, command, again)
         except LeaseHeld as err:
             if not wait:
                 raise

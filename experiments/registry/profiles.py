@@ -47,6 +47,10 @@ class Profile:
     # its values measured on the data (mIoU) are judged against the paper's: only a run of the
     # paper's recipe is; a shortened schedule's mIoU is shown, never called reproduced or off
     compared: bool = False
+    # a training's checkpoint holds its weights only (no optimizer state), and the local backend
+    # removes it once every task of the run that reads it has finished; a later run that reads
+    # it trains it again. A check of every row wrote 14 GB of checkpoints otherwise.
+    keep_checkpoints: bool = True
 
 
 PROFILES = {
@@ -115,7 +119,8 @@ PROFILES = {
         qualitative_images=1,
         builtin_classes=True,
         cpu_minutes=True,
-        device='cpu'),
+        device='cpu',
+        keep_checkpoints=False),
 }
 
 

@@ -25,6 +25,7 @@ from experiments.engine.compute.released import (Match, ReleasedError, convert_r
                                                  encoder_signature_from_state)
 from experiments.engine.plugins.checkpoints import compare_keys
 from experiments.planning.tasks import Task
+from experiments.registry.profiles import get_profile
 from experiments.store import DONE, Store
 
 OPACITY = 0.5  # as image_demo.py
@@ -55,7 +56,13 @@ def checkpoint_for(task: Task, store: Store, checkpoint: Optional[str]) -> str:
     if rec is None or rec.status != DONE:
         raise PredictError(f'{task.row.table}/{task.row.id} (seed {task.seed}) has no finished training in '
                            f'{store.root}: run it first, or give a released checkpoint with --checkpoint FILE')
-    return store.abs(rec.artifacts['checkpoint'])
+    path = store.abs(rec.artifacts['checkpoint'])
+    if not os.path.exists(path):
+        why = (f'the {task.profile} profile removes its checkpoints once its run has read them'
+               if not get_profile(task.profile).keep_checkpoints else 'it was removed or moved')
+        raise PredictError(f'{task.row.table}/{task.row.id} (seed {task.seed}): the checkpoint {path} of its training '
+                           f'is gone ({why}): train it with another profile, or give --checkpoint FILE')
+    return path
 
 
 def check_images(images: Sequence[str]) -> None:

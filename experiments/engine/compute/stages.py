@@ -109,6 +109,8 @@ def run_train(task: Task, store: Store) -> StageResult:
     hooks_cfg = task.cfg.get('default_hooks', {}).copy()
     if hooks_cfg.get('checkpoint'):  # how checkpoints are written, not what is computed: not in the key
         hooks_cfg['checkpoint'] = dict(hooks_cfg['checkpoint'], backend_args=ATOMIC_BACKEND)
+        if not get_profile(task.profile).keep_checkpoints:  # read once by the run's tests, then removed
+            hooks_cfg['checkpoint'].update(save_optimizer=False, save_param_scheduler=False)
     verify_localised(task.cfg.model)  # on this node, right before the encoder weights are read
     # resume from that file explicitly: mmengine's own lookup reads last_checkpoint's absolute path
     # AdamW stepped per set of equal group settings: bit-identical parameters, fewer calls
@@ -155,6 +157,10 @@ def _finished_training(task: Task, store: Store):
     if train is None or train.status != 'done':
         raise StageError(f'{task.stage} needs the finished training record {task.needs}')
     ckpt = store.abs(train.artifacts.get('checkpoint', ''))
+    if not os.path.exists(ckpt) and not get_profile(task.profile).keep_checkpoints:
+        raise StageError(f'the {task.profile} profile removed the checkpoint of the training {task.needs} once its run '
+                         f'had read it: run this stage with its training (--stages train,{task.stage}), which '
+                         'trains it again')
     if not os.path.exists(ckpt):
         raise StageError(f'the checkpoint {ckpt} of the finished training {task.needs} is gone; recompute it with '
                          f'`{invalidate_command(task, store, "train")}` then the same command')

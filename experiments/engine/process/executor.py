@@ -65,13 +65,14 @@ class LeaseHeld(RuntimeError):
         self.holder = holder
 
 
-def run_task(task: Task, store: Store, command: str) -> Record:
-    """Computes the task's record unless it is done; failures are recorded.
+def run_task(task: Task, store: Store, command: str, again: bool = False) -> Record:
+    """Computes the task's record unless it is done (``again``: even then, the done record
+    retired); failures are recorded.
 
     The record's lease is taken first: if another process holds it, LeaseHeld is raised
     (the local backend's --wait waits for that process and reads its result)."""
     existing = store.get(task.key)
-    if existing is not None and current(existing):
+    if existing is not None and current(existing) and not again:
         return existing
     # in a multi-process (srun) run only rank 0 keeps the books
     writer = int(os.environ.get('SLURM_PROCID', '0')) == 0 or os.environ.get('UMIX_LAUNCHER') != 'slurm'
@@ -83,7 +84,7 @@ def run_task(task: Task, store: Store, command: str) -> Record:
         raise LeaseHeld(task.key, holder)
     try:
         existing = store.get(task.key)  # finished by the previous holder meanwhile?
-        if existing is not None and current(existing):
+        if existing is not None and current(existing) and not again:
             return existing
         if existing is not None and existing.status == DONE:  # stale: an older computation's, kept aside
             store.retire(task.key)
