@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.collect import released_records
+from analysis.deviations import Deviation, deviations, in_words, measured_input
 from analysis.verdicts import (VERDICTS, Stat, Verdict, bootstrap_interval, difference,
                                interval_text, judge)
 from experiments.core.metrics import CATALOGUE
@@ -75,6 +76,7 @@ class TableResults:
     _cells: Dict[Tuple[str, str], Cell] = field(default_factory=dict, repr=False)  # judged once
     _by_row: Dict[str, dict] = field(default_factory=dict, repr=False)  # row id -> its row_records
     _lines: Dict[str, dict] = field(default_factory=dict, repr=False)  # row id -> its line, made once
+    _deviations: Dict[tuple, Optional[list]] = field(default_factory=dict, repr=False)
 
     def stage_records(self, stage: str, done: bool = False) -> List[Tuple[Task, Optional[Record]]]:
         """Every task of ``stage`` with its record (None: never computed; any status unless
@@ -160,7 +162,7 @@ class TableResults:
         for m in self.table.metrics:
             c = self.cell(row, m)
             line.update({m: c.value, f'{m}_std': c.std, f'{m}_n': c.n, f'{m}_published': c.published,
-                         f'{m}_released': c.released})
+                         f'{m}_released': c.released, f'{m}_at': self.measured_at(row, m) if c.n else ''})
             # beside the verdict's difference, the plain one; none where the value is never
             # compared (built-in data), as every other view says
             diff_name = f'{m}_diff' if c.diff_unit == 'points' else f'{m}_diff_pct'
@@ -175,6 +177,57 @@ class TableResults:
         line['git_revision'] = src.git_revision[:12] if src else ''
         line['device'] = src.device if src else ''
         return line
+
+    def deviations(self, row: Row, metrics: Optional[Sequence[str]] = None) -> Optional[List[Deviation]]:
+        """How the runs behind the row's values of ``metrics`` (default: the table's) differ from
+        the paper's (``analysis.deviations``): the first seed's record of each of their stages,
+        merged by fact. [] where none is measured; None where none keeps its recipe."""
+        stages = list(dict.fromkeys(catalogue(m).stage for m in metrics or self.table.metrics))
+        key = (row.id, tuple(stages))
+        if key not in self._deviations:
+            recs = self.row_records(row)
+            found = [deviations(recs[s][0][1], row) for s in stages if recs.get(s)]
+            merged: Dict[str, Deviation] = {}
+            for devs in found:
+                for d in devs or ():
+                    merged.setdefault(d.name, d)
+            self._deviations[key] = (list(merged.values()) if any(d is not None for d in found) or not found
+                                     else None)
+        return self._deviations[key]
+
+    def measured_at(self, row: Row, metric: str) -> str:
+        """The input size (WxH) the row's value of ``metric`` was measured at, where it is
+        not the paper's ('' where it is, or where the value was measured on no input)."""
+        recs = self.row_records(row).get(catalogue(metric).stage)
+        found = measured_input(recs[0][1], row) if recs else None
+        return found.run if found else ''
+
+    def unlike_paper(self, rows: Optional[Sequence[Row]] = None) -> List[Tuple[Row, str]]:
+        """(row, its deviations in words) for each row with a value off or within noise (✗, ≈):
+        the runs behind those values, against the paper's."""
+        out = []
+        for row in rows or self.table.runnable():
+            judged = [m for m in self.table.metrics if self.cell(row, m).verdict in (Verdict.OFF, Verdict.WITHIN_NOISE)]
+            if judged:
+                blame = [a for a in (self.attribution(row, m) for m in judged) if a]
+                out.append((row, in_words(self.deviations(row, judged)) + ''.join(f'; {a}' for a in blame)))
+        return out
+
+    def attribution(self, row: Row, metric: str) -> str:
+        """Where a value's gap lies, from the evaluation of the authors' released checkpoint of
+        the row on the same data (``run-experiment evaluate``): '' without one. Reproduced by
+        the released checkpoint: the gap is in training; off alike: the data or the evaluation
+        differs from the paper's."""
+        c = self.cell(row, metric)
+        if not finite(c.released) or c.verdict not in (Verdict.OFF, Verdict.WITHIN_NOISE):
+            return ''
+        rel = judge(row, metric, Stat([c.released], [None]), self.profile)
+        said = f'{metric} {c.value:.2f} trained, {c.released:.2f} from the released checkpoint (paper {c.published:g})'
+        if rel['verdict'] == 'reproduced':
+            return f'the gap is in training: {said}'
+        if rel['diff'] * c.diff > 0:
+            return f'the data or the evaluation differs from the paper\'s: {said}'
+        return f'the released checkpoint is off the other way: {said}'
 
     def frame(self, rows: Optional[Sequence[Row]] = None) -> pd.DataFrame:
         """One ``line`` per row (cited rows included)."""

@@ -165,8 +165,9 @@ def latency_bars(frames: Dict[str, pd.DataFrame], metric: str, device: str = '')
         ax.barh(ys, by_row[metric], height, color=f'C{i}', label=label)
         for r, line in by_row.iterrows():
             dev = line.get(device) if device else ''
+            at = line.get(f'{metric}_at')
             names[r] = f'{line["method"]} ({line["encoder"]}, {line["dataset"]})' + (
-                f' on {dev}' if isinstance(dev, str) and dev else '')
+                f' at {at}' if isinstance(at, str) and at else '') + (f' on {dev}' if isinstance(dev, str) and dev else '')
     ax.set_yticks([m + height * (len(measured) - 1) / 2 for m in range(len(models))])
     ax.set_yticklabels([names[m] for m in models], fontsize=8)
     ax.invert_yaxis()

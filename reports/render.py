@@ -9,6 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import jinja2
 
+from analysis.deviations import in_words
 from analysis.results import Cell, TableResults
 from analysis.verdicts import Verdict, difference
 from experiments.core.errors import UsageError
@@ -94,6 +95,7 @@ def table_context(results: TableResults) -> dict:
     timed = results.device_columns()
     shown_beside = beside(metrics)
     entries = []
+    marks = _marks(results)
     for row in table.rows:
         line = results.line(row)
         cells = []
@@ -104,10 +106,16 @@ def table_context(results: TableResults) -> dict:
             cells.append(dict(value=fmt(c.value), published=fmt(c.published), diff=diff, best=row.id in best[m],
                               n=c.n, std=fmt(c.std), released=fmt(c.released),
                               device=line.get(timed[m], '') if m in timed else '',
+                              at=results.measured_at(row, m) if c.n else '',
+                              mark=marks[row.id][0] if row.id in marks and _unlike(c) else '',
                               **_verdict_cell(None if row.cited else c)))
+        measured = not row.cited and bool(line['config_hash'])
+        devs = results.deviations(row) if measured else []
         entries.append(dict(group=row.group or '', method=row.method, encoder=row.encoder, dataset=row.dataset,
                             cited=row.cited, provenance=row.provenance, config_hash=line['config_hash'],
                             git_revision=line['git_revision'], device=line['device'],
+                            recipe=in_words(devs) if measured else '',
+                            deviations=[dict(d.as_dict(), text=str(d)) for d in devs or ()],
                             beside=[fmt(line.get(b.name)) for b in shown_beside], cells=cells))
     return dict(table=table, profile=results.profile, metrics=metrics,
                 metric_labels=[catalogue(m).label for m in metrics],
@@ -115,7 +123,18 @@ def table_context(results: TableResults) -> dict:
                 diff_labels_tex=[r'$\Delta$' if catalogue(m).points else r'$\Delta$\%' for m in metrics],
                 beside=[dict(label=b.label, short=b.label.rsplit(' (', 1)[0], title=b.description or b.name)
                         for b in shown_beside],
-                groups=_grouped(entries), legend=LEGEND, symbol_tex=SYMBOL_TEX)
+                groups=_grouped(entries), legend=LEGEND, symbol_tex=SYMBOL_TEX,
+                notes=[dict(mark=n, row=row_id, text=words) for row_id, (n, words) in marks.items()])
+
+
+def _unlike(c: Cell) -> bool:
+    return c.verdict in (Verdict.OFF, Verdict.WITHIN_NOISE)
+
+
+def _marks(results: TableResults) -> Dict[str, Tuple[int, str]]:
+    """row id -> (its note's number, how its runs differ from the paper's) for each row
+    with a value off or within noise: the footnotes of the LaTeX tables."""
+    return {row.id: (i, words) for i, (row, words) in enumerate(results.unlike_paper(), 1)}
 
 
 def paper_context(results: TableResults) -> Optional[dict]:
@@ -125,6 +144,7 @@ def paper_context(results: TableResults) -> Optional[dict]:
     if not table.layout:
         return None
     cols = table.layout['columns']
+    marks = _marks(results)
     lines: List[dict] = []
     index: Dict[tuple, dict] = {}
     for row in table.rows:
@@ -141,8 +161,12 @@ def paper_context(results: TableResults) -> Optional[dict]:
             if col['dataset'] == row.dataset:
                 c = results.cell(row, col['metric'])
                 entry['cells'][i] = dict(value=fmt(c.value), published=fmt(c.published),
+                                         at=results.measured_at(row, col['metric']) if c.n else '',
+                                         mark=marks[row.id][0] if row.id in marks and _unlike(c) else '',
+                                         differs=marks[row.id][1] if row.id in marks and _unlike(c) else '',
                                          **_verdict_cell(None if row.cited else c))
-    empty = dict(value=None, published=None, symbol='', verdict='', stats='', tolerance='', short='')
+    empty = dict(value=None, published=None, symbol='', verdict='', stats='', tolerance='', short='', at='', mark='',
+                 differs='')
     for entry in lines:
         entry['cells'] = [c or empty for c in entry['cells']]
     heads, spans = [], []
@@ -187,7 +211,7 @@ def contributions(results: TableResults) -> Contribution:
 
 
 def _env() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(['html']),
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=jinja2.select_autoescape(['html', 'html.j2']),
                               trim_blocks=True, lstrip_blocks=True, undefined=jinja2.StrictUndefined)
 
 

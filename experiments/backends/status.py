@@ -10,6 +10,7 @@ from experiments.core.metrics import CATALOGUE, fmt
 from experiments.core.stages import stage_spec, stage_specs
 from experiments.planning.commands import invalidate_command
 from experiments.planning.tasks import Task
+from experiments.registry.profiles import get_profile
 from experiments.store import Record, Store, current
 from experiments.store.lease import Lease
 
@@ -70,7 +71,9 @@ def task_status(task: Task, store: Store, job: dict, rerun: str) -> TaskStatus:
         out.state = _running(rec, Lease(store.root, task.key))
     if rec and rec.status == 'done' and any(s.needs == rec.stage for s in stage_specs()):  # others read its checkpoint
         ckpt = store.abs(rec.artifacts.get('checkpoint', ''))
-        if not os.path.exists(ckpt):
+        if not os.path.exists(ckpt) and not get_profile(task.profile).keep_checkpoints:
+            out.state = f'done (its checkpoint removed once read: the {task.profile} profile keeps none)'
+        elif not os.path.exists(ckpt):
             out.state = f'done, but its checkpoint {ckpt} is gone (see below)'
             out.hint = (f'{task.key}: its checkpoint is gone; to recompute it: '
                         f'{invalidate_command(task, store)} and then {rerun}')

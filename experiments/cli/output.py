@@ -41,9 +41,12 @@ def print_comparison(results: TableResults, rows, console) -> None:
                 diff = 'built-in data'
             elif c.symbol and c.symbol != '–':
                 diff = f'{diff} {c.symbol}'
-            out += [dash(c.value), dash(c.published), diff]
+            at = results.measured_at(row, m) if c.n else ''
+            out += [dash(c.value) + (f' at {at}' if at else ''), dash(c.published), diff]
         t.add_row(*out)
     console.print(t)
+    for row, words in results.unlike_paper(rows):  # why a value may be off: how its run differs
+        console.print(f'{row.id}: {words}', highlight=False, soft_wrap=True)
     print_scorecard([results.scorecard()], console)
 
 

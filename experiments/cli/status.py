@@ -5,12 +5,13 @@ from typing import Dict, List
 
 from rich.table import Table as RTable
 
+from analysis.deviations import RECIPE, deviations, in_words
 from experiments.backends.status import TaskStatus, stopped, summary_result, summary_state, task_statuses
 from experiments.cli.parser import command_line
 from experiments.cli.plan import seed_text
 from experiments.cli.selection import select_tasks
 from experiments.core.errors import UsageError
-from experiments.core.stages import stage_names
+from experiments.core.stages import stage_names, stage_spec
 from experiments.planning.select import computed_from
 from experiments.store.lease import Lease
 
@@ -22,8 +23,8 @@ def cmd_status(args, console) -> int:
     statuses = task_statuses(tasks, store, command_line('run', args))
     detailed = args.all or args.paths or args.rows is not None
     title = f'status: {table.name}, profile {profile.name}'
-    console.print(_tasks_table(title, statuses, store, args.paths, table.name) if detailed else
-                  _summary_table(title, statuses, table.name, [r.id for r in table.rows]))
+    console.print(_tasks_table(title, statuses, store, args.paths, table) if detailed else
+                  _summary_table(title, statuses, table))
     counts: Dict[str, int] = {}
     for s in statuses:
         counts[s.kind] = counts.get(s.kind, 0) + 1
@@ -66,7 +67,22 @@ def _table(title: str) -> RTable:
     return RTable(title=title, box=None, padding=(0, 1, 0, 0), pad_edge=False, header_style='bold underline')
 
 
-def _tasks_table(title: str, statuses: List[TaskStatus], store, paths: bool, table: str) -> RTable:
+def _recipe(statuses: List[TaskStatus], table) -> str:
+    """How the run of the first done record differs from the paper's, compact (the facts'
+    names): '' for a model-only stage measured as the paper measured it."""
+    s = next((s for s in statuses if s.record is not None and s.kind == 'done'), None)
+    row = s and next((r for r in table.rows if f'{table.name}/{r.id}' in s.task.rows), None)
+    if row is None:
+        return ''
+    devs = deviations(s.record, row)
+    if devs is None:
+        return ''
+    if not stage_spec(s.task.stage).depends_on() and not any(d.kind == RECIPE for d in devs):
+        return ''
+    return '\n' + in_words([d for d in devs if d.kind == RECIPE], compact=True)
+
+
+def _tasks_table(title: str, statuses: List[TaskStatus], store, paths: bool, table) -> RTable:
     """One line per task (a task several rows share: its first row, and how many more)."""
     jobs = any(s.job for s in statuses)
     t = _table(title)
@@ -77,21 +93,24 @@ def _tasks_table(title: str, statuses: List[TaskStatus], store, paths: bool, tab
         t.add_column('log / record', overflow='fold')
     for s in statuses:
         result = s.result + (f' (log {s.log})' if s.log and not paths and stopped(s) else '')  # where to look
+        result += _recipe([s], table)
         task = s.task
-        names = [_row_name(r, table) for r in task.rows]
+        names = [_row_name(r, table.name) for r in task.rows]
         shown = '\n'.join(names) if paths else names[0] + (f' (+{len(names) - 1})' if len(names) > 1 else '')
         t.add_row(shown, task.stage, seed_text(task.seed), s.state, *((s.job, ) if jobs else ()), result,
                   *((s.log + '\n' + store.path(task.key), ) if paths else ()))
     return t
 
 
-def _summary_table(title: str, statuses: List[TaskStatus], table: str, rows: List[str]) -> RTable:
+def _summary_table(title: str, statuses: List[TaskStatus], table) -> RTable:
     """One line per row and stage: its tasks' counts by state, the jobs of those running,
-    the first error of those that failed, the results of those done."""
+    the first error of those that failed, the results of those done and how their run
+    differs from the paper's."""
+    rows = [r.id for r in table.rows]
     groups: Dict[tuple, List[TaskStatus]] = {}
     for s in statuses:
         for ref in s.task.rows:
-            groups.setdefault((_row_name(ref, table), s.task.stage), []).append(s)
+            groups.setdefault((_row_name(ref, table.name), s.task.stage), []).append(s)
     order = {name: i for i, name in enumerate(stage_names())}
     position = {row: i for i, row in enumerate(rows)}  # the table's order, then its stages'
     groups = dict(sorted(groups.items(),
@@ -102,7 +121,7 @@ def _summary_table(title: str, statuses: List[TaskStatus], table: str, rows: Lis
     t.add_column('state')
     t.add_column('result', overflow='fold')
     for (row, stage), group in groups.items():
-        t.add_row(row, stage, summary_state(group), summary_result(group))
+        t.add_row(row, stage, summary_state(group), summary_result(group) + _recipe(group, table))
     return t
 
 

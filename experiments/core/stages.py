@@ -95,6 +95,14 @@ class StageSpec:
     report_variants: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     version: int = 1
 
+    def depends_on(self) -> Tuple[str, ...]:
+        """The config kinds whose facts its numbers depend on (``experiments.registry.recipe``):
+        a test's mIoU on its training's and its evaluation's; a model-only stage's on neither."""
+        if self.model_only:
+            return ()
+        kinds = (_SPECS[self.needs].config, ) if self.needs in _SPECS else ()
+        return tuple(dict.fromkeys(kinds + (self.config, )))
+
     def processes(self, world_size: int) -> int:
         """How many processes a task of it runs as, for a row of ``world_size``."""
         return world_size if self.multi_process else 1

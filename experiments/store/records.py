@@ -43,6 +43,10 @@ class Record:
     # what the result depends on beyond the config: evaluation pipeline,
     # Cityscapes-C protocol, latency settings
     settings: Dict[str, Any] = field(default_factory=dict)
+    # how it was trained and evaluated, as experiments.registry.recipe reads it from the run's
+    # resolved config and data (compared with the paper's run by analysis.deviations); None:
+    # recorded before recipes were kept
+    recipe: Optional[Dict[str, Any]] = None
 
 
 def current(rec: 'Record') -> bool:
@@ -86,6 +90,8 @@ def check_record(data: Any) -> Record:
         raise TypeError(f'field \'wall_time_s\' must be a number, got {rec.wall_time_s!r}')
     if not isinstance(rec.rows, list) or not all(isinstance(r, str) for r in rec.rows):
         raise TypeError(f'field \'rows\' must be a list of strings, got {rec.rows!r}')
+    if rec.recipe is not None and not isinstance(rec.recipe, dict):
+        raise TypeError(f'field \'recipe\' must be an object or null, got {rec.recipe!r}')
     if rec.resumed_from is not None and not isinstance(rec.resumed_from, str):
         raise TypeError(f'field \'resumed_from\' must be a string or null, got {rec.resumed_from!r}')
     for name, value in rec.artifacts.items():

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 import traceback
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 from experiments.core.console import capture_output
 from experiments.core.errors import StageError
@@ -14,7 +14,8 @@ from experiments.core import device
 from experiments.core.provenance import git_revision, now, package_versions
 from experiments.core.signals import Preempted
 from experiments.core.stages import stage_spec
-from experiments.data.check import Verification, prepare_root
+from experiments.data.check import Verification, prepare_root, walk
+from experiments.registry.recipe import read_recipe
 from experiments.registry.schema import SUITE_DIR
 from experiments.planning.tasks import Task
 from experiments.store import DONE, FAILED, INTERRUPTED, PREEMPTED, RUNNING, Record, Store, current
@@ -23,12 +24,30 @@ from experiments.store.lease import Holder, Lease
 REPO = os.path.dirname(SUITE_DIR)  # the checkout: its git revision, and what a record's config path is relative to
 
 
-def new_record(task: Task, status: str, command: str) -> Record:
+def new_record(task: Task, status: str, command: str, store: Optional[Store] = None) -> Record:
     return Record(key=task.key, stage=task.stage, status=status, config=os.path.relpath(task.row.config, REPO),
                   config_hash=task.config_hash, profile=task.profile, seed=task.seed,
                   dataset=task.row.dataset, rows=list(task.rows), git_revision=git_revision(REPO),
                   packages=package_versions(), device=device.device_name(), command=command,
-                  started_at=now(), settings=task_settings(task), version=stage_spec(task.stage).version)
+                  started_at=now(), settings=task_settings(task), version=stage_spec(task.stage).version,
+                  recipe=task_recipe(task, store))
+
+
+def task_recipe(task: Task, store: Optional[Store]) -> Dict[str, object]:
+    """How the task's numbers were made (``experiments.registry.recipe``): the facts of its
+    resolved config, its processes and global batch, and the data it read (built-in or not,
+    image/label pairs per split, the fingerprint of the file list)."""
+    kinds = stage_spec(task.stage).depends_on()
+    out: Dict[str, object] = read_recipe(task.cfg, kinds)
+    if 'training' in kinds:
+        out['processes'] = task.row.world_size
+        out['global_batch'] = task.row.world_size * int(task.cfg.train_dataloader.batch_size)
+    if kinds and task.data_root and os.path.isdir(task.data_root):
+        fingerprint, listing = walk(task.row.dataset, task.data_root)
+        out['data'] = dict(builtin=bool(store and store.is_builtin_root(task.data_root)), root=task.data_root,
+                           pairs={split: len(set(images) & set(labels)) for split, (images, labels) in listing.items()},
+                           fingerprint=fingerprint)
+    return out
 
 
 def task_settings(task: Task) -> Dict[str, object]:
@@ -124,7 +143,7 @@ def task_log(task: Task, store: Store) -> str:
 
 
 def _compute(task: Task, store: Store, command: str, put) -> Record:
-    record = new_record(task, RUNNING, command)
+    record = new_record(task, RUNNING, command, store)
     log = task_log(task, store)
     record.log = store.rel(log)
     put(record)
