@@ -269,6 +269,14 @@ def render_table(results: TableResults, out_dir: str, formats: Sequence[str] = F
     return written
 
 
+def render_comparison(c, everything: bool = False) -> str:
+    """The HTML page of two stores compared (``analysis.compare.Comparison``): per pair, A, B
+    and the paper in adjacent columns, then how the records were produced differently."""
+    from analysis.compare import fmt_number
+    groups = [g for g in c.groups if everything or g.differs]
+    return _env().get_template('compare.html.j2').render(c=c, groups=groups, number=fmt_number)
+
+
 def render_index(entries: List[dict], out_dir: str, profile: str) -> str:
     """entries: dicts with name, title, source, html (file name), rows, measured, scorecard."""
     path = os.path.join(out_dir, 'index.html')

@@ -21,7 +21,8 @@ if 'OMP_NUM_THREADS' not in os.environ or os.environ.get('UMIX_TEST_THREADS') ==
 # Files started first under pytest-xdist (`--dist loadfile`, one worker per file): the
 # longest ones, so that no worker starts a long file when the others are nearly done
 # (seconds on 2 cores, `pytest --durations`). Only the order changes.
-LONGEST_FIRST = ('test_every_row.py', 'test_slurm.py', 'test_smoke.py', 'test_run_experiment.py', 'test_preemption.py',
+LONGEST_FIRST = ('test_every_row.py', 'test_smoke.py', 'test_every_row_table2.py', 'test_slurm.py',
+                 'test_run_experiment.py', 'test_preemption.py',
                  'test_complexity.py', 'test_store.py', 'test_extending.py', 'test_gpu_check.py',
                  'test_fused_training.py')
 

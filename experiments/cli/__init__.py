@@ -38,7 +38,7 @@ from umixformer_config.errors import UmixformerError
 
 # the module of each command; its handler is cmd_<command>
 HANDLERS = {'list': 'browse', 'show': 'browse', 'plan': 'plan', 'status': 'status', 'invalidate': 'status',
-            'run': 'run', 'evaluate': 'run', 'report': 'report', 'cityscapes-c': 'data', 'data': 'data',
+            'run': 'run', 'evaluate': 'run', 'report': 'report', 'compare': 'compare', 'cityscapes-c': 'data', 'data': 'data',
             'weights': 'weights', 'predict': 'predict', 'export': 'export', 'calibrate': 'calibrate'}
 # mmseg's own deprecation chatter, printed once per model built
 _QUIET = ('``build_loss`` would be deprecated', 'Default ``avg_non_ignore`` is False',

@@ -13,7 +13,7 @@ from experiments.planning.commands import suite_command
 from experiments.planning.options import TABLE_COMMANDS, Option, PlanOptions, device_name, option_table
 from experiments.registry.schema import DATASETS
 
-COMMANDS = ('list', 'show', 'plan', 'status', 'run', 'report', 'cityscapes-c', 'invalidate', 'evaluate', 'weights',
+COMMANDS = ('list', 'show', 'plan', 'status', 'run', 'report', 'compare', 'cityscapes-c', 'invalidate', 'evaluate', 'weights',
             'data', 'predict', 'export', 'calibrate')
 MAX_SEED = 2**32 - 1  # numpy's seed range
 
@@ -95,6 +95,8 @@ COMMAND_HELP = {
     'predict': 'a row\'s model on your images: overlay PNGs, as the official image demo',
     'export': 'a row\'s model as ONNX (deployment), checked against PyTorch with ONNX Runtime',
     'report': 'HTML, LaTeX and CSV of a table (or all) against the paper',
+    'compare': 'two stores side by side (RUNS_A RUNS_B [TABLE]), or a store\'s training beside a published '
+    'log (RUNS_A LOG): what differs in the numbers, beyond the seeds\' noise or not, and in how they were made',
     'calibrate': 'time each distinct model of a table on this node (training iteration, test image), so that '
     '`plan` projects hours and SLURM sizes --time from measured speed',
     'cityscapes-c': 'generate Cityscapes-C from a Cityscapes root',
@@ -115,15 +117,16 @@ def _where_options(add) -> None:
     add(_TABLE_CMDS | {'weights', 'calibrate'}, '--weights-dir', default=None,
         help='pretrained encoder weights (default $UMIX_WEIGHTS or <runs-dir>/weights); the paper profile '
         'reads only from there')
-    add(_TABLE_CMDS | {'predict', 'export', 'calibrate'}, '--rows', type=_nonempty_csv('--rows'), default=None,
+    add(_TABLE_CMDS | {'predict', 'export', 'calibrate', 'compare'}, '--rows', type=_nonempty_csv('--rows'), default=None,
         help='comma-separated row ids (default: all runnable)')
-    add(_TABLE_CMDS, '--stages', type=_nonempty_csv('--stages'), default=None,
+    add(_TABLE_CMDS | {'compare'}, '--stages', type=_nonempty_csv('--stages'), default=None,
         help=f'comma-separated stages: {",".join(stage_names())} (default: the rows\')')
     add(_TABLE_CMDS | {'predict', 'export'}, '--seeds', type=_seeds, default=None, help='comma-separated seeds (default: the rows\')')
     add(_TABLE_CMDS | {'predict', 'export', 'calibrate'}, '--profile', default=PlanOptions.profile, help='paper (default), smoke (built-in data, CPU minutes), '
         'check (every stage of every row runs once, before a cluster run) or tiny (tests)')
-    add({'status', 'plan'}, '--all', action='store_true',
-        help='one line per task (default: one line per row and stage with its counts by state; also with --rows)')
+    add({'status', 'plan', 'compare'}, '--all', action='store_true',
+        help='status, plan: one line per task (default: one line per row and stage with its counts by state; also '
+        'with --rows); compare: every pair, also those that do not differ')
     add({'status'}, '--paths', action='store_true',
         help='one line per task with its log and record file')
     add({'run'}, '--wait', action='store_true',
@@ -170,10 +173,11 @@ def _measure_options(add) -> None:
         add(opt.commands, opt.flag, **_argparse_kwargs(opt))
     add({'report'}, '--layout', default='paper', choices=['paper', 'long'],
         help='tables in the paper\'s layout where the table defines one (default), or long form')
-    add({'report', 'export'}, '--format', type=_csv, default=None, help='report: html,latex,csv (default: all three); '
-        'export: onnx (default)')
+    add({'report', 'export', 'compare'}, '--format', type=_csv, default=None, help='report: html,latex,csv (default: '
+        'all three); export: onnx (default); compare: console (default), json, md, csv or html (a file in --out, '
+        'else printed)')
     add({'evaluate'}, '--checkpoints', help='folder of released checkpoints (.pth, official layout)')
-    add({'cityscapes-c', 'report', 'predict', 'export'}, '--out', help='output folder (report: default '
+    add({'cityscapes-c', 'report', 'predict', 'export', 'compare'}, '--out', help='output folder (report: default '
         '<runs-dir>/reports/<profile>, e.g. a folder of your own when the store is read-only; predict: default '
         '<runs-dir>/predictions/<table>/<row>; export: <runs-dir>/exports/<table>)')
     add({'predict', 'export'}, '--checkpoint', help='weights to use instead of the row\'s training: a released checkpoint '
@@ -217,6 +221,11 @@ def build_parser(command: Optional[str] = None) -> argparse.ArgumentParser:
                            'gtFine_trainvaltest.zip)')
         elif command == 'report':
             p.add_argument('table', help='a table name, or all')
+        elif command == 'compare':
+            p.add_argument('a', metavar='RUNS_A', help='a results store (--runs-dir of a run)')
+            p.add_argument('b', metavar='RUNS_B|LOG', help='another store, or a training log (*.log.json of mmseg '
+                           '0.x, or mmengine\'s vis_data/scalars.json) to compare RUNS_A\'s training with')
+            p.add_argument('table', nargs='?', default=None, help='only this table\'s records')
         elif command == 'predict':
             p.add_argument('table', help='table name (see `run-experiment list`)')
             p.add_argument('images', nargs='+', help='image files')

@@ -15,6 +15,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 from experiments.core.errors import SuiteError
 from experiments.core.files import aside_stamp, atomic_write
+from experiments.core.keys import text_hash
 from experiments.store.records import DONE, Record, check_record, current
 
 
@@ -29,8 +30,10 @@ class StoreError(SuiteError, ValueError):
 class Store:
     """Records under ``<root>/records/<key>.json``; run folders under ``<root>/work``."""
 
-    def __init__(self, root: str) -> None:
+    def __init__(self, root: str, read_only: bool = False) -> None:
         self.root = os.path.abspath(root)
+        # read someone else's store: nothing is written, a damaged record is named and left in place
+        self.read_only = read_only
         if os.path.exists(self.root) and not os.path.isdir(self.root):
             raise StoreError(f'--runs-dir {root} is a file, not a folder: give a folder for the results '
                              '(it is created if missing)')
@@ -42,6 +45,10 @@ class Store:
                              'for the results')
         self.moved: List[Tuple[str, str, str]] = []  # (damaged file, where it went, why)
         self._seen_damaged: set = set()
+
+    def _writable(self) -> None:
+        if self.read_only:
+            raise StoreError(f'{self.root} is read here, never written (a store being compared)')
 
     def path(self, key: str) -> str:
         return os.path.join(self.root, 'records', key + '.json')
@@ -92,6 +99,9 @@ class Store:
             if path in self._seen_damaged:
                 return None
             self._seen_damaged.add(path)
+            if self.read_only:
+                self.moved.append((path, '', why))
+                return None
             try:
                 dest = self._aside(path, 'damaged')
             except FileNotFoundError:  # another reader moved it first
@@ -116,6 +126,7 @@ class Store:
         under the same time stamp; nothing is deleted. The retired records' paths are
         rewritten to where the folders went, so history stays consistent and a rerun
         never resumes from the old run's checkpoints. Returns key -> the record's new path."""
+        self._writable()
         stamp = aside_stamp()
         moved_work: Dict[str, str] = {}  # old relative folder -> new relative folder
         for key in keys:
@@ -158,12 +169,24 @@ class Store:
 
     def put(self, record: Record) -> str:
         """Writes atomically (temp file + rename). A done record is final."""
+        self._writable()
         path = self.path(record.key)
         existing = self.get(record.key)
         if existing is not None and existing.status == DONE:
             raise RecordExistsError(f'{path} is a finished record; it is never overwritten '
                                     '(delete the file to recompute it)')
         return atomic_write(path, json.dumps(asdict(record), indent=2, sort_keys=True))
+
+    def keep_config(self, text: str) -> str:
+        """Keeps a resolved config's text (``core.provenance.config_lines``) under
+        configs/<sha1 of it>.txt, once; returns its path relative to the store, for a record's
+        ``artifacts['resolved_config']``: a store compared without its work folders still has
+        each record's config."""
+        self._writable()
+        rel = os.path.join('configs', text_hash(text) + '.txt')
+        if not os.path.exists(os.path.join(self.root, rel)):
+            atomic_write(os.path.join(self.root, rel), text)
+        return rel
 
     def records(self) -> Iterator[Record]:
         base = os.path.join(self.root, 'records')

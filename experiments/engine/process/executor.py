@@ -11,7 +11,7 @@ from typing import Dict, Optional, Tuple
 from experiments.core.console import capture_output
 from experiments.core.errors import StageError
 from experiments.core import device
-from experiments.core.provenance import git_revision, now, package_versions
+from experiments.core.provenance import config_lines, git_revision, now, package_versions
 from experiments.core.signals import Preempted
 from experiments.core.stages import stage_spec
 from experiments.data.check import Verification, prepare_root, walk
@@ -144,6 +144,9 @@ def task_log(task: Task, store: Store) -> str:
 
 def _compute(task: Task, store: Store, command: str, put) -> Record:
     record = new_record(task, RUNNING, command, store)
+    kept = {'resolved_config': store.keep_config(
+        config_lines({k: v for k, v in task.cfg.to_dict().items() if k != 'work_dir'}))}
+    record.artifacts = dict(kept)
     log = task_log(task, store)
     record.log = store.rel(log)
     put(record)
@@ -155,7 +158,8 @@ def _compute(task: Task, store: Store, command: str, put) -> Record:
             # its own copy of the config: planning shares a row's config between its seeds' tasks
             own = dataclasses.replace(task, cfg=copy.deepcopy(task.cfg))
             metrics, artifacts, resumed = stage_runner(task.stage)(own, store)
-        record.status, record.metrics, record.artifacts, record.resumed_from = DONE, metrics, artifacts, resumed
+        record.status, record.metrics, record.resumed_from = DONE, metrics, resumed
+        record.artifacts = {**artifacts, **kept}
     except (KeyboardInterrupt, Preempted) as err:
         if isinstance(err, KeyboardInterrupt):
             record.status = INTERRUPTED
