@@ -19,6 +19,8 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Tuple
 from analysis.verdicts import bootstrap_interval
 from experiments.core.errors import SuiteError
 from experiments.core.metrics import CATALOGUE
+from experiments.core.stages import stage_names
+from experiments.registry.tables import load_registry
 from experiments.store import DONE, Record, Store
 
 # (table, row, stage, profile) and the seed
@@ -149,11 +151,11 @@ def _number(rec: Record, field_: str) -> Optional[float]:
     return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) else None
 
 
-def _paper(group: Group, metric: str) -> float:
+def _paper(group: Group, metric: str, registry: Dict[str, Any]) -> float:
+    table = registry.get(group[0])
     try:
-        from experiments.registry.tables import get_table
-        return float(get_table(group[0]).row(group[1]).published.get(metric, math.nan))
-    except Exception:  # a table this suite does not know: no paper value
+        return float(table.row(group[1]).published.get(metric, math.nan)) if table else math.nan
+    except SuiteError:  # a row this suite does not know: no paper value
         return math.nan
 
 
@@ -199,15 +201,16 @@ def _config_diff(side_a: Side, side_b: Side, a: Record, b: Record) -> List[str]:
 
 
 def compare(a: Side, b: Side, table: Optional[str] = None, rows: Optional[Sequence[str]] = None,
-            stages: Optional[Sequence[str]] = None) -> Comparison:
+            stages: Optional[Sequence[str]] = None, tables: Sequence[str] = ()) -> Comparison:
     """The pairs of records of ``a`` and ``b`` (the selection's), grouped by (table, row,
-    stage, profile)."""
+    stage, profile); the paper's values from the registry (and the table folders ``tables``)."""
     def chosen(k: Tuple[Group, Optional[int]]) -> bool:
         (t, r, s, _), _seed = k
         return (table is None or t == table) and (rows is None or r in rows) and (stages is None or s in stages)
     ka = {k for k in a.records if chosen(k)}
     kb = {k for k in b.records if chosen(k)}
     both = ka & kb
+    registry = load_registry(tables)
     groups: Dict[Group, List[Optional[int]]] = {}
     for g, seed in sorted(both, key=_order):
         groups.setdefault(g, []).append(seed)
@@ -224,7 +227,7 @@ def compare(a: Side, b: Side, table: Optional[str] = None, rows: Optional[Sequen
             lo, hi = bootstrap_interval(diffs) if len(diffs) >= 2 else (math.nan, math.nan)
             beyond = None if len(diffs) < 2 else not (lo <= 0.0 <= hi)
             metrics.append(MetricDiff(name, _mean([x for x, _ in pairs]), _mean([y for _, y in pairs]),
-                                      _mean(diffs), len(diffs), lo, hi, beyond, _paper(g, name)))
+                                      _mean(diffs), len(diffs), lo, hi, beyond, _paper(g, name, registry)))
         production = []
         for s in seeds:
             ra, rb = a.records[(g, s)], b.records[(g, s)]
@@ -235,8 +238,24 @@ def compare(a: Side, b: Side, table: Optional[str] = None, rows: Optional[Sequen
 
 
 def _order(k: Tuple[Group, Optional[int]]):
-    g, seed = k
-    return (g, -1 if seed is None else seed)
+    """Table, row, then the stages in execution order (train before test), profile, seed."""
+    (table, row, stage, profile), seed = k
+    order = {name: i for i, name in enumerate(stage_names())}
+    return (table, row, order.get(stage, len(order)), stage, profile, -1 if seed is None else seed)
+
+
+def means(side: Side, table: str, profile: str) -> Dict[Tuple[str, str], float]:
+    """(row id, metric) -> the mean over seeds of a store's values of a table and profile
+    (``report TABLE --against RUNS_B``: the other store's column, paired as ``compare`` pairs)."""
+    values: Dict[Tuple[str, str], List[float]] = {}
+    for ((t, row, stage, prof), _), rec in side.records.items():
+        if t != table or prof != profile:
+            continue
+        for name in _metrics(stage):
+            v = _number(rec, CATALOGUE[name].field)
+            if v is not None:
+                values.setdefault((row, name), []).append(v)
+    return {k: _mean(v) for k, v in values.items()}
 
 
 def fmt_number(v: float) -> str:

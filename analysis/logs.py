@@ -17,6 +17,8 @@ LR_RTOL = 1e-3
 # the log's band around its loss: this many logged points either side, and this many
 # standard deviations of the loss there (at least BAND_MIN of its mean)
 BAND_POINTS, BAND_STD, BAND_MIN = 5, 3.0, 0.05
+# the "mode" of an mmseg 0.x log line of a training iteration (validation lines: "val")
+LOG_TRAINING_MODE = 'train'
 
 
 def _points(lines: Iterable[str]) -> Dict[int, Dict[str, float]]:
@@ -26,7 +28,7 @@ def _points(lines: Iterable[str]) -> Dict[int, Dict[str, float]]:
             d = json.loads(line)
         except ValueError:
             continue  # a line cut by a kill, or a text line
-        if not isinstance(d, dict) or 'iter' not in d or d.get('mode', 'train') != 'train':
+        if not isinstance(d, dict) or 'iter' not in d or d.get('mode', LOG_TRAINING_MODE) != LOG_TRAINING_MODE:
             continue
         p = points.setdefault(int(d['iter']), {})
         for name in ('loss', 'lr'):

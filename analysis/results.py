@@ -77,6 +77,9 @@ class TableResults:
     _by_row: Dict[str, dict] = field(default_factory=dict, repr=False)  # row id -> its row_records
     _lines: Dict[str, dict] = field(default_factory=dict, repr=False)  # row id -> its line, made once
     _deviations: Dict[tuple, Optional[list]] = field(default_factory=dict, repr=False)
+    # (row id, metric) -> another store's value, shown beside this one (report --against)
+    against: Dict[Tuple[str, str], float] = field(default_factory=dict)
+    against_label: str = ''
 
     def stage_records(self, stage: str, done: bool = False) -> List[Tuple[Task, Optional[Record]]]:
         """Every task of ``stage`` with its record (None: never computed; any status unless

@@ -9,6 +9,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import jinja2
 
+from analysis.compare import fmt_number
 from analysis.deviations import in_words
 from analysis.results import Cell, TableResults
 from analysis.verdicts import Verdict, difference
@@ -108,6 +109,7 @@ def table_context(results: TableResults) -> dict:
                               device=line.get(timed[m], '') if m in timed else '',
                               at=results.measured_at(row, m) if c.n else '',
                               mark=marks[row.id][0] if row.id in marks and _unlike(c) else '',
+                              against=fmt(results.against.get((row.id, m))),
                               **_verdict_cell(None if row.cited else c)))
         measured = not row.cited and bool(line['config_hash'])
         devs = results.deviations(row) if measured else []
@@ -123,7 +125,7 @@ def table_context(results: TableResults) -> dict:
                 diff_labels_tex=[r'$\Delta$' if catalogue(m).points else r'$\Delta$\%' for m in metrics],
                 beside=[dict(label=b.label, short=b.label.rsplit(' (', 1)[0], title=b.description or b.name)
                         for b in shown_beside],
-                groups=_grouped(entries), legend=LEGEND, symbol_tex=SYMBOL_TEX,
+                groups=_grouped(entries), legend=LEGEND, symbol_tex=SYMBOL_TEX, against=results.against_label,
                 notes=[dict(mark=n, row=row_id, text=words) for row_id, (n, words) in marks.items()])
 
 
@@ -164,9 +166,10 @@ def paper_context(results: TableResults) -> Optional[dict]:
                                          at=results.measured_at(row, col['metric']) if c.n else '',
                                          mark=marks[row.id][0] if row.id in marks and _unlike(c) else '',
                                          differs=marks[row.id][1] if row.id in marks and _unlike(c) else '',
+                                         against=fmt(results.against.get((row.id, col['metric']))),
                                          **_verdict_cell(None if row.cited else c))
     empty = dict(value=None, published=None, symbol='', verdict='', stats='', tolerance='', short='', at='', mark='',
-                 differs='')
+                 differs='', against=None)
     for entry in lines:
         entry['cells'] = [c or empty for c in entry['cells']]
     heads, spans = [], []
@@ -272,7 +275,6 @@ def render_table(results: TableResults, out_dir: str, formats: Sequence[str] = F
 def render_comparison(c, everything: bool = False) -> str:
     """The HTML page of two stores compared (``analysis.compare.Comparison``): per pair, A, B
     and the paper in adjacent columns, then how the records were produced differently."""
-    from analysis.compare import fmt_number
     groups = [g for g in c.groups if everything or g.differs]
     return _env().get_template('compare.html.j2').render(c=c, groups=groups, number=fmt_number)
 

@@ -45,7 +45,7 @@ def two_stores(tmp_path_factory):
     data = base / 'ade'
     generate_synthetic('ade20k', str(data))  # one root for both: the same data fingerprint
     for runs, tables in ((base / 'a', os.path.dirname(TINY)), (base / 'b', str(other))):
-        assert main(['tiny', '--tables', tables, '--rows', 'umix-b0', '--profile', 'check', '--stages', 'train',
+        assert main(['tiny', '--tables', tables, '--rows', 'umix-b0', '--profile', 'check', '--stages', 'train,test',
                      '--data-root', f'ade20k={data}', '--runs-dir', str(runs)]) == 0
     rec_path = next((base / 'b' / 'records' / 'train').glob('*.json'))
     rec = json.loads(rec_path.read_text())
@@ -84,7 +84,7 @@ def test_compare_with_itself_and_with_nothing_in_common(two_stores, capsys, tmp_
     assert 'no differences' in capsys.readouterr().out
     (tmp_path / 'empty' / 'records').mkdir(parents=True)
     assert main(['compare', str(a), str(tmp_path / 'empty')]) == 1
-    assert capsys.readouterr().out.startswith('nothing in common: 1 record(s) only in')
+    assert capsys.readouterr().out.startswith('nothing in common: 2 record(s) only in')
     assert main(['compare', str(a), str(tmp_path / 'nowhere')]) == 2
     assert 'is not a results store' in capsys.readouterr().out
 
@@ -126,3 +126,17 @@ def test_compare_with_a_log_names_the_iteration_where_the_schedule_differs(tiny_
     assert 'loss: within the log\'s band at every common iteration' in out
     assert (tmp_path / 'out' / 'compare-log.png').stat().st_size > 1000
     assert json.loads((tmp_path / 'out' / 'compare-log.json').read_text())['lr_differs_at'] == 30
+
+
+def test_report_against_another_store(two_stores, tmp_path, capsys):
+    a, b = two_stores
+    before = _tree_digest(b)
+    assert main(['report', 'tiny', '--tables', os.path.dirname(TINY), '--profile', 'check', '--runs-dir', str(a),
+                 '--against', str(b), '--format', 'html', '--out', str(tmp_path)]) == 0
+    html = (tmp_path / 'tiny.html').read_text()
+    b_miou = json.loads(next((b / 'records' / 'test').glob('*.json')).read_text())['metrics']['miou']
+    assert f'B ({b}): {b_miou:.2f}' in html
+    assert _tree_digest(b) == before
+    assert main(['report', 'tiny', '--tables', os.path.dirname(TINY), '--profile', 'check', '--runs-dir', str(a),
+                 '--against', str(tmp_path / 'nowhere')]) == 2
+    assert 'is not a results store' in capsys.readouterr().out

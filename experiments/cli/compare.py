@@ -7,6 +7,7 @@ from analysis.compare import CompareError, compare, csv_frame, lines, read_side
 from analysis.logs import compare_log, log_figure, read_log, read_run
 from experiments.core.errors import UsageError
 from experiments.core.files import atomic_write
+from reports.render import render_comparison
 
 EXTENSIONS = {'json': 'json', 'md': 'md', 'csv': 'csv', 'html': 'html'}
 FORMATS = ('console', ) + tuple(EXTENSIONS)
@@ -26,7 +27,7 @@ def cmd_compare(args, console) -> int:
     except CompareError as err:
         console.print(f'run-experiment compare: {err}', highlight=False, soft_wrap=True)
         return 2
-    c = compare(a, b, args.table, args.rows, args.stages)
+    c = compare(a, b, args.table, args.rows, args.stages, args.tables)
     if not c.groups:
         console.print(f'nothing in common: {len(c.only_a)} record(s) only in {a.root}, {len(c.only_b)} only in '
                       f'{b.root}' + (f' (table {args.table})' if args.table else ''), highlight=False, soft_wrap=True)
@@ -42,7 +43,6 @@ def cmd_compare(args, console) -> int:
     elif args.format == 'csv':
         text = csv_frame(c, args.all).to_csv(index=False)
     else:
-        from reports.render import render_comparison
         text = render_comparison(c, args.all)
     if not args.out:
         print(text, end='' if text.endswith('\n') else '\n')

@@ -145,7 +145,7 @@ def _where_options(add) -> None:
     add(_TABLE_CMDS | {'cityscapes-c', 'predict', 'export', 'calibrate'}, '--data-root', action='append', default=[], metavar='DATASET=PATH',
         help='dataset root, e.g. ade20k=/data/ADEChallengeData2016 (else $UMIX_ADE20K_ROOT / '
         '$UMIX_CITYSCAPES_ROOT; the smoke profile defaults to the built-in data)')
-    add(_TABLE_CMDS | {'list', 'show', 'weights', 'predict', 'export', 'calibrate'}, '--tables', action='append', default=[], metavar='DIR',
+    add(_TABLE_CMDS | {'list', 'show', 'weights', 'predict', 'export', 'calibrate', 'compare'}, '--tables', action='append', default=[], metavar='DIR',
         help='extra folder of table files (also $UMIX_TABLES)')
 
 
@@ -176,6 +176,8 @@ def _measure_options(add) -> None:
     add({'report', 'export', 'compare'}, '--format', type=_csv, default=None, help='report: html,latex,csv (default: '
         'all three); export: onnx (default); compare: console (default), json, md, csv or html (a file in --out, '
         'else printed)')
+    add({'report'}, '--against', metavar='RUNS_B', default=None,
+        help='another store: its values beside this one\'s on every page (paired as `compare` pairs; read only)')
     add({'evaluate'}, '--checkpoints', help='folder of released checkpoints (.pth, official layout)')
     add({'cityscapes-c', 'report', 'predict', 'export', 'compare'}, '--out', help='output folder (report: default '
         '<runs-dir>/reports/<profile>, e.g. a folder of your own when the store is read-only; predict: default '

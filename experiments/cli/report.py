@@ -2,9 +2,11 @@
 import argparse
 import os
 
+from analysis.compare import CompareError, means, read_side
 from analysis.results import TableResults, read_results
 from experiments.cli.output import print_scorecard
 from experiments.cli.selection import select_tasks
+from experiments.core.errors import UsageError
 from experiments.core.stages import stage_spec
 from experiments.planning.options import option_table
 from experiments.registry.tables import load_registry
@@ -27,10 +29,13 @@ def with_variants(results: TableResults, args) -> TableResults:
     return results
 
 
-def report_one(args, out_dir: str, formats, console) -> dict:
-    """Writes one table's reports; returns its entry of the index."""
+def report_one(args, out_dir: str, formats, console, against=None) -> dict:
+    """Writes one table's reports (``against``: another store's values beside them); returns
+    its entry of the index."""
     table, profile, rows, store, tasks = select_tasks(args, profile_rows=False)
     results = with_variants(read_results(table, tasks, store, profile.name), args)
+    if against is not None:
+        results.against, results.against_label = means(against, table.name, profile.name), f'B ({against.root})'
     written = render_table(results, out_dir, formats, args.layout)
     card, measured = written.pop('scorecard'), written.pop('measured')
     for fmt_name, path in written.items():
@@ -44,7 +49,11 @@ def cmd_report(args, console) -> int:
     names = sorted(load_registry(args.tables)) if args.table == 'all' else [args.table]
     out_dir = os.path.abspath(args.out) if args.out else os.path.join(os.path.abspath(args.runs_dir), 'reports',
                                                                       args.profile)
-    entries = [report_one(argparse.Namespace(**{**vars(args), 'table': name}), out_dir, formats, console)
+    try:
+        against = read_side(args.against) if args.against else None  # read only
+    except CompareError as err:
+        raise UsageError(f'--against: {err}') from None
+    entries = [report_one(argparse.Namespace(**{**vars(args), 'table': name}), out_dir, formats, console, against)
                for name in names]
     print_scorecard([e['scorecard'] for e in entries], console)
     if not any(e['measured'] for e in entries):
