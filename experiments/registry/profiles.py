@@ -66,7 +66,8 @@ PROFILES = {
         builtin_data=True,
         # lr 3e-4 (head 3e-3): U-MixFormer-B0 mIoU 55.7/56.0/55.6 (seeds 0/1/2) in 320
         # iterations (58.7/54.7/59.8 with mmengine's shared augmentation draws); 6e-4 needed
-        # 400 for 53.9/58.3/53.5 and gave 54.0/49.5/48.9 in 320
+        # 400 for 53.9/58.3/53.5 and gave 54.0/49.5/48.9 in 320 (all evaluated at 128x32,
+        # a quarter of this profile's 512x128, before shared pipelines were scaled once)
         max_iters=320,
         crop=128,
         batch_size=8,

@@ -13,7 +13,7 @@ from experiments.data.corruptions import CORRUPTIONS, SEVERITIES, aggregate
 from experiments.data.samples import FOLDER, PICTURE_SEVERITY, choose
 from experiments.engine.plugins import hooks, qualitative  # noqa: F401  (registers the hooks the stages name)
 from experiments.engine.plugins.corruption import CityscapesCCorruption  # noqa: F401  (the on-the-fly pipeline's)
-from experiments.engine.plugins.allocator import collector_frozen, heap_kept
+from experiments.engine.plugins.allocator import heap_kept
 from experiments.engine.plugins.checkpoints import ATOMIC_BACKEND, start_weights_used
 from experiments.engine.process.distributed import current_placement, describe
 from experiments.engine.compute.latency import measure_latency
@@ -250,12 +250,11 @@ def run_robustness(task: Task, store: Store) -> StageResult:
         _stop_workers(loop.dataloader)
         return value
 
-    with collector_frozen():  # one test loader per variant, each a full gc.collect() otherwise
-        clean = miou(*CLEAN)
-        per = {}
-        for i, (c, sev) in enumerate((c, sev) for c in CORRUPTIONS for sev in SEVERITIES):
-            per[(c, sev)] = miou(c, sev)
-            report_progress('Cityscapes-C', i + 1, len(CORRUPTIONS) * len(SEVERITIES), c)
+    clean = miou(*CLEAN)
+    per = {}
+    for i, (c, sev) in enumerate((c, sev) for c in CORRUPTIONS for sev in SEVERITIES):
+        per[(c, sev)] = miou(c, sev)
+        report_progress('Cityscapes-C', i + 1, len(CORRUPTIONS) * len(SEVERITIES), c)
     runner.call_hook('after_run')
     agg = aggregate(per)
     metrics = {'miou_clean': clean, 'miou_corrupted': agg['overall']['mean'],
