@@ -1,5 +1,5 @@
 """Process memory settings: glibc malloc for CPU training (``heap_kept``), Python's
-garbage collector once a process's imports are done (``imports_frozen``).
+garbage collections around a stage (``collections_bounded``).
 
 PyTorch has no caching allocator on the CPU: every activation and gradient is a
 fresh ``malloc``. glibc serves blocks above its mmap threshold (at most 32 MiB)
@@ -16,6 +16,8 @@ import contextlib
 import ctypes
 import ctypes.util
 import gc
+import importlib
+import types
 from typing import Iterator
 
 # mallopt parameters, from glibc's malloc.h
@@ -51,21 +53,30 @@ def heap_kept() -> Iterator[bool]:
             libc.malloc_trim(0)
 
 
-def imports_frozen() -> None:
-    """Once per process, before its first stage computes (its imports done): what is alive
-    then (torch, mmcv, mmseg and their modules' objects) is left out of every later garbage
-    collection (``gc.freeze``, after one collection), as CPython documents for long-lived
-    objects. mmengine's ``BaseDataset`` runs a full ``gc.collect()`` each time a dataset is
-    built, which walked all of them: 0.18-0.25 s per dataset here, 45 % of the robustness
-    stage's time on the tiny profile (81 test loaders), 21 % of a check-profile task (two
-    datasets per Runner). Those collections now walk only what the stages made, and still
-    free a previous task's model and optimizer state (freezing at each stage's start kept
-    them: a check of Table 2 grew to 13 GB)."""
+@contextlib.contextmanager
+def collections_bounded() -> Iterator[None]:
+    """Around a stage's computation: mmengine's ``BaseDataset`` runs a full ``gc.collect()``
+    each time a dataset is built, which, with torch, mmseg and a model loaded, walks every
+    object: 0.18-0.25 s per dataset here, 45 % of the robustness stage's time on the tiny
+    profile (81 test loaders), 21 % of a check-profile task (two datasets per Runner). Inside
+    the block those calls do nothing; after it one collection frees what the stage left in
+    reference cycles (its model, its optimizer's state), and it walks only what was made
+    after the process's imports: those are left out of every collection once (``gc.freeze``
+    before the first stage, as CPython documents for long-lived objects). Freezing at each
+    stage's start instead kept a previous task's garbage: a check of Table 2 grew to 13 GB."""
     global _FROZEN
     if not _FROZEN:
         gc.collect()
         gc.freeze()
         _FROZEN = True
+    module = importlib.import_module('mmengine.dataset.base_dataset')
+    module.gc = _NO_COLLECTION
+    try:
+        yield
+    finally:
+        module.gc = gc
+        gc.collect()
 
 
-_FROZEN = False
+_NO_COLLECTION = types.SimpleNamespace(collect=lambda *args, **kwargs: 0)
+_FROZEN = False  # whether this process froze its imports

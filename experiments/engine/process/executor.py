@@ -15,7 +15,7 @@ from experiments.core.provenance import config_lines, git_revision, now, package
 from experiments.core.signals import Preempted
 from experiments.core.stages import stage_spec
 from experiments.data.check import Verification, prepare_root, walk
-from experiments.engine.plugins.allocator import imports_frozen
+from experiments.engine.plugins.allocator import collections_bounded
 from experiments.registry.recipe import read_recipe
 from experiments.registry.schema import SUITE_DIR
 from experiments.planning.tasks import Task
@@ -159,8 +159,8 @@ def _compute(task: Task, store: Store, command: str, put) -> Record:
             # its own copy of the config: planning shares a row's config between its seeds' tasks
             own = dataclasses.replace(task, cfg=copy.deepcopy(task.cfg))
             compute = stage_runner(task.stage)
-            imports_frozen()  # mmengine's gc.collect() per dataset then walks only what the stages make
-            metrics, artifacts, resumed = compute(own, store)
+            with collections_bounded():  # no full gc.collect() per dataset mmengine builds
+                metrics, artifacts, resumed = compute(own, store)
         record.status, record.metrics, record.resumed_from = DONE, metrics, resumed
         record.artifacts = {**artifacts, **kept}
     except (KeyboardInterrupt, Preempted) as err:
