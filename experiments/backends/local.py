@@ -28,7 +28,7 @@ def run_local(tasks: List[Task], store: Store, command_for: Callable[[Task], str
     failure one screen: the error, the log, its last 20 lines, and the commands to inspect
     and rerun. Returns the record (None for a
     skipped task) of every task by key, and the keys another process holds."""
-    tasks = ReadOnce.order(tasks)
+    tasks = CheckpointsReadOnce.order(tasks)
     run = _LocalRun(store, command_for, console or Console(), wait, rerun, status, tasks)
     n = len(tasks)
     for i, task in enumerate(tasks, 1):
@@ -52,7 +52,7 @@ class _LocalRun:
         self.failed: Set[str] = set()
         self.busy: Set[str] = set()
         self.done_at_start = {t.key for t in tasks if store.is_done(t.key)}
-        self.read_once = ReadOnce(tasks, store)
+        self.read_once = CheckpointsReadOnce(tasks, store)
 
     def one(self, task: Task, head: str) -> None:
         rec = self.store.get(task.key)
@@ -117,7 +117,7 @@ class _LocalRun:
             self.console.print(f'  inspect: {self.status}\n  rerun (done tasks are skipped): {self.rerun}', highlight=False)
 
 
-class ReadOnce:
+class CheckpointsReadOnce:
     """The checkpoints of a profile that keeps none (``Profile.keep_checkpoints``): each
     training's is removed once every task of this run that reads it has finished, and a
     training whose checkpoint is gone is computed again when a task of the run reads it."""
