@@ -174,7 +174,7 @@ def _fields(a: Record, b: Record) -> List[Tuple[str, str, str]]:
     add('git revision', a.git_revision, b.git_revision)
     ra, rb = a.recipe or {}, b.recipe or {}
     da, db = ra.get('data') or {}, rb.get('data') or {}
-    add('data files (names, sizes, times)', da.get('fingerprint'), db.get('fingerprint'))
+    add('data (identity of its files)', da.get('fingerprint'), db.get('fingerprint'))
     add('data pairs', da.get('pairs'), db.get('pairs'))
     add('encoder weights', ra.get('pretrained'), rb.get('pretrained'))
     add('weights loaded (load_from)', (a.metrics.get('load_from') or {}).get('sha256'),

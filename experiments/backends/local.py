@@ -28,8 +28,9 @@ def run_local(tasks: List[Task], store: Store, command_for: Callable[[Task], str
     failure one screen: the error, the log, its last 20 lines, and the commands to inspect
     and rerun. Returns the record (None for a
     skipped task) of every task by key, and the keys another process holds."""
-    tasks = CheckpointsReadOnce.order(tasks)
-    run = _LocalRun(store, command_for, console or Console(), wait, rerun, status, tasks)
+    read_once = CheckpointsReadOnce(tasks, store)
+    tasks = read_once.order(tasks)
+    run = _LocalRun(store, command_for, console or Console(), wait, rerun, status, tasks, read_once)
     n = len(tasks)
     for i, task in enumerate(tasks, 1):
         try:
@@ -45,19 +46,20 @@ class _LocalRun:
     another process holds, what was done when it started."""
 
     def __init__(self, store: Store, command_for: Callable[[Task], str], console, wait: bool, rerun: str,
-                 status: str, tasks: List[Task]) -> None:
+                 status: str, tasks: List[Task], read_once: 'CheckpointsReadOnce') -> None:
         self.store, self.command_for, self.console = store, command_for, console
         self.wait, self.rerun, self.status = wait, rerun, status
         self.results: Dict[str, Optional[Record]] = {}
         self.failed: Set[str] = set()
         self.busy: Set[str] = set()
         self.done_at_start = {t.key for t in tasks if store.is_done(t.key)}
-        self.read_once = CheckpointsReadOnce(tasks, store)
+        self.read_once = read_once
 
     def one(self, task: Task, head: str) -> None:
         rec = self.store.get(task.key)
-        again = rec is not None and current(rec) and self.read_once.needs_again(task, rec)
-        if rec is not None and current(rec) and not again:
+        done = rec is not None and current(rec)
+        again = done and self.read_once.needs_again(task, rec)
+        if done and not again:
             self.results[task.key] = rec
             if task.key not in self.done_at_start:  # counted as "to run" in the header
                 self.console.print(f'[green]done[/]  {head}: {summary(rec.metrics)}, computed meanwhile by another process '
@@ -131,23 +133,22 @@ class CheckpointsReadOnce:
         self.removed: List[int] = []  # the bytes of each removed checkpoint
         self.folders = {store.work_dir(t.key) for t in tasks}
 
-    @staticmethod
-    def order(tasks: List[Task]) -> List[Task]:
-        """The tasks with the readers of such a training right after it (a stable reorder):
-        one checkpoint on disk at a time, not every row's (a check of Table 1's 28 trainings
-        held 1.5 GB of weights before its first test)."""
-        readers: Dict[str, List[Task]] = {}
-        for t in tasks:
-            if t.needs and not get_profile(t.profile).keep_checkpoints:
-                readers.setdefault(t.needs, []).append(t)
-        if not readers:
+    def order(self, tasks: List[Task]) -> List[Task]:
+        """The tasks with the readers of such a training right after it, where the training
+        is one of them (a stable reorder): one checkpoint on disk at a time, not every row's (a
+        check of Table 1's 28 trainings held 1.5 GB of weights before its first test)."""
+        if not self.readers:
             return tasks
-        moved = {id(t) for group in readers.values() for t in group if any(o.key == t.needs for o in tasks)}
+        keys = {t.key for t in tasks}
+        after: Dict[str, List[Task]] = {}  # training key -> its readers, in the tasks' order
+        for t in tasks:
+            if t.needs in self.readers and t.needs in keys:
+                after.setdefault(t.needs, []).append(t)
+        moved = {r.key for group in after.values() for r in group}
         out: List[Task] = []
         for t in tasks:
-            if id(t) not in moved:
-                out.append(t)
-                out.extend(r for r in readers.get(t.key, ()) if id(r) in moved)
+            if t.key not in moved:
+                out += [t] + after.get(t.key, [])
         return out
 
     def needs_again(self, task: Task, rec: Record) -> bool:

@@ -15,6 +15,7 @@ from experiments.core.provenance import config_lines, git_revision, now, package
 from experiments.core.signals import Preempted
 from experiments.core.stages import stage_spec
 from experiments.data.check import Verification, prepare_root, walk
+from experiments.data.datasets import dataset_identity
 from experiments.engine.plugins.allocator import collections_bounded
 from experiments.registry.recipe import read_recipe
 from experiments.registry.schema import SUITE_DIR
@@ -44,10 +45,13 @@ def task_recipe(task: Task, store: Optional[Store]) -> Dict[str, object]:
         out['processes'] = task.row.world_size
         out['global_batch'] = task.row.world_size * int(task.cfg.train_dataloader.batch_size)
     if kinds and task.data_root and os.path.isdir(task.data_root):
-        fingerprint, listing = walk(task.row.dataset, task.data_root)
+        _, listing = walk(task.row.dataset, task.data_root)
         out['data'] = dict(builtin=bool(store and store.is_builtin_root(task.data_root)), root=task.data_root,
                            pairs={split: len(set(images) & set(labels)) for split, (images, labels) in listing.items()},
-                           fingerprint=fingerprint)
+                           # the key's dataset identity (names and sizes, cached): a copy or a second
+                           # generation of the same data is the same data
+                           fingerprint=dataset_identity(task.row.dataset, task.data_root,
+                                                        os.path.join(store.root, 'cache') if store else None))
     return out
 
 
