@@ -177,3 +177,27 @@ def test_robustness_on_the_fly_gives_the_files_numbers(tiny_run):
     assert fly.metrics['source'] == 'on-the-fly' and files.metrics['source'] == 'files'
     assert fly.metrics['per_severity'] == files.metrics['per_severity']
     assert fly.metrics['miou_clean'] == files.metrics['miou_clean']
+
+
+def test_runners_of_one_key_in_one_second_keep_their_own_folders(tmp_path, monkeypatch):
+    """The same task run twice within one second of one process (the key in a copied store, a
+    retraining): the second Runner logs and writes its config into its own folder, not into the
+    first one's (mmengine hands out its visualizer and logger by name; the first folder may be gone)."""
+    import logging
+    import shutil
+
+    from experiments.cli.parser import parse_args
+    from experiments.cli.selection import select_tasks
+    from experiments.engine.compute.stages import _runner
+    one_second = time.localtime()
+    real = time.strftime
+    monkeypatch.setattr(time, 'strftime', lambda fmt, t=None: real(fmt, one_second))
+    (task, ) = [t for t in select_tasks(parse_args(['plan', 'tiny', '--tables', TABLES, '--profile', 'tiny', '--rows',
+                                                     'umix-b0', '--stages', 'train', '--runs-dir', str(tmp_path)]))[4]]
+    first = _runner(task, str(tmp_path / 'first'))
+    shutil.rmtree(tmp_path / 'first')
+    second = _runner(task, str(tmp_path / 'second'))  # mmengine's add_config wrote into 'first' here before
+    assert second.visualizer is not first.visualizer and second.logger is not first.logger
+    assert second.visualizer._vis_backends['LocalVisBackend']._save_dir.startswith(str(tmp_path / 'second'))
+    files = [h.baseFilename for h in second.logger.handlers if isinstance(h, logging.FileHandler)]
+    assert files and all(f.startswith(str(tmp_path / 'second')) for f in files)

@@ -1,6 +1,7 @@
 """What each stage computes: the functions the stage specs name (``StageSpec.compute``,
 ``experiments.core.stages``). Each returns (metrics, artifacts, resumed_from)."""
 import contextlib
+import itertools
 import os
 import time
 from typing import Any, Dict, Optional, Tuple
@@ -30,6 +31,7 @@ from experiments.store import Store
 from umixformer.optimize import compile_for_training, computation, set_fused
 
 StageResult = Tuple[Dict[str, Any], Dict[str, str], Optional[str]]
+_RUNNERS = itertools.count()  # Runners built in this process
 
 
 def _runner(task: Task, work_dir: str, tracked_in: Optional[str] = None, **overrides):
@@ -37,9 +39,11 @@ def _runner(task: Task, work_dir: str, tracked_in: Optional[str] = None, **overr
     ``--tracker`` (``experiments.engine.plugins.trackers``)."""
     cfg = task.cfg.copy()
     cfg.work_dir = work_dir
-    cfg.experiment_name = task.key.replace('/', '_') + time.strftime('_%Y%m%d_%H%M%S')
-    # one visualizer per Runner: mmengine hands a later Runner of this process the instance of
-    # the same name, with the first run's folder and its backends already closed
+    # one visualizer and one logger per Runner: mmengine hands a later Runner of this process
+    # the instances of the same name, with the first run's folder (perhaps removed since) and
+    # its log file; the timestamp alone repeats within a second (the same key in two stores, a
+    # retraining), the process's Runner count does not
+    cfg.experiment_name = f"{task.key.replace('/', '_')}{time.strftime('_%Y%m%d_%H%M%S')}_{next(_RUNNERS)}"
     vis = dict(cfg.get('visualizer') or dict(type='SegLocalVisualizer'), name=cfg.experiment_name)
     if tracked_in is not None:
         vis = with_trackers(vis, task.runtime.get('tracker', ()), task.row.table, task.key, tracked_in)
