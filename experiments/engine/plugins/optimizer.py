@@ -35,6 +35,26 @@ class GroupedAdamW(torch.optim.AdamW):
     Args: those of ``torch.optim.AdamW``.
     """
 
+    def add_param_group(self, param_group: dict) -> None:
+        # torch checks a new group against a set of every earlier group's parameters, made
+        # anew for each group: quadratic in mmengine's one group per parameter (MiT-B5's 850
+        # groups: 0.7 s per training). The same checks, against a set kept across calls.
+        earlier = self.param_groups
+        self.param_groups = earlier[-1:]  # torch's own checks; one earlier group for its names rule
+        try:
+            super().add_param_group(param_group)
+            (group, ) = self.param_groups[len(earlier[-1:]):]
+        finally:
+            self.param_groups = earlier
+        seen = self.__dict__.get('_grouped_seen')
+        if seen is None or seen[0] is not earlier or seen[1] != len(earlier):  # param_groups replaced since
+            seen = (earlier, len(earlier), {id(p) for g in earlier for p in g['params']})
+        if not seen[2].isdisjoint(map(id, group['params'])):
+            raise ValueError('some parameters appear in more than one parameter group')
+        earlier.append(group)
+        seen[2].update(map(id, group['params']))
+        self._grouped_seen = (earlier, len(earlier), seen[2])
+
     def step(self, closure: Optional[Callable] = None):
         groups = self.param_groups
         merged = {}
