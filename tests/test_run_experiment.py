@@ -188,15 +188,15 @@ def test_runners_of_one_key_in_one_second_keep_their_own_folders(tmp_path, monke
 
     from experiments.cli.parser import parse_args
     from experiments.cli.selection import select_tasks
-    from experiments.engine.compute.stages import _runner
+    from experiments.engine.compute.stages import task_runner
     one_second = time.localtime()
     real = time.strftime
     monkeypatch.setattr(time, 'strftime', lambda fmt, t=None: real(fmt, one_second))
     (task, ) = [t for t in select_tasks(parse_args(['plan', 'tiny', '--tables', TABLES, '--profile', 'tiny', '--rows',
                                                      'umix-b0', '--stages', 'train', '--runs-dir', str(tmp_path)]))[4]]
-    first = _runner(task, str(tmp_path / 'first'))
+    first = task_runner(task, str(tmp_path / 'first'))
     shutil.rmtree(tmp_path / 'first')
-    second = _runner(task, str(tmp_path / 'second'))  # mmengine's add_config wrote into 'first' here before
+    second = task_runner(task, str(tmp_path / 'second'))  # mmengine's add_config wrote into 'first' here before
     assert second.visualizer is not first.visualizer and second.logger is not first.logger
     assert second.visualizer._vis_backends['LocalVisBackend']._save_dir.startswith(str(tmp_path / 'second'))
     files = [h.baseFilename for h in second.logger.handlers if isinstance(h, logging.FileHandler)]
