@@ -46,8 +46,14 @@ def cluster():
                        timeout=120, env=dict(os.environ, SLURM_CI_DIR=CI_DIR))
 
 
-def _submit(runs, *extra, table='tiny'):
-    return main([table, '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(runs), '--backend', 'slurm',
+# the check profile (2 iterations, 2 evaluation images) where a test exercises submission,
+# dependencies and process layout, not training: a job is mostly its imports then; the
+# requeue tests train the tiny profile's 60 iterations, so that a signal lands mid-training
+CHECK = 'check'
+
+
+def _submit(runs, *extra, table='tiny', profile=CHECK):
+    return main([table, '--tables', TABLES, '--profile', profile, '--runs-dir', str(runs), '--backend', 'slurm',
                  '--slurm-profile', PROFILE, *extra])
 
 
@@ -97,7 +103,7 @@ def _submission(runs):
 def _tasks(runs, table='tiny'):
     from experiments.cli.parser import parse_args
     from experiments.cli.selection import select_tasks
-    return select_tasks(parse_args([table, '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(runs)]))[4]
+    return select_tasks(parse_args([table, '--tables', TABLES, '--profile', CHECK, '--runs-dir', str(runs)]))[4]
 
 
 def _records(runs):
@@ -127,7 +133,7 @@ def test_array_submission_lands_every_record_in_dependency_order(cluster, tmp_pa
         log = Store(str(tmp_path)).abs(recs['train', ds].log)  # stored relative to the runs folder
         assert log.endswith('.out') and os.path.exists(log)
     capsys.readouterr()
-    assert main(['status', 'tiny', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path)]) == 0
+    assert main(['status', 'tiny', '--tables', TABLES, '--profile', CHECK, '--runs-dir', str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f'{arrays["train"]["job_id"]}_0' in out and 'miou=' in out
     # everything is done: a second submission submits nothing
@@ -146,7 +152,7 @@ def test_failed_training_cancels_only_its_own_test(cluster, tmp_path, capsys):
     assert recs['umix-b0:train'].status == 'done' and recs['umix-b0:test'].status == 'done'
     assert 'broken:test' not in recs
     capsys.readouterr()
-    main(['status', 'tiny_mixed', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path)])
+    main(['status', 'tiny_mixed', '--tables', TABLES, '--profile', CHECK, '--runs-dir', str(tmp_path)])
     out = capsys.readouterr().out
     assert 'FAILED' in out and bad.log.split('/')[-1] in out
     assert out.count('CANCELLED') == 1  # the broken row's test (--kill-on-invalid-dep=yes), and only it
@@ -187,12 +193,12 @@ def test_two_process_training_under_srun(cluster, tmp_path):
     assert rec.status == 'done', rec.error + log[-3000:]
     assert rec.key.endswith('-w2') and rec.settings['world_size'] == 2 and rec.settings['global_batch'] == 4
     assert rec.metrics['distributed'] == {'backend': 'gloo', 'world_size': 2, 'sync_bn': False, 'nodes': 1}
-    assert rec.metrics['iters'] == 60 and rec.metrics['final_loss'] < 10
+    assert rec.metrics['iters'] == 2 and rec.metrics['final_loss'] < 10
     assert 'Distributed training: True' in log and log.count('exec-task: ' + rec.key) == 2  # both ranks ran it
 
 
 def test_requeued_training_resumes_from_its_checkpoint(cluster, tmp_path):
-    assert _submit(tmp_path, '--rows', 'umix-b0', '--stages', 'train') == 0
+    assert _submit(tmp_path, '--rows', 'umix-b0', '--stages', 'train', profile='tiny') == 0
     job = _submission(tmp_path)['arrays'][0]['job_id'] + '_0'
     end = time.time() + 300
     work = tmp_path / 'work' / 'train'
@@ -229,7 +235,7 @@ def test_time_limit_warning_checkpoints_and_requeues(cluster, tmp_path, monkeypa
     saves a checkpoint at once, requeues itself and resumes from it. The training
     is held after iteration 10 until the signal arrives (no race with a fast run)."""
     monkeypatch.setenv('UMIX_TEST_HOLD_AT_ITER', '10')  # sbatch passes the environment on
-    assert _submit(tmp_path, '--rows', 'umix-b0', '--stages', 'train') == 0
+    assert _submit(tmp_path, '--rows', 'umix-b0', '--stages', 'train', profile='tiny') == 0
     job = _submission(tmp_path)['arrays'][0]['job_id'] + '_0'
     work = tmp_path / 'work' / 'train'
     end = time.time() + 300
@@ -280,7 +286,7 @@ def test_calibrated_time_is_what_slurm_is_asked(cluster, tmp_path, capsys):
     for task in select(opts).tasks:  # 60 iterations at 1 s: 60 x 1.2 + 600 s of start-up -> 15 min
         Calibrations(str(tmp_path)).put(signature(task), dict(device='cpu:ci', seconds_per_iter=1.0,
                                                               seconds_per_image=0.1, measured_at='2026-01-01'))
-    assert _submit(tmp_path, '--stages', 'train', '--calibration', 'cpu') == 0
+    assert _submit(tmp_path, '--stages', 'train', '--calibration', 'cpu', profile='tiny') == 0
     assert 'time of train: projected 0.02 h on cpu:ci' in ' '.join(capsys.readouterr().out.split())
     job = _submission(tmp_path)['arrays'][0]['job_id']
     shown = subprocess.run(['scontrol', 'show', 'job', job], capture_output=True, text=True).stdout
@@ -346,7 +352,7 @@ def test_two_node_training_lands_once(two_nodes, tmp_path, monkeypatch):
     monkeypatch.setenv('SLURM_CONF', two_nodes)
     nodes = subprocess.run(['sinfo', '-h', '-o', '%D %t'], capture_output=True, text=True).stdout.split()
     assert nodes[0] == '2', nodes
-    args = ['tiny_nodes', '--tables', TABLES, '--profile', 'tiny', '--runs-dir', str(tmp_path), '--backend', 'slurm',
+    args = ['tiny_nodes', '--tables', TABLES, '--profile', CHECK, '--runs-dir', str(tmp_path), '--backend', 'slurm',
             '--slurm-profile', PROFILE]
     from experiments.cli.parser import parse_args
     from experiments.cli.selection import make_backend, select_tasks
