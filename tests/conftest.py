@@ -99,7 +99,7 @@ def builtin_data_once(tmp_path_factory):
         return root
 
     check.generate_synthetic = copy_of_one_generation
-    yield
+    yield copy_of_one_generation  # for a test's own root: builtin_data_once(dataset, root)
     check.generate_synthetic = generate
 
 

@@ -8,12 +8,12 @@ import pytest
 
 from experiments.data.cityscapes_c import generate, root_for
 from experiments.data.corruptions import CORRUPTIONS, GROUPS, SEVERITIES, aggregate, corrupt
-from experiments.data.datasets import check_root, generate_synthetic
+from experiments.data.datasets import check_root
 
 
 @pytest.fixture(scope='module')
-def city_root(tmp_path_factory):
-    return generate_synthetic('cityscapes', str(tmp_path_factory.mktemp('data') / 'cityscapes'))
+def city_root(tmp_path_factory, builtin_data_once):
+    return builtin_data_once('cityscapes', str(tmp_path_factory.mktemp('data') / 'cityscapes'))
 
 
 @pytest.fixture(scope='module')

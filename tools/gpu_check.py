@@ -32,8 +32,9 @@ set by tools/gpu_check.sh 540 s after it started) and the skipped ones are named
   latency with ``--compile`` on images of several sizes (minutes of compiling: last).
 
 ``--cpu`` runs every section on the CPU at small sizes (batch 1, crop 128, one timed
-iteration; latency of U-MixFormer-B0 at ADE20K's 512x512 and on the built-in Cityscapes
-images, fp32; compile skipped) so that CI keeps the script working; its numbers are not
+iteration; the resume on the check profile's 2 iterations, preempted at 1; latency of
+U-MixFormer-B0 at ADE20K's 512x512 and on the built-in Cityscapes images, fp32; compile
+skipped) so that CI keeps the script working; its numbers are not
 GPU numbers. ``--update-docs`` writes the markdown into docs/performance.md between
 the ``gpu-check`` markers.
 """
@@ -115,9 +116,9 @@ def compiled(work: str, small: bool) -> dict:
     return dict(train=[train_row], latency=_latency_records(runs))
 
 
-def _tiny_training(runs: str, preempt_at: int = 0):
-    """tiny-profile training of Table 1's U-MixFormer-B0 row on the built-in data; the
-    preemption signal arrives during iteration ``preempt_at`` (0: never). Returns the
+def _tiny_training(runs: str, preempt_at: int = 0, profile: str = 'tiny'):
+    """A training of Table 1's U-MixFormer-B0 row on the built-in data under ``profile``;
+    the preemption signal arrives during iteration ``preempt_at`` (0: never). Returns the
     final record and how often it was preempted."""
     from experiments.cli.parser import parse_args
     from experiments.cli.selection import select_tasks
@@ -133,7 +134,7 @@ def _tiny_training(runs: str, preempt_at: int = 0):
     PreemptionCheckpointHook.after_train_iter = after_train_iter
     os.environ.pop('UMIX_GPU_CHECK_RESUMED', None)
     try:
-        args = parse_args(['table1', '--profile', 'tiny', '--runs-dir', runs, '--rows', 'umixformer_mit-b0_ade20k',
+        args = parse_args(['table1', '--profile', profile, '--runs-dir', runs, '--rows', 'umixformer_mit-b0_ade20k',
                            '--stages', 'train'])
         _, _, _, store, (task, ) = select_tasks(args)
         prepare_data([task], store)
@@ -142,17 +143,20 @@ def _tiny_training(runs: str, preempt_at: int = 0):
         PreemptionCheckpointHook.after_train_iter = original
 
 
-def resume(work: str) -> dict:
-    full, _, store_a = _tiny_training(os.path.join(work, 'uninterrupted'))
-    resumed, stops, store_b = _tiny_training(os.path.join(work, 'preempted'), preempt_at=20)
+def resume(work: str, small: bool) -> dict:
+    """The tiny profile's 60 iterations, preempted at 20; the CPU stand-in: the check
+    profile's 2, preempted at 1 (the same code path, not minutes of CPU training)."""
+    profile, at = ('check', 1) if small else ('tiny', 20)
+    full, _, store_a = _tiny_training(os.path.join(work, 'uninterrupted'), profile=profile)
+    resumed, stops, store_b = _tiny_training(os.path.join(work, 'preempted'), preempt_at=at, profile=profile)
 
     def weights(store, rec):
         from umixformer.safe_load import load
         return load(store.abs(rec.artifacts['checkpoint']), 'cpu')['state_dict']
     a, b = weights(store_a, full), weights(store_b, resumed)
     diff = max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
-    return dict(status=resumed.status, preempted=stops, resumed_from=resumed.resumed_from, iters=resumed.metrics['iters'],
-                max_abs_weight_diff=diff, equal=diff == 0.0)
+    return dict(status=resumed.status, preempted=stops, preempted_at=at, resumed_from=resumed.resumed_from,
+                iters=resumed.metrics['iters'], max_abs_weight_diff=diff, equal=diff == 0.0)
 
 
 def process_group() -> dict:
@@ -278,7 +282,7 @@ def markdown(result: dict) -> str:
                   for r in train]
     if 'resume' in result:
         r = result['resume']
-        lines += ['', f'Preempted at iteration 20 and resumed on the device: {r["status"]} after {r["iters"]} '
+        lines += ['', f'Preempted at iteration {r["preempted_at"]} and resumed on the device: {r["status"]} after {r["iters"]} '
                   f'iterations, resumed from `{r["resumed_from"]}`, max abs weight difference to the uninterrupted '
                   f'run {r["max_abs_weight_diff"]:.3g}.']
     if 'process_group' in result:
@@ -334,7 +338,7 @@ DEFAULT_BUDGET_S = 540  # the device runs one command for at most 600 s
 
 
 def _run_section(name: str, work: str, small: bool):
-    return {'train': lambda: train(small), 'resume': lambda: resume(work), 'process_group': process_group,
+    return {'train': lambda: train(small), 'resume': lambda: resume(work, small), 'process_group': process_group,
             'logits': lambda: logits(small), 'latency': lambda: latency(work, small),
             'compiled': lambda: compiled(work, small)}[name]()
 
