@@ -119,8 +119,9 @@ def run_train(task: Task, store: Store) -> StageResult:
     # resume from that file explicitly: mmengine's own lookup reads last_checkpoint's absolute path
     # AdamW stepped per set of equal group settings: bit-identical parameters, fewer calls
     # a resumed run reads its own checkpoint; a new one the config's load_from, if any (fine-tuning)
-    runner = task_runner(task, work, store.root, resume=resumed is not None, load_from=resumed or task.cfg.get('load_from'),
-                     custom_hooks=custom, default_hooks=hooks_cfg, optim_wrapper=grouped(task.cfg.optim_wrapper))
+    runner = task_runner(task, work, store.root, resume=resumed is not None,
+                         load_from=resumed or task.cfg.get('load_from'), custom_hooks=custom, default_hooks=hooks_cfg,
+                         optim_wrapper=grouped(task.cfg.optim_wrapper))
     start = start_weights_used(task, runner.model, check=resumed is None, work_dir=work)
     # the same function as the official computation, faster: fused attention in the encoder
     # and the head, the projected-first fuse (tests/test_fused_training.py: equal gradients)
@@ -180,9 +181,9 @@ def run_test(task: Task, store: Store) -> StageResult:
     keep = dict(type='KeepPredictionsHook', out_dir=predictions,
                 images=choose(task.row.dataset, task.data_root, profile.qualitative_images, profile.qualitative_seed))
     runner = task_runner(task, work, store.root, load_from=ckpt, resume=False,
-                     custom_hooks=list(task.cfg.get('custom_hooks', [])) + [dict(type='ProgressReportHook'), keep,
-                                                                            dict(type='TestScalarsHook')],
-                     test_evaluator=with_per_class(task.cfg.test_evaluator))
+                         custom_hooks=list(task.cfg.get('custom_hooks', [])) + [dict(type='ProgressReportHook'), keep,
+                                                                                dict(type='TestScalarsHook')],
+                         test_evaluator=with_per_class(task.cfg.test_evaluator))
     metrics = runner.test()
     stop_loader_workers(runner)
     out = {k: float(v) for k, v in metrics.items()}
@@ -230,7 +231,7 @@ def run_robustness(task: Task, store: Store) -> StageResult:
     work = store.work_dir(task.key)
     picture = val_images(task.data_root)[0]  # one image drawn under every corruption (reports)
     runner = task_runner(task, work, load_from=ckpt, resume=False,
-                     custom_hooks=[dict(type='KeepPredictionsHook', images=[picture], out_dir=None)])
+                         custom_hooks=[dict(type='KeepPredictionsHook', images=[picture], out_dir=None)])
     keep = next(h for h in runner.hooks if isinstance(h, qualitative.KeepPredictionsHook))
     runner.call_hook('before_run')  # as Runner.test() does: log paths, visualizer
     runner.load_or_resume()

@@ -46,13 +46,15 @@ class GroupedAdamW(torch.optim.AdamW):
             (group, ) = self.param_groups[len(earlier[-1:]):]
         finally:
             self.param_groups = earlier
+        # (the groups list it was made for, its length then, the parameters): made again when
+        # param_groups was replaced or changed since (load_state_dict, a copy)
         seen = self.__dict__.get('_grouped_seen')
-        if seen is None or seen[0] is not earlier or seen[1] != len(earlier):  # param_groups replaced since
-            seen = (earlier, len(earlier), {id(p) for g in earlier for p in g['params']})
-        if not seen[2].isdisjoint(map(id, group['params'])):
+        if seen is None or seen[0] is not earlier or seen[1] != len(earlier):
+            seen = (earlier, len(earlier), {p for g in earlier for p in g['params']})
+        if not seen[2].isdisjoint(group['params']):
             raise ValueError('some parameters appear in more than one parameter group')
         earlier.append(group)
-        seen[2].update(map(id, group['params']))
+        seen[2].update(group['params'])
         self._grouped_seen = (earlier, len(earlier), seen[2])
 
     def step(self, closure: Optional[Callable] = None):
